@@ -1,0 +1,132 @@
+"""Transition data files: the seam between the simulators and the dynamics models.
+
+A file is a `.npz` archive with four arrays and one metadata dict:
+
+    observations       (N, state_dim)  float32, state before the action
+    actions            (N, action_dim) float32
+    next_observations  (N, state_dim)  float32, state after the action
+    episode_ids        (N,)            int64, which episode each transition belongs to
+    metadata           JSON string (0-d array), keys listed in REQUIRED_METADATA
+
+Metadata keys:
+    env_id          gymnasium id, e.g. "sparsedyn/ObjectPushing-v0"
+    env_kwargs      keyword arguments the env was made with
+    state_layout    one name per state entry, e.g. ["pusher_x", "pusher_y", ...]
+    units           dict: quantity -> unit, e.g. {"position": "cm"}
+    action_low, action_high        action box, one value per action entry
+    workspace_low, workspace_high  box holding every state entry
+    goal_indices    state entries the task cost compares with the goal
+    seed            seed the data was collected with
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from envs.errors import DatasetError
+
+ARRAYS = ("observations", "actions", "next_observations", "episode_ids")
+REQUIRED_METADATA = (
+    "env_id",
+    "env_kwargs",
+    "state_layout",
+    "units",
+    "action_low",
+    "action_high",
+    "workspace_low",
+    "workspace_high",
+    "goal_indices",
+    "seed",
+)
+
+
+@dataclass
+class Transitions:
+    """Transitions of one or more episodes with the metadata describing them."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    next_observations: np.ndarray
+    episode_ids: np.ndarray
+    metadata: dict
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def state_dim(self) -> int:
+        return self.observations.shape[1]
+
+    @property
+    def action_dim(self) -> int:
+        return self.actions.shape[1]
+
+    def __len__(self) -> int:
+        return self.observations.shape[0]
+
+    def validate(self) -> None:
+        """Raise DatasetError unless shapes, values and metadata agree."""
+        missing = [key for key in REQUIRED_METADATA if key not in self.metadata]
+        if missing:
+            raise DatasetError(f"metadata lacks {', '.join(missing)}")
+        n = self.observations.shape[0]
+        if self.observations.ndim != 2 or self.next_observations.shape != self.observations.shape:
+            raise DatasetError("observations and next_observations must be (N, state_dim) arrays of one shape")
+        if self.actions.ndim != 2 or self.actions.shape[0] != n or self.episode_ids.shape != (n,):
+            raise DatasetError("actions must be (N, action_dim) and episode_ids (N,) for the same N")
+        if len(self.metadata["state_layout"]) != self.observations.shape[1]:
+            raise DatasetError("state_layout does not match the observation width")
+        for key, width in (("action_low", self.actions.shape[1]), ("action_high", self.actions.shape[1]),
+                           ("workspace_low", self.observations.shape[1]), ("workspace_high", self.observations.shape[1])):
+            if len(self.metadata[key]) != width:
+                raise DatasetError(f"metadata {key} has {len(self.metadata[key])} entries, expected {width}")
+        for name in ("observations", "actions", "next_observations"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise DatasetError(f"{name} holds non-finite values")
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a crash never leaves a half-written file."""
+        path = Path(path)
+        directory = path.parent if str(path.parent) else Path(".")
+        if not directory.is_dir() or not os.access(directory, os.W_OK):
+            raise DatasetError(f"cannot write {path}: directory {directory} does not exist or is not writable")
+        handle, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+        try:
+            with os.fdopen(handle, "wb") as f:
+                np.savez_compressed(
+                    f,
+                    observations=self.observations.astype(np.float32),
+                    actions=self.actions.astype(np.float32),
+                    next_observations=self.next_observations.astype(np.float32),
+                    episode_ids=self.episode_ids.astype(np.int64),
+                    metadata=np.array(json.dumps(self.metadata)),
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load_transitions(path: str | Path) -> Transitions:
+    """Read a transition file, raising DatasetError with one clear message if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"data file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in ARRAYS + ("metadata",) if key not in archive.files]
+            if missing:
+                raise DatasetError(f"{path} is not a sparsedyn transition file (missing {', '.join(missing)})")
+            arrays = {key: archive[key] for key in ARRAYS}
+            metadata = json.loads(str(archive["metadata"]))
+    except DatasetError:
+        raise
+    except Exception as exc:  # zipfile, pickle and JSON errors all mean the same to a user
+        raise DatasetError(f"{path} is not a readable .npz transition file ({exc.__class__.__name__})") from exc
+    return Transitions(metadata=metadata, **arrays)

@@ -1,0 +1,17 @@
+"""Errors a user of the planners and the control CLI can cause, and solver outcomes to catch."""
+
+
+class MPCError(Exception):
+    """Base class: the CLI prints the message and exits non-zero."""
+
+
+class ProblemError(MPCError):
+    """A planning problem is malformed: wrong dimensions, non-finite numbers, empty action box."""
+
+
+class InfeasibleError(MPCError):
+    """The program has no feasible point (for example contradictory state constraints)."""
+
+
+class NoIncumbentError(MPCError):
+    """The solver stopped (time limit) before finding any feasible plan; the controller falls back."""
