@@ -1,0 +1,80 @@
+"""The receding-horizon controller: warm starts, and falling back instead of crashing."""
+
+import numpy as np
+import torch
+
+from mpc.controller import CostWeights, RecedingHorizonController
+from mpc.errors import NoIncumbentError
+from mpc.mppi import MPPIPlanner
+from mpc.problem import Plan
+
+
+class Integrator(torch.nn.Module):
+    def forward(self, state, action):
+        return state + action
+
+
+class ScriptedPlanner:
+    """Returns a fixed ramp plan, or raises NoIncumbentError on the calls listed in `fail_on`."""
+
+    def __init__(self, fail_on=()):
+        self.fail_on = set(fail_on)
+        self.calls = 0
+        self.warm_starts = []
+
+    def plan(self, problem):
+        self.calls += 1
+        self.warm_starts.append(problem.warm_start)
+        if self.calls in self.fail_on:
+            raise NoIncumbentError("time limit reached with no feasible plan")
+        actions = np.linspace(0.1, 0.4, problem.horizon)[:, None] * np.ones(problem.action_dim)
+        return Plan(actions=actions, states=np.zeros((problem.horizon + 1, problem.state_dim)),
+                    objective=1.0, status="optimal", wall_time=0.0, gap=0.0)
+
+
+def make_controller(planner, fallback_planner=None):
+    return RecedingHorizonController(
+        planner,
+        horizon=4,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        weights=CostWeights(state=np.ones(2), terminal=np.ones(2)),
+        time_limit=1.0,
+        fallback_planner=fallback_planner,
+    )
+
+
+def test_next_solve_is_warm_started_with_the_shifted_plan():
+    planner = ScriptedPlanner()
+    controller = make_controller(planner)
+    action, record = controller.act(np.zeros(2), np.ones(2))
+    np.testing.assert_allclose(action, [0.1, 0.1])
+    assert planner.warm_starts[0] is None and not record.fallback
+    controller.act(np.zeros(2), np.ones(2))
+    np.testing.assert_allclose(planner.warm_starts[1][:, 0], [0.2, 0.3, 0.4, 0.4])
+
+
+def test_failed_solve_falls_back_to_the_shifted_plan_and_says_so():
+    controller = make_controller(ScriptedPlanner(fail_on={2}))
+    controller.act(np.zeros(2), np.ones(2))
+    action, record = controller.act(np.zeros(2), np.ones(2))
+    assert record.fallback and "NoIncumbentError" in record.status
+    np.testing.assert_allclose(action, [0.2, 0.2])
+    # The step after a fallback is warm-started from the fallback plan shifted once more.
+    action, record = controller.act(np.zeros(2), np.ones(2))
+    assert not record.fallback
+
+
+def test_failure_on_the_first_step_uses_the_fallback_planner():
+    fallback = MPPIPlanner(Integrator(), seed=0, max_iterations=5)
+    controller = make_controller(ScriptedPlanner(fail_on={1}), fallback_planner=fallback)
+    action, record = controller.act(np.zeros(2), np.array([1.0, -1.0]))
+    assert record.fallback and np.isfinite(record.objective)
+    assert action[0] > 0 and action[1] < 0
+
+
+def test_failure_on_the_first_step_without_fallback_planner_holds_still():
+    controller = make_controller(ScriptedPlanner(fail_on={1}))
+    action, record = controller.act(np.zeros(2), np.ones(2))
+    assert record.fallback
+    np.testing.assert_array_equal(action, [0.0, 0.0])
