@@ -1,0 +1,81 @@
+"""Model checkpoints: one torch file with the model, the data's env metadata and training facts.
+
+Layout of the saved dict:
+    format      "sparsedyn-dynamics"
+    model       {"class": model class name, "config": constructor kwargs, "state": state_dict}
+    metadata    the transition file's metadata (env_id, workspace and action boxes, ...)
+    info        kind counts, validation metrics, training arguments, progress
+    training    optimizer and random-number state to resume an unfinished run, else None
+
+Files are written atomically (temporary file in the same directory, then rename) and read with
+`weights_only=True`, so loading never executes code from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dynamics.errors import CheckpointError
+from dynamics.mlp import MLPDynamics
+
+FORMAT = "sparsedyn-dynamics"
+MODEL_CLASSES = {"MLPDynamics": MLPDynamics}
+
+
+@dataclass
+class Checkpoint:
+    model: nn.Module  # in eval mode: hard gates
+    metadata: dict
+    info: dict
+    training: dict | None = None
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: dict, training: dict | None = None) -> None:
+    """Write atomically: a crash never leaves a half-written file at `path`."""
+    path = Path(path)
+    directory = path.parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        raise CheckpointError(f"cannot write {path}: directory {directory} does not exist or is not writable")
+    content = {
+        "format": FORMAT,
+        "model": {"class": type(model).__name__, "config": model.config(), "state": model.state_dict()},
+        "metadata": metadata,
+        "info": info,
+        "training": training,
+    }
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(content, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint, raising CheckpointError with one clear message if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file {path} does not exist")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip, pickle and truncation errors all mean the same to a user
+        raise CheckpointError(f"{path} is not a readable sparsedyn model checkpoint ({exc.__class__.__name__})") from exc
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a sparsedyn model checkpoint")
+    try:
+        model_class = MODEL_CLASSES[content["model"]["class"]]
+        model = model_class(**content["model"]["config"])
+        model.load_state_dict(content["model"]["state"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} holds a model this version cannot rebuild ({exc.__class__.__name__})") from exc
+    return Checkpoint(model=model.eval(), metadata=content["metadata"], info=content["info"], training=content["training"])

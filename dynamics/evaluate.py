@@ -1,0 +1,43 @@
+"""Prediction errors of a dynamics model: one step and open-loop rollouts, in data units."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dynamics.data import TransitionTensors
+
+
+def rollout(model: nn.Module, start: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Predicted states (B, steps, n) from start states (B, n) under actions (B, steps, m)."""
+    states = []
+    state = start
+    for step in range(actions.shape[1]):
+        state = model(state, actions[:, step])
+        states.append(state)
+    return torch.stack(states, dim=1)
+
+
+@torch.no_grad()
+def prediction_errors(model: nn.Module, data: TransitionTensors, horizon: int) -> dict:
+    """Root-mean-square error over all state entries after one step and after `horizon` open-loop steps.
+
+    The rollout error is None when no episode in `data` has `horizon` consecutive transitions.
+    """
+    was_training = model.training
+    model.eval()
+    one_step = model(data.states, data.actions) - data.next_states
+    starts = data.window_starts(horizon)
+    rollout_rmse = None
+    if starts.size:
+        start, actions, targets = data.windows(starts, horizon)
+        final = rollout(model, start, actions)[:, -1] - targets[:, -1]
+        rollout_rmse = float(final.pow(2).mean().sqrt())
+    model.train(was_training)
+    return {
+        "one_step_rmse": float(one_step.pow(2).mean().sqrt()),
+        "rollout_rmse": rollout_rmse,
+        "rollout_steps": horizon,
+        "transitions": len(data),
+        "rollout_windows": int(starts.size),
+    }

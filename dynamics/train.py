@@ -1,0 +1,249 @@
+"""Training: dense epochs, then sparsification phases down to the ReLU target, with checkpoints.
+
+A run is a list of stages (dense training; per phase: gate training, then fine-tuning). After every
+epoch the whole run state (model, optimizer, random-number generators, position) is saved
+atomically, so `resume=True` continues an interrupted run exactly where it stopped, and a run is
+reproducible bit for bit for a seed on one machine (same thread count).
+
+The loss is the mean squared K-step open-loop rollout error over windows of K consecutive
+transitions within one episode (K = 1: one-step error), in units of the per-entry standard
+deviation of the state change, plus the ReLU-count penalty while the gates train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dynamics.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from dynamics.data import TransitionTensors, split_episodes
+from dynamics.errors import CheckpointError, DataError, ModelConfigError, TrainingError
+from dynamics.evaluate import prediction_errors, rollout
+from dynamics.gates import count_kinds
+from dynamics.mlp import MLPDynamics
+from dynamics.sparsify import budget_schedule, commit_phase, relu_penalty, release, set_relaxed, temperature
+from envs.dataset import Transitions
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    hidden: tuple[int, ...] = (128, 128)
+    relu_target: int | None = None  # None: keep the model dense
+    rollout_steps: int = 4  # K of the training loss
+    epochs: int = 30  # dense training
+    phase_epochs: int = 6  # per sparsification phase: this many gate epochs, then as many fine-tuning epochs
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    gate_learning_rate: float = 0.05
+    relu_penalty: float = 1.0
+    validation_fraction: float = 0.2
+    eval_steps: int = 8  # H of the validation rollout error
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "hidden": list(self.hidden)}
+
+    def validate(self) -> None:
+        """Raise ModelConfigError for options no run can satisfy."""
+        if not self.hidden or min(self.hidden) < 1:
+            raise ModelConfigError("--hidden needs at least one layer, every width at least 1")
+        neurons = sum(self.hidden)
+        if self.relu_target is not None and not 0 <= self.relu_target <= neurons:
+            hidden = ",".join(map(str, self.hidden))
+            raise ModelConfigError(f"--relu-target {self.relu_target} is not between 0 and the {neurons} hidden neurons of --hidden {hidden}")
+        for name in ("rollout_steps", "epochs", "phase_epochs", "batch_size", "eval_steps"):
+            if getattr(self, name) < 1:
+                raise ModelConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if min(self.learning_rate, self.gate_learning_rate) <= 0 or self.relu_penalty < 0:
+            raise ModelConfigError("learning rates must be positive and the ReLU penalty non-negative")
+        if not 0 < self.validation_fraction < 1:
+            raise ModelConfigError("the validation fraction must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: str  # "dense", "gates" or "finetune"
+    epochs: int
+    budget: int | None = None  # ReLU budget of a sparsification phase
+    final: bool = False  # last phase: commit every gate
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.budget is None else f"{self.kind} <= {self.budget} ReLU"
+
+
+def plan_stages(config: TrainConfig) -> list[Stage]:
+    stages = [Stage("dense", config.epochs)]
+    if config.relu_target is not None:
+        budgets = budget_schedule(sum(config.hidden), config.relu_target)
+        for budget in budgets:
+            final = budget == budgets[-1]
+            stages += [Stage("gates", config.phase_epochs, budget, final), Stage("finetune", config.phase_epochs, budget, final)]
+    return stages
+
+
+def data_fingerprint(transitions: Transitions) -> str:
+    digest = hashlib.sha256()
+    for array in (transitions.observations, transitions.actions, transitions.next_observations, transitions.episode_ids):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def rollout_loss(model: MLPDynamics, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared rollout error in units of the state-change standard deviation."""
+    return ((rollout(model, start, actions) - targets) / model.delta_std).pow(2).mean()
+
+
+class TrainingRun:
+    """One training run: the model, its optimizer, random state and position in the stage plan."""
+
+    def __init__(self, transitions: Transitions, config: TrainConfig, out: Path) -> None:
+        config.validate()
+        self.config, self.out = config, Path(out)
+        self.metadata = transitions.metadata
+        self.stages = plan_stages(config)
+        torch.manual_seed(config.seed)
+        self.shuffle = torch.Generator().manual_seed(config.seed)
+        train_rows, validation_rows = split_episodes(transitions, config.validation_fraction, config.seed)
+        self.train_data = TransitionTensors.from_transitions(transitions, train_rows)
+        self.validation_data = TransitionTensors.from_transitions(transitions, validation_rows)
+        self.window_starts = torch.as_tensor(self.train_data.window_starts(config.rollout_steps))
+        if not len(self.window_starts):
+            raise DataError(f"no training episode has {config.rollout_steps} consecutive transitions; lower --rollout-steps")
+        self.model = MLPDynamics(transitions.state_dim, transitions.action_dim, config.hidden)
+        self.model.fit_normalisation(self.train_data.states, self.train_data.actions, self.train_data.next_states)
+        gate_logits = [p for name, p in self.model.named_parameters() if name.endswith("logits")]
+        weights = [p for name, p in self.model.named_parameters() if not name.endswith("logits")]
+        self.optimizer = torch.optim.Adam(
+            [{"params": weights, "lr": config.learning_rate}, {"params": gate_logits, "lr": config.gate_learning_rate}]
+        )
+        self.stage_index, self.epoch = 0, 0
+        self.saved_epochs = None  # epochs completed at the last checkpoint of this run
+        self.info = {
+            "kind_counts": count_kinds(self.model),
+            "metrics": {"dense": None, "sparse": None},
+            "config": config.as_dict(),
+            "data": {
+                "fingerprint": data_fingerprint(transitions),
+                "transitions": len(transitions),
+                "train_transitions": len(self.train_data),
+                "validation_transitions": len(self.validation_data),
+                "validation_episodes": int(np.unique(self.validation_data.episode_ids).size),
+            },
+            "progress": {"stage": 0, "epoch": 0, "stages": [stage.label for stage in self.stages], "complete": False},
+            "last_epoch_loss": None,
+            "train_seconds": 0.0,
+        }
+
+    @property
+    def complete(self) -> bool:
+        return self.stage_index >= len(self.stages)
+
+    def epochs_done(self) -> int:
+        return sum(stage.epochs for stage in self.stages[: self.stage_index]) + self.epoch
+
+    def resume(self) -> None:
+        """Continue from the checkpoint at `out`, which must come from the same data and options."""
+        checkpoint = load_checkpoint(self.out)
+        if checkpoint.info.get("config") != self.config.as_dict():
+            saved = checkpoint.info.get("config") or {}
+            differing = sorted(key for key, value in self.config.as_dict().items() if saved.get(key) != value)
+            raise CheckpointError(f"cannot resume {self.out}: it was trained with other options ({', '.join(differing)})")
+        if checkpoint.info["data"]["fingerprint"] != self.info["data"]["fingerprint"]:
+            raise CheckpointError(f"cannot resume {self.out}: it was trained on different data")
+        self.model.load_state_dict(checkpoint.model.state_dict())
+        self.info = checkpoint.info
+        progress = self.info["progress"]
+        self.stage_index, self.epoch = progress["stage"], progress["epoch"]
+        if checkpoint.training is not None:
+            self.optimizer.load_state_dict(checkpoint.training["optimizer"])
+            torch.set_rng_state(checkpoint.training["torch_rng"])
+            self.shuffle.set_state(checkpoint.training["shuffle_rng"])
+        self.saved_epochs = self.epochs_done()
+
+    def run(self, show_progress: bool = True) -> Checkpoint:
+        batches = -(-len(self.window_starts) // self.config.batch_size)
+        total = sum(stage.epochs for stage in self.stages)
+        with tqdm(total=total * batches, initial=self.epochs_done() * batches, unit="batch",
+                  disable=not show_progress, dynamic_ncols=True) as bar:
+            while not self.complete:
+                started = time.perf_counter()
+                loss = self.run_epoch(bar)
+                self.epoch += 1
+                if self.epoch == self.stages[self.stage_index].epochs:
+                    self.finish_stage()
+                self.info["last_epoch_loss"] = loss
+                self.info["train_seconds"] += time.perf_counter() - started
+                self.save()
+        return Checkpoint(model=self.model.eval(), metadata=self.metadata, info=self.info)
+
+    def run_epoch(self, bar: tqdm) -> float:
+        """One pass over the shuffled training windows; returns the mean batch loss."""
+        stage = self.stages[self.stage_index]
+        self.model.train()
+        set_relaxed(self.model, stage.kind == "gates", temperature(self.epoch, stage.epochs))
+        order = self.window_starts[torch.randperm(len(self.window_starts), generator=self.shuffle)]
+        losses = []
+        for batch_starts in order.split(self.config.batch_size):
+            start, actions, targets = self.train_data.windows(batch_starts, self.config.rollout_steps)
+            loss = rollout_loss(self.model, start, actions, targets)
+            if stage.kind == "gates":
+                loss = loss + relu_penalty(self.model, stage.budget, self.config.relu_penalty)
+            if not torch.isfinite(loss):
+                self.fail(f"the loss became {loss.item()} in {stage.label}")
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.item())
+            bar.update()
+            if len(losses) % 10 == 1:
+                bar.set_postfix_str(f"{stage.label} loss {losses[-1]:.4g} ReLU {count_kinds(self.model)['relu']}", refresh=False)
+        self.model.eval()
+        return float(np.mean(losses))
+
+    def finish_stage(self) -> None:
+        """Stage-end work: measure and release after dense training, commit after gate training."""
+        stage = self.stages[self.stage_index]
+        if stage.kind == "dense":
+            self.info["metrics"]["dense"] = prediction_errors(self.model, self.validation_data, self.config.eval_steps)
+            release(self.model)
+        elif stage.kind == "gates":
+            commit_phase(self.model, stage.budget, stage.final)
+        if stage.kind == "finetune" and stage.final:
+            self.info["metrics"]["sparse"] = prediction_errors(self.model, self.validation_data, self.config.eval_steps)
+        self.stage_index, self.epoch = self.stage_index + 1, 0
+
+    def save(self) -> None:
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self.fail("the weights became non-finite")
+        self.info["kind_counts"] = count_kinds(self.model)
+        self.info["progress"].update(stage=self.stage_index, epoch=self.epoch, complete=self.complete)
+        training = None
+        if not self.complete:
+            training = {
+                "optimizer": self.optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "shuffle_rng": self.shuffle.get_state(),
+            }
+        save_checkpoint(self.out, self.model, self.metadata, self.info, training)
+        self.saved_epochs = self.epochs_done()
+
+    def fail(self, reason: str) -> None:
+        if self.saved_epochs is None:
+            raise TrainingError(f"{reason}; training stopped before the first checkpoint, {self.out} was not written")
+        raise TrainingError(f"{reason}; training stopped, {self.out} keeps the last good checkpoint (after {self.saved_epochs} epochs)")
+
+
+def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume: bool = False,
+          show_progress: bool = True) -> Checkpoint:
+    """Train (or, with `resume` and an existing `out`, continue) a run; returns the final checkpoint."""
+    run = TrainingRun(transitions, config, Path(out))
+    if resume and Path(out).exists():
+        run.resume()
+    return run.run(show_progress)
