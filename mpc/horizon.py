@@ -1,0 +1,110 @@
+"""The planning program of an MLP dynamics model over a horizon (seam 4 for seam 3's problem).
+
+Columns x[t, i] (t = 0..H, x[0] fixed to the start state) and u[t, j] (t = 0..H-1, inside the
+action box); the network is encoded once per step with input [x_t, u_t] and output tied to
+x[t + 1]; the cost of `mpc.problem.trajectory_cost` is made linear with auxiliary columns:
+
+    e[t, i] >= |x[t + 1, i] - goal_i|   for entries whose weight is non-zero
+    s[t, j] >= |u[t, j]|                if the action weight is non-zero
+
+and the optional state constraints G x_t <= h (t = 1..H) are plain rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from dynamics.frozen import FrozenNetwork
+from mpc.bounds import RolloutBounds
+from mpc.encoding import AffineMap, NetworkEncoding, encode_network_copies
+from mpc.problem import PlanningProblem
+from mpc.program import MatrixProgram, ProgramBuilder
+
+
+def rollout(network: FrozenNetwork, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Predicted states (..., H + 1, n) from start states (..., n) and actions (..., H, m)."""
+    states = [np.asarray(state, dtype=np.float64)]
+    for step in range(actions.shape[-2]):
+        states.append(network.forward(np.concatenate([states[-1], actions[..., step, :]], axis=-1)))
+    return np.stack(states, axis=-2)
+
+
+@dataclass(frozen=True)
+class HorizonProgram:
+    """The program plus where its dynamics and cost auxiliaries live."""
+
+    program: MatrixProgram
+    dynamics: NetworkEncoding
+    problem: PlanningProblem
+
+    def primal_point(self, actions: np.ndarray) -> np.ndarray:
+        """Every column's value when the actions are `actions` (H, m): a warm start for the solver."""
+        blocks, problem = self.program.blocks, self.problem
+        states = rollout(self.dynamics.network, problem.state, actions)
+        values = np.zeros(self.program.num_columns)
+        values[blocks["x"]] = states
+        values[blocks["u"]] = actions
+        self.dynamics.fill(values, np.concatenate([states[:-1], actions], axis=1))
+        _fill_absolute(values, blocks["state_error"], states[1:] - problem.goal)
+        if "action_size" in blocks:
+            _fill_absolute(values, blocks["action_size"], actions)
+        return values
+
+
+def _fill_absolute(values: np.ndarray, block: np.ndarray, amounts: np.ndarray) -> None:
+    present = block >= 0
+    values[block[present]] = np.abs(amounts[present])
+
+
+def _add_absolute_values(
+    builder: ProgramBuilder, name: str, columns: np.ndarray, centre: np.ndarray, weights: np.ndarray
+) -> None:
+    """Columns e >= |v - centre| for every position of `columns` with a non-zero weight, costed by weight."""
+    present = weights > 0
+    errors = builder.add_columns(name, present, 0.0, np.inf)
+    centre = np.broadcast_to(centre, columns.shape)[present]
+    count = int(present.sum())
+    rows = np.arange(count)
+    for sign in (1.0, -1.0):  # e - v >= -centre and e + v >= centre
+        coefficients = sp.csr_array(
+            (
+                np.concatenate([np.ones(count), np.full(count, -sign)]),
+                (np.concatenate([rows, rows]), np.concatenate([errors[present], columns[present]])),
+            ),
+            shape=(count, builder.num_columns),
+        )
+        builder.add_rows(coefficients, -sign * centre, np.inf)
+    builder.add_cost(errors[present], weights[present])
+
+
+def build_horizon_program(network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds) -> HorizonProgram:
+    """Assemble the MILP of seam 4 for `problem`, using `bounds` for the state boxes and big-M values."""
+    horizon, n, m = problem.horizon, problem.state_dim, problem.action_dim
+    builder = ProgramBuilder()
+    states = builder.add_columns("x", np.ones((horizon + 1, n), dtype=bool), bounds.state_low, bounds.state_high)
+    actions = builder.add_columns("u", np.ones((horizon, m), dtype=bool), problem.action_low, problem.action_high)
+    inputs = np.concatenate([states[:-1], actions], axis=1)
+    dynamics = encode_network_copies(
+        builder,
+        network,
+        AffineMap(builder.selection(inputs), np.zeros(inputs.shape)),
+        bounds.network,
+        name="f",
+        output_columns=states[1:],
+    )
+
+    weights = np.tile(problem.state_weights, (horizon, 1))
+    weights[-1] = problem.terminal_weights
+    _add_absolute_values(builder, "state_error", states[1:], problem.goal, weights)
+    if problem.action_weight > 0:
+        _add_absolute_values(builder, "action_size", actions, 0.0, np.full((horizon, m), problem.action_weight))
+
+    if problem.state_constraints is not None:
+        matrix, rhs = problem.state_constraints
+        per_step = sp.kron(sp.eye_array(horizon), sp.csr_array(matrix), format="csr")
+        coefficients = per_step @ builder.selection(states[1:])
+        builder.add_rows(coefficients, -np.inf, np.tile(rhs, horizon))
+    return HorizonProgram(builder.build(), dynamics, problem)

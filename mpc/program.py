@@ -1,0 +1,170 @@
+"""Matrix programs: the seam between the MILP encoders and the solvers (seam 4 in DESIGN.md).
+
+A `MatrixProgram` is a mixed-integer linear program in plain arrays,
+
+    minimise    cost . v
+    subject to  row_lower <= matrix @ v <= row_upper
+                col_lower <= v <= col_upper,   v[j] integer where integrality[j]
+
+plus named column blocks: integer arrays of column indices, any shape, -1 where a position holds
+no column (for example a neuron that is always off). The blocks "x" (H+1, state_dim) and "u"
+(H, action_dim) map (step, state index) and (step, action index) to columns; the solvers never
+look at names, the Pyomo export turns every block into one indexed variable.
+
+`ProgramBuilder` assembles a program from blocks of columns and blocks of rows, each added in
+one vectorised call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+ABSENT = -1  # a block position without a column
+
+
+@dataclass(frozen=True)
+class MatrixProgram:
+    """A MILP as arrays: CSR constraint matrix, row/column bounds, integrality, linear cost."""
+
+    matrix: sp.csr_array  # (rows, columns)
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray  # bool per column
+    cost: np.ndarray
+    blocks: dict[str, np.ndarray]
+
+    @property
+    def num_columns(self) -> int:
+        return self.col_lower.shape[0]
+
+    @property
+    def num_rows(self) -> int:
+        return self.row_lower.shape[0]
+
+    @property
+    def num_binaries(self) -> int:
+        return int(self.integrality.sum())
+
+    @property
+    def state_columns(self) -> np.ndarray:
+        """(H + 1, state_dim) column of every state entry x[t, i]."""
+        return self.blocks["x"]
+
+    @property
+    def action_columns(self) -> np.ndarray:
+        """(H, action_dim) column of every action entry u[t, j]."""
+        return self.blocks["u"]
+
+    def objective(self, values: np.ndarray) -> float:
+        return float(self.cost @ values)
+
+    def violation(self, values: np.ndarray) -> float:
+        """Largest violation of any row, column bound or integrality by a primal point."""
+        rows = self.matrix @ values
+        integer_values = values[self.integrality]
+        return float(
+            max(
+                np.max(self.row_lower - rows, initial=0.0),
+                np.max(rows - self.row_upper, initial=0.0),
+                np.max(self.col_lower - values, initial=0.0),
+                np.max(values - self.col_upper, initial=0.0),
+                np.max(np.abs(integer_values - np.round(integer_values)), initial=0.0),
+            )
+        )
+
+    def with_column_bounds(self, columns: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> MatrixProgram:
+        """A copy with some column bounds replaced (for example actions fixed to given values)."""
+        col_lower, col_upper = self.col_lower.copy(), self.col_upper.copy()
+        col_lower[columns], col_upper[columns] = lower, upper
+        return MatrixProgram(
+            self.matrix, self.row_lower, self.row_upper, col_lower, col_upper, self.integrality, self.cost, self.blocks
+        )
+
+
+class ProgramBuilder:
+    """Collects column blocks and row blocks, then assembles one `MatrixProgram`."""
+
+    def __init__(self) -> None:
+        self.num_columns = 0
+        self.num_rows = 0
+        self._col_lower: list[np.ndarray] = []
+        self._col_upper: list[np.ndarray] = []
+        self._integrality: list[np.ndarray] = []
+        self._cost_terms: list[tuple[np.ndarray, np.ndarray]] = []
+        self._row_lower: list[np.ndarray] = []
+        self._row_upper: list[np.ndarray] = []
+        self._entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.blocks: dict[str, np.ndarray] = {}
+
+    def add_columns(
+        self, name: str, present: np.ndarray, lower: np.ndarray, upper: np.ndarray, integer: bool = False
+    ) -> np.ndarray:
+        """Add one column per True entry of `present`; returns the block (same shape, -1 elsewhere).
+
+        lower/upper broadcast to the shape of `present`; only the present positions are used.
+        """
+        if name in self.blocks:
+            raise ValueError(f"column block {name!r} exists already")
+        present = np.asarray(present, dtype=bool)
+        count = int(present.sum())
+        block = np.full(present.shape, ABSENT, dtype=np.int64)
+        block[present] = np.arange(self.num_columns, self.num_columns + count)
+        self._col_lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), present.shape)[present])
+        self._col_upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), present.shape)[present])
+        self._integrality.append(np.full(count, integer))
+        self.num_columns += count
+        self.blocks[name] = block
+        return block
+
+    def add_rows(self, coefficients: sp.sparray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Add rows lower <= coefficients @ v <= upper; coefficients has at most num_columns columns."""
+        coefficients = sp.coo_array(coefficients)
+        if coefficients.shape[1] > self.num_columns:
+            raise ValueError("row coefficients refer to columns that do not exist yet")
+        count = coefficients.shape[0]
+        self._entries.append((coefficients.row + self.num_rows, coefficients.col, coefficients.data))
+        self._row_lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (count,)))
+        self._row_upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (count,)))
+        self.num_rows += count
+
+    def add_cost(self, columns: np.ndarray, weights: np.ndarray) -> None:
+        """Add weights to the linear cost of the given columns."""
+        columns, weights = np.broadcast_arrays(np.asarray(columns), np.asarray(weights, dtype=np.float64))
+        self._cost_terms.append((columns.ravel(), weights.ravel()))
+
+    def selection(self, block: np.ndarray) -> sp.csr_array:
+        """Sparse (block.size, num_columns) matrix picking each block position's column (zero row if absent)."""
+        flat = block.reshape(-1)
+        rows = np.flatnonzero(flat >= 0)
+        return sp.csr_array(
+            (np.ones(rows.size), (rows, flat[rows])), shape=(flat.size, self.num_columns)
+        )
+
+    def build(self) -> MatrixProgram:
+        concat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+        if self._entries:
+            rows, cols, values = (np.concatenate(part) for part in zip(*self._entries))
+        else:
+            rows = cols = np.zeros(0, dtype=np.int64)
+            values = np.zeros(0)
+        matrix = sp.csr_array((values, (rows, cols)), shape=(self.num_rows, self.num_columns))
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()
+        cost = np.zeros(self.num_columns)
+        for columns, weights in self._cost_terms:
+            np.add.at(cost, columns, weights)
+        return MatrixProgram(
+            matrix=matrix,
+            row_lower=concat(self._row_lower),
+            row_upper=concat(self._row_upper),
+            col_lower=concat(self._col_lower),
+            col_upper=concat(self._col_upper),
+            integrality=concat(self._integrality).astype(bool),
+            cost=cost,
+            blocks=dict(self.blocks),
+        )
