@@ -24,7 +24,7 @@ from mpc.problem import PlanningProblem
 from mpc.program import MatrixProgram, ProgramBuilder
 
 
-def rollout(network: FrozenNetwork, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+def predict_states(network: FrozenNetwork, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """Predicted states (..., H + 1, n) from start states (..., n) and actions (..., H, m)."""
     states = [np.asarray(state, dtype=np.float64)]
     for step in range(actions.shape[-2]):
@@ -43,7 +43,7 @@ class HorizonProgram:
     def primal_point(self, actions: np.ndarray) -> np.ndarray:
         """Every column's value when the actions are `actions` (H, m): a warm start for the solver."""
         blocks, problem = self.program.blocks, self.problem
-        states = rollout(self.dynamics.network, problem.state, actions)
+        states = predict_states(self.dynamics.network, problem.state, actions)
         values = np.zeros(self.program.num_columns)
         values[blocks["x"]] = states
         values[blocks["u"]] = actions

@@ -11,7 +11,7 @@ from dynamics.frozen import FrozenNetwork
 from mpc.bounds import RolloutBounds, rollout_interval_bounds
 from mpc.errors import ProblemError
 from mpc.highs_solver import solve_program
-from mpc.horizon import HorizonProgram, build_horizon_program, rollout
+from mpc.horizon import HorizonProgram, build_horizon_program, predict_states
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.tightening import tighten_rollout_bounds
 
@@ -92,7 +92,7 @@ class MILPPlanner:
 
         result = solve_program(program, problem.time_limit, self.mip_gap, self.threads, start)
         actions = np.clip(result.values[program.action_columns], problem.action_low, problem.action_high)
-        states = rollout(self.network, problem.state, actions)
+        states = predict_states(self.network, problem.state, actions)
         objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
         return Plan(
             actions=actions,

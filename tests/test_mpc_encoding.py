@@ -1,0 +1,164 @@
+"""The MILP encoding reproduces the network exactly: bounds are sound, fixed actions give the rollout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_mpc_strategies import sparse_networks
+
+from dynamics.gates import NeuronKind
+from dynamics.mlp import MLPDynamics
+from mpc.bounds import propagate_intervals, rollout_interval_bounds
+from mpc.encoding import AffineMap, encode_network_copies
+from mpc.highs_solver import solve_program
+from mpc.horizon import build_horizon_program
+from mpc.problem import PlanningProblem, trajectory_cost
+from mpc.program import ProgramBuilder
+
+
+def hidden_pre_activations(network, inputs):
+    """Every hidden layer's pre-activations for a batch of inputs, written out independently."""
+    values, hidden = [], inputs
+    for layer in network.layers[:-1]:
+        pre = hidden @ layer.weight.T + layer.bias
+        values.append(pre)
+        hidden = np.where(layer.relu, np.maximum(pre, 0), pre)
+    return values
+
+
+def forward_rollout(step, state, actions):
+    states = [state]
+    for action in actions:
+        states.append(step(states[-1], action))
+    return np.stack(states)
+
+
+def make_problem(state_dim, action_dim, horizon, rng, **extra):
+    return PlanningProblem(
+        state=rng.normal(size=state_dim),
+        goal=rng.normal(size=state_dim),
+        horizon=horizon,
+        action_low=-np.ones(action_dim),
+        action_high=np.ones(action_dim),
+        state_weights=rng.uniform(0, 1, state_dim) * (rng.random(state_dim) < 0.7),
+        terminal_weights=rng.uniform(0, 2, state_dim),
+        action_weight=float(rng.choice([0.0, 0.3])),
+        time_limit=30.0,
+        **extra,
+    )
+
+
+def build(network, problem):
+    bounds = rollout_interval_bounds(
+        network, problem.state, problem.action_low, problem.action_high, problem.horizon,
+        problem.workspace_low, problem.workspace_high,
+    )  # fmt: skip
+    return build_horizon_program(network, problem, bounds), bounds
+
+
+def solve_with_fixed_actions(horizon_program, actions):
+    program = horizon_program.program
+    fixed = program.with_column_bounds(program.action_columns, actions, actions)
+    return solve_program(fixed, mip_rel_gap=0.0).values[program.state_columns]
+
+
+@settings(max_examples=40, deadline=None)
+@given(sparse_networks())
+def test_interval_bounds_contain_every_pre_activation_and_output(drawn):
+    network, state_dim, action_dim, rng = drawn
+    centre = rng.normal(size=(3, network.input_dim))
+    radius = rng.uniform(0, 2, size=(3, network.input_dim))
+    bounds = propagate_intervals(network, centre - radius, centre + radius)
+    inputs = centre[:, None] + radius[:, None] * rng.uniform(-1, 1, size=(3, 200, network.input_dim))
+    for layer, values in enumerate(hidden_pre_activations(network, inputs)):
+        assert np.all(values >= bounds.pre_low[layer][:, None] - 1e-9)
+        assert np.all(values <= bounds.pre_high[layer][:, None] + 1e-9)
+    outputs = network.forward(inputs)
+    assert np.all(outputs >= bounds.output_low[:, None] - 1e-9)
+    assert np.all(outputs <= bounds.output_high[:, None] + 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sparse_networks(), st.integers(1, 4))
+def test_forward_pass_is_a_feasible_point_costing_the_trajectory_cost(drawn, horizon):
+    network, state_dim, action_dim, rng = drawn
+    problem = make_problem(state_dim, action_dim, horizon, rng)
+    horizon_program, bounds = build(network, problem)
+    program = horizon_program.program
+    actions = rng.uniform(-1, 1, size=(horizon, action_dim))
+    values = horizon_program.primal_point(actions)
+    assert program.violation(values) <= 1e-9
+    states = forward_rollout(lambda x, u: network.forward(np.concatenate([x, u])), problem.state, actions)
+    expected = trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))
+    assert program.objective(values) == pytest.approx(float(expected[0]), rel=1e-9, abs=1e-9)
+    assert program.num_binaries == bounds.network.binary_count(network)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sparse_networks(), st.integers(1, 4))
+def test_fixed_actions_give_the_network_rollout(drawn, horizon):
+    network, state_dim, action_dim, rng = drawn
+    problem = make_problem(state_dim, action_dim, horizon, rng)
+    horizon_program, _ = build(network, problem)
+    actions = rng.uniform(-1, 1, size=(horizon, action_dim))
+    expected = forward_rollout(lambda x, u: network.forward(np.concatenate([x, u])), problem.state, actions)
+    np.testing.assert_allclose(solve_with_fixed_actions(horizon_program, actions), expected, rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3, 6]))
+def test_fixed_actions_give_the_torch_model_rollout(seed, horizon):
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    state_dim, action_dim = 3, 2
+    model = MLPDynamics(state_dim, action_dim, hidden=(8, 6)).double().eval()
+    model.set_kinds([rng.choice(list(NeuronKind), size=width) for width in (8, 6)])
+    samples = torch.from_numpy(rng.normal(size=(64, state_dim + action_dim)) * rng.uniform(0.5, 3, state_dim + action_dim))
+    model.fit_normalisation(samples[:, :state_dim], samples[:, state_dim:], samples[:, :state_dim] * 1.1 + 0.2)
+    network = model.export()
+    problem = make_problem(state_dim, action_dim, horizon, rng)
+    horizon_program, _ = build(network, problem)
+    actions = rng.uniform(-1, 1, size=(horizon, action_dim))
+    with torch.no_grad():
+        expected = forward_rollout(
+            lambda x, u: model(torch.from_numpy(x), torch.from_numpy(u)).numpy(), problem.state, actions
+        )
+    np.testing.assert_allclose(solve_with_fixed_actions(horizon_program, actions), expected, rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sparse_networks())
+def test_always_off_relus_get_no_columns_and_switching_ones_one_binary_each(drawn):
+    network, state_dim, action_dim, rng = drawn
+    problem = make_problem(state_dim, action_dim, 3, rng)
+    horizon_program, bounds = build(network, problem)
+    for layer, columns, low, high in zip(
+        network.layers, horizon_program.dynamics.hidden, bounds.network.pre_low, bounds.network.pre_high
+    ):
+        off = layer.relu & (high <= 0)
+        switching = layer.relu & (low < 0) & (high > 0)
+        assert np.all((columns.post < 0) == off)
+        assert np.all((columns.binary >= 0) == switching)
+        assert np.all((columns.pre >= 0) == switching)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sparse_networks(), st.integers(1, 5))
+def test_copies_on_affine_inputs_with_fresh_outputs(drawn, copies):
+    """The graph-model use: inputs are differences of existing columns, outputs are new columns."""
+    network, _, _, rng = drawn
+    width = network.input_dim
+    builder = ProgramBuilder()
+    values = rng.uniform(-1, 1, size=(copies + 1, width))
+    nodes = builder.add_columns("nodes", np.ones((copies + 1, width), dtype=bool), values, values)
+    selection = builder.selection(nodes)
+    differences = selection[width:] - selection[:-width]  # input of copy k: nodes[k + 1] - nodes[k] + offset
+    offset = rng.normal(size=(copies, width))
+    inputs = values[1:] - values[:-1] + offset
+    bounds = propagate_intervals(network, inputs - 0.1, inputs + 0.1)
+    encoding = encode_network_copies(builder, network, AffineMap(differences, offset), bounds, name="edge")
+    result = solve_program(builder.build(), mip_rel_gap=0.0)
+    np.testing.assert_allclose(result.values[encoding.outputs], network.forward(inputs), rtol=1e-6, atol=1e-6)
