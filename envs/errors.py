@@ -7,3 +7,19 @@ class EnvsError(Exception):
 
 class DatasetError(EnvsError):
     """A transition file is missing, malformed or inconsistent with its metadata."""
+
+
+class UnknownEnvError(EnvsError):
+    """An environment id that is not one of the registered sparsedyn environments."""
+
+
+class EnvOptionsError(EnvsError, ValueError):
+    """Constructor arguments or reset options an environment cannot use."""
+
+
+class SimulationError(EnvsError):
+    """The simulator produced a non-finite state or one outside the workspace."""
+
+
+class CollectionError(EnvsError):
+    """A data collection request that cannot be carried out (bad counts, unwritable output, ...)."""

@@ -1,0 +1,344 @@
+"""ObjectPushing-v0: push a rigid object to a goal pose with a circular pusher (pymunk, top-down)."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium
+import numpy as np
+import pymunk
+from gymnasium import spaces
+from PIL import Image, ImageDraw
+
+from envs.errors import EnvOptionsError, SimulationError
+
+ENV_ID = "sparsedyn/ObjectPushing-v0"
+MAX_EPISODE_STEPS = 60
+
+# Geometry, in cm. The walls are far enough out that the pusher can never press the object
+# against one: PUSHER_LIMIT + PUSHER_RADIUS + object diameter < WALL (checked in __init__).
+PUSHER_RADIUS = 1.0
+PUSHER_LIMIT = 17.0  # the pusher centre stays in [-PUSHER_LIMIT, PUSHER_LIMIT]^2
+WALL = 29.5  # inner faces of the walls around the table
+WALL_THICKNESS = 5.0  # thick walls: nothing tunnels through them
+KEYPOINT_LIMIT = 30.0  # object keypoints stay in [-KEYPOINT_LIMIT, KEYPOINT_LIMIT]^2 (wall + contact slack)
+MAX_DISPLACEMENT = 2.5  # bound on |dx| and |dy| per control step
+START_HALF_WIDTH = 6.0  # initial object centre is uniform in [-6, 6]^2
+GOAL_HALF_WIDTH = 10.0  # sampled goal centres are clipped to [-10, 10]^2
+GOAL_SHIFT = (2.0, 8.0)  # sampled goal: start pose moved by a distance in this range ...
+GOAL_TURN = math.pi / 4  # ... and turned by at most this angle
+START_CLEARANCE = 0.5  # sampled initial pusher is at least this far from the object
+RIGID_TOLERANCE = 0.01  # keypoints given to reset may deviate this much from a rigid copy of the object
+
+# Physics. Each control step moves the pusher over PUSH_SUBSTEPS substeps, so the pusher travels at most
+# sqrt(2) * MAX_DISPLACEMENT / PUSH_SUBSTEPS = 0.3 cm (0.3 radius) per substep and never tunnels, then lets
+# the object settle for SETTLE_SUBSTEPS. Table friction acts at support points on a grid under the object
+# (top-down friction joints to the static body), strong enough to stop a released object within one
+# substep: quasi-static pushing.
+CONTROL_PERIOD = 0.1  # s
+PUSH_SUBSTEPS = 12
+SETTLE_SUBSTEPS = 2
+SUBSTEP = CONTROL_PERIOD / (PUSH_SUBSTEPS + SETTLE_SUBSTEPS)
+TABLE_FRICTION_ACCELERATION = 1e4  # cm/s^2: table friction force / object mass
+SUPPORT_SPACING = 2.0  # cm between support points
+CONTACT_FRICTION = 0.5  # pusher-object and object-wall
+
+# Object shapes: convex polygons and keypoints in a body frame; centred on the area centroid below.
+_T_BAR = [(-4.5, 6.5), (4.5, 6.5), (4.5, 9.0), (-4.5, 9.0)]
+_T_STEM = [(-1.25, 0.0), (1.25, 0.0), (1.25, 6.5), (-1.25, 6.5)]
+SHAPES = {
+    "box": {"polygons": [[(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)]],
+            "keypoints": [(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)]},
+    "t": {"polygons": [_T_BAR, _T_STEM],
+          "keypoints": [(-4.5, 9.0), (4.5, 9.0), (1.25, 0.0), (-1.25, 0.0)]},
+}
+
+RENDER_SCALE = 8  # pixels per cm
+
+
+def _area_centroid(polygons: list[np.ndarray]) -> np.ndarray:
+    """Centroid of a union of non-overlapping polygons (shoelace formula)."""
+    areas, centroids = [], []
+    for polygon in polygons:
+        x, y = polygon.T
+        x_next, y_next = np.roll(x, -1), np.roll(y, -1)
+        cross = x * y_next - x_next * y
+        area = cross.sum() / 2
+        areas.append(area)
+        centroids.append([((x + x_next) * cross).sum() / (6 * area), ((y + y_next) * cross).sum() / (6 * area)])
+    return np.average(centroids, axis=0, weights=areas)
+
+
+def _rotation(angle: float) -> np.ndarray:
+    cos, sin = math.cos(angle), math.sin(angle)
+    return np.array([[cos, -sin], [sin, cos]])
+
+
+class ObjectPushingEnv(gymnasium.Env):
+    """Push a box (or a T) across a table to a goal pose with a kinematic circular pusher.
+
+    Top-down pymunk simulation. The object rests on a table with friction and moves only when the
+    pusher touches it; it stops within one substep once contact ends (quasi-static pushing).
+
+    Units: positions in cm, one control step is 0.1 s.
+
+    Observation (float32, 10 entries, linear in positions, no angles)::
+
+        [pusher_x, pusher_y, keypoint0_x, keypoint0_y, ..., keypoint3_x, keypoint3_y]
+
+    Keypoints are points fixed on the object: the box's 4 corners (8 cm sides), counter-clockwise;
+    for the T (9 cm bar, 9 cm tall) the two ends of the bar's top edge and the two bottom corners of
+    the stem. The pusher centre stays in [-17, 17]^2 (it is clamped there); walls at +-29.5 keep the
+    object on the table, so keypoints stay in [-30, 30]^2. `workspace_low` / `workspace_high` hold
+    these bounds and are the observation space. The pusher can never squeeze the object against a wall.
+
+    Action: pusher displacement (dx, dy) in cm for one step, each entry in [-2.5, 2.5] (larger values
+    are clipped). The pusher has radius 1 cm.
+
+    Goal: object keypoints (8 entries, in observation order), `reset(options={"goal": keypoints})`,
+    e.g. `env.unwrapped.keypoints_at(x, y, angle)`. Without one, the goal is sampled from the seed:
+    the start pose moved 2 to 8 cm in a random direction (centre clipped to [-10, 10]^2) and turned by
+    up to 45 degrees. `goal_indices` are the observation entries compared with the goal.
+
+    Start: object centre uniform in [-6, 6]^2 with a uniform angle, pusher uniform in its box at least
+    0.5 cm from the object; or a full observation vector in `reset(options={"state": observation})`.
+
+    Reward: minus the cost, the mean distance (cm) of the object keypoints to their goal positions;
+    `info["cost"]` carries it. Episodes never terminate; the registered env truncates after 60 steps.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": round(1 / CONTROL_PERIOD)}
+
+    def __init__(self, shape: str = "box", render_mode: str | None = None):
+        if shape not in SHAPES:
+            raise EnvOptionsError(f"unknown object shape {shape!r}; choose one of {', '.join(SHAPES)}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise EnvOptionsError(f"unsupported render_mode {render_mode!r}; only 'rgb_array' is available")
+        self.env_kwargs = {"shape": shape}
+        self.render_mode = render_mode
+
+        polygons = [np.array(polygon) for polygon in SHAPES[shape]["polygons"]]
+        centroid = _area_centroid(polygons)
+        self.object_polygons = [polygon - centroid for polygon in polygons]
+        self.local_keypoints = np.array(SHAPES[shape]["keypoints"]) - centroid
+        vertices = np.concatenate(self.object_polygons)
+        diameter = np.linalg.norm(vertices[:, None] - vertices[None], axis=-1).max()
+        assert PUSHER_LIMIT + PUSHER_RADIUS + diameter < WALL, "the pusher could squeeze the object against a wall"
+
+        n_keypoints = len(self.local_keypoints)
+        self.state_layout = ["pusher_x", "pusher_y"] + [
+            f"keypoint{i}_{axis}" for i in range(n_keypoints) for axis in ("x", "y")
+        ]
+        self.goal_indices = list(range(2, 2 + 2 * n_keypoints))
+        self.units = {"position": "cm", "action": "cm of pusher displacement per step", "time": "0.1 s per step"}
+        limits = np.array([PUSHER_LIMIT] * 2 + [KEYPOINT_LIMIT] * 2 * n_keypoints, dtype=np.float32)
+        self.workspace_low, self.workspace_high = -limits, limits
+        self.observation_space = spaces.Box(self.workspace_low, self.workspace_high, dtype=np.float32)
+        self.action_space = spaces.Box(-MAX_DISPLACEMENT, MAX_DISPLACEMENT, shape=(2,), dtype=np.float32)
+
+        self._space: pymunk.Space | None = None
+        self._object: pymunk.Body | None = None
+        self._pusher: pymunk.Body | None = None
+        self.goal = np.zeros(2 * n_keypoints)
+        self._goal_pose = (0.0, 0.0, 0.0)
+
+    # --- public helpers -------------------------------------------------------------------------
+
+    def keypoints_at(self, x: float, y: float, angle: float) -> np.ndarray:
+        """Keypoints (flat, observation order) of the object with its centroid at (x, y) turned by angle."""
+        return (self.local_keypoints @ _rotation(angle).T + (x, y)).ravel()
+
+    def dataset_metadata(self, seed: int | None = None) -> dict:
+        """The metadata a transition file of this env carries (see envs.dataset.REQUIRED_METADATA)."""
+        return {
+            "env_id": self.spec.id if self.spec is not None else ENV_ID,
+            "env_kwargs": dict(self.env_kwargs),
+            "state_layout": list(self.state_layout),
+            "units": dict(self.units),
+            "action_low": self.action_space.low.tolist(),
+            "action_high": self.action_space.high.tolist(),
+            "workspace_low": self.workspace_low.tolist(),
+            "workspace_high": self.workspace_high.tolist(),
+            "goal_indices": list(self.goal_indices),
+            "seed": seed,
+        }
+
+    # --- gymnasium API ---------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = sorted(set(options) - {"state", "goal"})
+        if unknown:
+            raise EnvOptionsError(f"unknown reset option(s) {', '.join(unknown)}; expected 'state' and/or 'goal'")
+
+        if "state" in options:
+            state = self._as_vector(options["state"], "state", len(self.state_layout))
+            pusher, pose = state[:2], self._fit_pose(state[self.goal_indices], "state")
+            if np.any(np.abs(pusher) > PUSHER_LIMIT):
+                raise EnvOptionsError(f"state: pusher position {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
+            self._build_space(pose)
+            if self._distance_to_object(pusher) < PUSHER_RADIUS:
+                raise EnvOptionsError("state: the pusher overlaps the object")
+        else:
+            pose = (*self.np_random.uniform(-START_HALF_WIDTH, START_HALF_WIDTH, 2), self.np_random.uniform(-math.pi, math.pi))
+            self._build_space(pose)
+            pusher = self._sample_free_pusher_position()
+        self._add_pusher(pusher)
+
+        if "goal" in options:
+            self.goal = self._as_vector(options["goal"], "goal", len(self.goal_indices))
+            self._goal_pose = self._fit_pose(self.goal, "goal")
+        else:
+            self._goal_pose = self._sample_goal_pose(pose)
+            self.goal = self.keypoints_at(*self._goal_pose)
+
+        observation = self._observation()
+        return observation, {"cost": self._cost(observation)}
+
+    def step(self, action):
+        if self._space is None:
+            raise gymnasium.error.ResetNeeded("call reset() before step()")
+        displacement = np.clip(np.asarray(action, dtype=np.float64), -MAX_DISPLACEMENT, MAX_DISPLACEMENT)
+        start = np.array(self._pusher.position)
+        target = np.clip(start + displacement, -PUSHER_LIMIT, PUSHER_LIMIT)
+        self._pusher.velocity = tuple((target - start) / (PUSH_SUBSTEPS * SUBSTEP))
+        for _ in range(PUSH_SUBSTEPS):
+            self._space.step(SUBSTEP)
+        self._pusher.velocity = (0.0, 0.0)
+        self._pusher.position = tuple(target)  # exact, free of integration round-off
+        for _ in range(SETTLE_SUBSTEPS):
+            self._space.step(SUBSTEP)
+
+        observation = self._observation()
+        cost = self._cost(observation)
+        return observation, -cost, False, False, {"cost": cost}
+
+    def render(self):
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; make the env with render_mode='rgb_array'")
+            return None
+        size = int(2 * KEYPOINT_LIMIT * RENDER_SCALE)
+
+        def pixels(points):
+            points = np.atleast_2d(points)
+            return [(float((x + KEYPOINT_LIMIT) * RENDER_SCALE), float((KEYPOINT_LIMIT - y) * RENDER_SCALE)) for x, y in points]
+
+        image = Image.new("RGB", (size, size), (90, 90, 90))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle(pixels([(-WALL, WALL), (WALL, -WALL)]), fill=(235, 232, 225))
+        draw.rectangle(pixels([(-PUSHER_LIMIT, PUSHER_LIMIT), (PUSHER_LIMIT, -PUSHER_LIMIT)]), outline=(200, 196, 188))
+        goal_rotation = _rotation(self._goal_pose[2])
+        for polygon in self.object_polygons:
+            draw.polygon(pixels(polygon @ goal_rotation.T + self._goal_pose[:2]), outline=(40, 160, 60), width=2)
+        if self._space is not None:
+            position, rotation = np.array(self._object.position), _rotation(self._object.angle)
+            for polygon in self.object_polygons:
+                draw.polygon(pixels(polygon @ rotation.T + position), fill=(70, 110, 200))
+            for x, y in pixels(self.keypoints_at(*position, self._object.angle).reshape(-1, 2)):
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=(20, 30, 80))
+            (x, y), radius = pixels(self._pusher.position)[0], PUSHER_RADIUS * RENDER_SCALE
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(210, 50, 40))
+        return np.asarray(image)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _build_space(self, pose) -> None:
+        """A fresh space (determinism) holding walls and the object at pose = (x, y, angle)."""
+        space = pymunk.Space()
+        centre_line = WALL + WALL_THICKNESS  # the rounded segments' inner faces lie at +-WALL
+        for a, b in [((-1, -1), (1, -1)), ((1, -1), (1, 1)), ((1, 1), (-1, 1)), ((-1, 1), (-1, -1))]:
+            wall = pymunk.Segment(space.static_body, (a[0] * centre_line, a[1] * centre_line),
+                                  (b[0] * centre_line, b[1] * centre_line), radius=WALL_THICKNESS)
+            wall.friction = CONTACT_FRICTION
+            space.add(wall)
+
+        body = pymunk.Body()
+        body.position, body.angle = (pose[0], pose[1]), pose[2]
+        shapes = [pymunk.Poly(body, polygon.tolist()) for polygon in self.object_polygons]
+        for shape in shapes:
+            shape.density = 1.0
+            shape.friction = 1.0
+        space.add(body, *shapes)
+
+        # Coulomb friction at support points spread under the object: each joint resists the velocity of
+        # its point up to its share of the friction force. Off-centre pushes therefore turn the object.
+        support_points = self._support_points()
+        for point in support_points:
+            joint = pymunk.PivotJoint(space.static_body, body, (0.0, 0.0), tuple(point))
+            joint.max_bias = 0.0  # resist velocity only, never pull back to a position
+            joint.max_force = TABLE_FRICTION_ACCELERATION * body.mass / len(support_points)
+            space.add(joint)
+        self._space, self._object, self._object_shapes = space, body, shapes
+
+    def _support_points(self) -> np.ndarray:
+        """Cell centres of a grid of about SUPPORT_SPACING over each of the object's rectangles, body frame."""
+        points = []
+        for polygon in self.object_polygons:
+            low, high = polygon.min(axis=0), polygon.max(axis=0)
+            counts = np.maximum(1, np.round((high - low) / SUPPORT_SPACING)).astype(int)
+            xs, ys = (low[i] + (np.arange(counts[i]) + 0.5) * (high[i] - low[i]) / counts[i] for i in range(2))
+            points.append(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2))
+        return np.concatenate(points)
+
+    def _add_pusher(self, position) -> None:
+        pusher = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
+        pusher.position = tuple(position)
+        shape = pymunk.Circle(pusher, PUSHER_RADIUS)
+        shape.friction = CONTACT_FRICTION
+        self._space.add(pusher, shape)
+        self._pusher = pusher
+
+    def _distance_to_object(self, point) -> float:
+        return min(shape.point_query(tuple(point)).distance for shape in self._object_shapes)
+
+    def _sample_free_pusher_position(self) -> np.ndarray:
+        while True:
+            position = self.np_random.uniform(-PUSHER_LIMIT, PUSHER_LIMIT, 2)
+            if self._distance_to_object(position) >= PUSHER_RADIUS + START_CLEARANCE:
+                return position
+
+    def _sample_goal_pose(self, start_pose) -> tuple[float, float, float]:
+        direction = self.np_random.uniform(-math.pi, math.pi)
+        distance = self.np_random.uniform(*GOAL_SHIFT)
+        turn = self.np_random.uniform(-GOAL_TURN, GOAL_TURN)
+        centre = np.clip(np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)]),
+                         -GOAL_HALF_WIDTH, GOAL_HALF_WIDTH)
+        return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
+
+    def _as_vector(self, value, name: str, length: int) -> np.ndarray:
+        try:
+            vector = np.asarray(value, dtype=np.float64).ravel()
+        except (TypeError, ValueError) as exc:
+            raise EnvOptionsError(f"{name} must be an array of {length} numbers") from exc
+        if vector.shape != (length,) or not np.all(np.isfinite(vector)):
+            raise EnvOptionsError(f"{name} must hold {length} finite numbers, got shape {np.shape(value)}")
+        return vector
+
+    def _fit_pose(self, keypoints: np.ndarray, name: str) -> tuple[float, float, float]:
+        """The object pose whose keypoints best match the given ones (2D Procrustes); they must match closely."""
+        world = keypoints.reshape(-1, 2)
+        if np.any(np.abs(world) > KEYPOINT_LIMIT):
+            raise EnvOptionsError(f"{name}: object keypoints lie outside [-{KEYPOINT_LIMIT}, {KEYPOINT_LIMIT}]^2")
+        local_centred = self.local_keypoints - self.local_keypoints.mean(axis=0)
+        world_centred = world - world.mean(axis=0)
+        angle = math.atan2(np.sum(local_centred[:, 0] * world_centred[:, 1] - local_centred[:, 1] * world_centred[:, 0]),
+                           np.sum(local_centred * world_centred))
+        position = world.mean(axis=0) - _rotation(angle) @ self.local_keypoints.mean(axis=0)
+        error = np.abs(self.keypoints_at(*position, angle) - keypoints).max()
+        if error > RIGID_TOLERANCE:
+            raise EnvOptionsError(f"{name}: the keypoints are not those of the object at any pose (off by {error:.3g} cm)")
+        return float(position[0]), float(position[1]), angle
+
+    def _observation(self) -> np.ndarray:
+        """Pusher position and object keypoints; raises SimulationError if the simulator diverged."""
+        keypoints = self.keypoints_at(*self._object.position, self._object.angle)
+        observation = np.concatenate([np.array(self._pusher.position), keypoints])
+        if not np.all(np.isfinite(observation)) or np.any(np.abs(keypoints) > KEYPOINT_LIMIT):
+            raise SimulationError(f"the simulation diverged: object keypoints {np.round(keypoints, 2).tolist()}")
+        return observation.astype(np.float32)
+
+    def _cost(self, observation: np.ndarray) -> float:
+        """Mean distance (cm) of the object keypoints to the goal keypoints."""
+        offsets = (observation[self.goal_indices].astype(np.float64) - self.goal).reshape(-1, 2)
+        return float(np.linalg.norm(offsets, axis=1).mean())
