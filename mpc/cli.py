@@ -11,6 +11,7 @@ import sys
 
 import dynamics.cli
 import envs.cli
+import mpc.commands
 from dynamics.errors import DynamicsError
 from envs.errors import EnvsError
 from mpc.errors import MPCError
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     envs.cli.add_commands(subcommands)
     dynamics.cli.add_commands(subcommands)
+    mpc.commands.add_commands(subcommands)
     return parser
 
 

@@ -1,9 +1,9 @@
 """Receding-horizon control: plan over H steps, apply the first action, observe, replan.
 
-The previous plan shifted by one step (its last action repeated) warm-starts the next solve.
-A planner that fails (no incumbent in time, infeasible, numerical trouble) never stops the loop:
-the controller falls back to that shifted plan, or to the fallback planner on the first step,
-and records that it did.
+The previous plan shifted by one step (its last action repeated) warm-starts the next solve; on
+the first step of an episode the fallback planner (a cheap sampling plan) provides the warm
+start. A planner that fails (no incumbent in time, infeasible, numerical trouble) never stops
+the loop: the controller falls back to the warm start and records that it did.
 """
 
 from __future__ import annotations
@@ -91,6 +91,12 @@ class RecedingHorizonController:
             warm_start=self.shifted_previous_actions(),
         )
 
+    def with_warm_start(self, problem: PlanningProblem) -> PlanningProblem:
+        """The problem with a warm start from the fallback planner if it has none yet."""
+        if problem.warm_start is None and self.fallback_planner is not None:
+            problem.warm_start = self.fallback_planner.plan(problem).actions
+        return problem
+
     def shifted_previous_actions(self) -> np.ndarray | None:
         """The previous plan moved one step on, its last action repeated, clipped to the box."""
         if self.previous is None:
@@ -101,7 +107,7 @@ class RecedingHorizonController:
     def act(self, state: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, StepRecord]:
         """Plan from `state` toward `goal` and return the first action with a record of the step."""
         started = time.perf_counter()
-        problem = self.problem(state, goal)
+        problem = self.with_warm_start(self.problem(state, goal))
         try:
             plan = self.planner.plan(problem)
             fallback = False
@@ -121,13 +127,9 @@ class RecedingHorizonController:
         return np.clip(plan.actions[0], self.action_low, self.action_high), record
 
     def fall_back(self, problem: PlanningProblem, error: MPCError) -> Plan:
-        """The warm start if there is one, else the fallback planner, else the box centre."""
+        """The warm start if there is one, else the centre of the action box."""
         if problem.warm_start is not None:
             actions = problem.warm_start
-        elif self.fallback_planner is not None:
-            plan = self.fallback_planner.plan(problem)
-            plan.status = f"fallback ({error.__class__.__name__})"
-            return plan
         else:
             actions = np.tile((problem.action_low + problem.action_high) / 2, (problem.horizon, 1))
         return Plan(

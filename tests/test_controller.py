@@ -65,11 +65,14 @@ def test_failed_solve_falls_back_to_the_shifted_plan_and_says_so():
     assert not record.fallback
 
 
-def test_failure_on_the_first_step_uses_the_fallback_planner():
+def test_first_step_is_warm_started_by_the_fallback_planner_and_falls_back_to_it():
     fallback = MPPIPlanner(Integrator(), seed=0, max_iterations=5)
-    controller = make_controller(ScriptedPlanner(fail_on={1}), fallback_planner=fallback)
+    planner = ScriptedPlanner(fail_on={1})
+    controller = make_controller(planner, fallback_planner=fallback)
     action, record = controller.act(np.zeros(2), np.array([1.0, -1.0]))
-    assert record.fallback and np.isfinite(record.objective)
+    assert planner.warm_starts[0] is not None
+    assert record.fallback
+    np.testing.assert_array_equal(action, planner.warm_starts[0][0])
     assert action[0] > 0 and action[1] < 0
 
 

@@ -1,0 +1,143 @@
+"""The `control` and `demo` subcommands: closed-loop runs from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+from dynamics.checkpoint import load_checkpoint
+from mpc.errors import MPCError
+from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
+from mpc.runner import ControlSettings, run_closed_loop, save_gif, save_json, summary_table
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
+DEMO_RUNS = (("milp", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"))
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    control = subparsers.add_parser("control", help="run closed-loop episodes with a planner on a trained model")
+    control.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
+    control.add_argument("--planner", choices=PLANNER_NAMES, default="milp")
+    add_settings_arguments(control, ControlSettings())
+    control.add_argument("--episodes", type=positive_int, default=5)
+    control.add_argument("--seed", type=int, default=1000, help="episode i uses env seed SEED + i")
+    control.add_argument("--bounds", choices=("interval", "lp"), default="interval", help="MILP neuron bounds")
+    control.add_argument("--out", type=Path, default=Path("control_results.json"), help="results JSON")
+    control.add_argument("--video", type=Path, help="write a GIF of the first episode")
+    control.set_defaults(run=run_control)
+
+    demo = subparsers.add_parser("demo", help="compare MILP, MPPI and CEM on the bundled pushing models")
+    add_settings_arguments(demo, ControlSettings(horizon=8, time_limit=0.5, steps=25))
+    demo.add_argument("--episodes", type=positive_int, default=3)
+    demo.add_argument("--seed", type=int, default=2000)
+    demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
+    demo.set_defaults(run=run_demo)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSettings) -> None:
+    parser.add_argument("--horizon", type=positive_int, default=defaults.horizon, help="planning horizon in steps")
+    parser.add_argument("--time-limit", type=positive_float, default=defaults.time_limit, help="planning budget per step (s)")
+    parser.add_argument("--steps", type=positive_int, default=defaults.steps, help="control steps per episode")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def settings_from(args: argparse.Namespace) -> ControlSettings:
+    return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps)
+
+
+def check_writable(path: Path) -> None:
+    directory = path.parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        raise MPCError(f"cannot write {path}: directory {directory} does not exist or is not writable")
+
+
+def run_control(args: argparse.Namespace) -> int:
+    for path in (args.out, args.video):
+        if path is not None:
+            check_writable(path)
+    torch.set_num_threads(1)
+    checkpoint = load_checkpoint(args.model)
+    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds)
+    frames = [] if args.video else None
+    settings = settings_from(args)
+    results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
+                              make_fallback_planner(checkpoint.model, args.seed), frames)
+    results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds,
+                         "seed": args.seed, **settings.__dict__}
+    save_json(results, args.out)
+    if frames:
+        save_gif(frames, args.video)
+    print(summary_table({f"{args.planner} on {args.model.name}": results["summary"]}))
+    print(f"results: {args.out}" + (f", video: {args.video}" if args.video else ""))
+    if results["interrupted"]:
+        print(f"interrupted: kept {len(results['episodes'])} finished episode(s)")
+        return 130
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    models = {name: load_checkpoint(path) for name, path in DEMO_MODELS.items()}
+    settings = settings_from(args)
+    summaries, runs = {}, {}
+    frames: list = []
+    for planner_name, model_name in DEMO_RUNS:
+        checkpoint = models[model_name]
+        label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
+        print(f"running {label}")
+        planner = make_planner(planner_name, checkpoint.model, seed=args.seed)
+        video = frames if planner_name == "milp" else None
+        results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
+                                  make_fallback_planner(checkpoint.model, args.seed), video)
+        summaries[label], runs[label] = results["summary"], results
+        if results["interrupted"]:
+            break
+    table = summary_table(summaries)
+    save_json({"config": settings.__dict__, "runs": runs}, args.out_dir / "demo_results.json")
+    (args.out_dir / "demo_table.md").write_text(table + "\n")
+    if frames:
+        save_gif(frames, args.out_dir / "milp_episode.gif")
+    plot_costs(runs, args.out_dir / "cost_over_time.png")
+    print(table)
+    print(f"written to {args.out_dir}/: demo_table.md, demo_results.json, milp_episode.gif, cost_over_time.png")
+    return 0
+
+
+def plot_costs(runs: dict[str, dict], path: Path) -> None:
+    """Task cost against control step: the median over episodes for every run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for label, results in runs.items():
+        curves = [episode["cost_curve"] for episode in results["episodes"]]
+        if curves:
+            length = min(len(curve) for curve in curves)
+            axes.plot(np.median([curve[:length] for curve in curves], axis=0), label=label)
+    axes.set_xlabel("control step")
+    axes.set_ylabel("task cost (median over episodes)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

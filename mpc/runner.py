@@ -1,0 +1,193 @@
+"""Closed-loop episodes: a receding-horizon controller on the env a model was trained for.
+
+Each episode resets the env with its own seed (initial state and goal both follow from it),
+then alternates planning on the model and stepping the real simulator. Results are plain dicts
+ready for JSON: per episode the initial and final task cost (the env's own cost), per step the
+planning time, objective, gap and whether the controller fell back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+import envs  # noqa: F401  (registers the environments)
+from envs.collect import make_env
+from mpc.controller import CostWeights, RecedingHorizonController
+
+SUCCESS_THRESHOLD = 2.0  # an episode succeeds if its final task cost (mean keypoint distance, cm) is below this
+
+
+@dataclass
+class ControlSettings:
+    """Everything a closed-loop run needs besides the model and the planner."""
+
+    horizon: int = 8
+    time_limit: float = 1.0
+    steps: int = 30
+    running_weight: float = 0.2
+    terminal_weight: float = 1.0
+    action_weight: float = 0.0
+
+
+def task_weights(metadata: dict, settings: ControlSettings) -> CostWeights:
+    """L1 weights on the state entries the task compares with its goal, zero elsewhere."""
+    state_dim = len(metadata["state_layout"])
+    mask = np.zeros(state_dim)
+    mask[metadata["goal_indices"]] = 1.0
+    return CostWeights(
+        state=settings.running_weight * mask,
+        terminal=settings.terminal_weight * mask,
+        action=settings.action_weight,
+    )
+
+
+def make_controller(planner, metadata: dict, settings: ControlSettings, fallback_planner=None) -> RecedingHorizonController:
+    return RecedingHorizonController(
+        planner,
+        horizon=settings.horizon,
+        action_low=np.asarray(metadata["action_low"]),
+        action_high=np.asarray(metadata["action_high"]),
+        weights=task_weights(metadata, settings),
+        time_limit=settings.time_limit,
+        workspace_low=np.asarray(metadata["workspace_low"]),
+        workspace_high=np.asarray(metadata["workspace_high"]),
+        fallback_planner=fallback_planner,
+    )
+
+
+def goal_state(env, metadata: dict) -> np.ndarray:
+    """The env's goal as a full state vector (entries outside goal_indices carry zero weight)."""
+    goal = np.zeros(len(metadata["state_layout"]))
+    goal[metadata["goal_indices"]] = env.unwrapped.goal
+    return goal
+
+
+def run_episode(env, controller: RecedingHorizonController, metadata: dict, seed: int, steps: int,
+                frames: list | None = None, progress: tqdm | None = None) -> dict:
+    """One seeded episode; appends rendered frames to `frames` if given."""
+    observation, info = env.reset(seed=seed)
+    goal = goal_state(env, metadata)
+    controller.reset()
+    costs = [float(info["cost"])]
+    records = []
+    if frames is not None:
+        frames.append(env.render())
+    for _ in range(steps):
+        action, record = controller.act(observation.astype(np.float64), goal)
+        observation, _, terminated, truncated, info = env.step(action.astype(np.float32))
+        costs.append(float(info["cost"]))
+        records.append({**record.as_dict(), "task_cost": costs[-1]})
+        if frames is not None:
+            frames.append(env.render())
+        if progress is not None:
+            progress.update(1)
+        if terminated:
+            break
+    return {
+        "seed": seed,
+        "initial_cost": costs[0],
+        "final_cost": costs[-1],
+        "success": costs[-1] < SUCCESS_THRESHOLD,
+        "cost_curve": costs,
+        "steps": records,
+    }
+
+
+def run_closed_loop(planner, metadata: dict, settings: ControlSettings, episodes: int, seed: int,
+                    fallback_planner=None, video_frames: list | None = None, show_progress: bool = True) -> dict:
+    """Run `episodes` seeded episodes (seeds seed, seed+1, ...); Ctrl-C keeps the finished ones.
+
+    video_frames, if given, receives the rendered frames of the first episode.
+    """
+    env = make_env(metadata["env_id"], {**metadata["env_kwargs"], "render_mode": "rgb_array"}, settings.steps)
+    controller = make_controller(planner, metadata, settings, fallback_planner)
+    finished = []
+    interrupted = False
+    with tqdm(total=episodes * settings.steps, desc="control", unit="step", disable=not show_progress) as progress:
+        try:
+            for episode in range(episodes):
+                frames = video_frames if episode == 0 else None
+                finished.append(run_episode(env, controller, metadata, seed + episode, settings.steps, frames, progress))
+        except KeyboardInterrupt:
+            interrupted = True
+    env.close()
+    return {"episodes": finished, "summary": summarise(finished), "interrupted": interrupted}
+
+
+def summarise(episodes: list[dict]) -> dict:
+    """Medians and spreads over finished episodes."""
+    if not episodes:
+        return {"episodes": 0}
+    final = [episode["final_cost"] for episode in episodes]
+    times = [step["planning_time"] for episode in episodes for step in episode["steps"]]
+    fallbacks = sum(step["fallback"] for episode in episodes for step in episode["steps"])
+    quartiles = np.percentile(final, [25, 75])
+    return {
+        "episodes": len(episodes),
+        "median_initial_cost": statistics.median(episode["initial_cost"] for episode in episodes),
+        "median_final_cost": statistics.median(final),
+        "final_cost_q25": float(quartiles[0]),
+        "final_cost_q75": float(quartiles[1]),
+        "success_rate": sum(episode["success"] for episode in episodes) / len(episodes),
+        "success_threshold": SUCCESS_THRESHOLD,
+        "median_planning_time": statistics.median(times) if times else None,
+        "max_planning_time": max(times) if times else None,
+        "fallback_steps": int(fallbacks),
+        "steps": len(times),
+    }
+
+
+def save_gif(frames: list[np.ndarray], path, fps: int = 10) -> None:
+    """Write rendered rgb_array frames as an animated GIF."""
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+
+
+def save_json(data: dict, path) -> None:
+    """Write results as strict JSON (NaN becomes null), atomically."""
+    path = Path(path)
+    text = json.dumps(_finite(data), indent=1)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    os.replace(tmp, path)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def summary_table(summaries: dict[str, dict]) -> str:
+    """A markdown table: one row per labelled run summary."""
+    lines = [
+        "| run | episodes | median final cost | IQR | success | median plan time (s) | fallbacks |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, summary in summaries.items():
+        if not summary.get("episodes"):
+            lines.append(f"| {label} | 0 | - | - | - | - | - |")
+            continue
+        lines.append(
+            f"| {label} | {summary['episodes']} | {summary['median_final_cost']:.2f} "
+            f"| {summary['final_cost_q25']:.2f}-{summary['final_cost_q75']:.2f} "
+            f"| {summary['success_rate']:.0%} | {summary['median_planning_time']:.3f} | {summary['fallback_steps']} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Closed-loop runs on the pushing env with a small untrained model: records, JSON, CLI, Ctrl-C."""
+
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401
+from dynamics.checkpoint import save_checkpoint
+from dynamics.mlp import MLPDynamics
+from mpc.cli import main
+from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
+from mpc.runner import ControlSettings, run_closed_loop
+
+
+@pytest.fixture(scope="module")
+def metadata():
+    env = gymnasium.make("sparsedyn/ObjectPushing-v0")
+    return env.unwrapped.dataset_metadata(seed=0)
+
+
+def small_model(metadata, seed=0):
+    torch.manual_seed(seed)
+    state_dim, action_dim = len(metadata["state_layout"]), len(metadata["action_low"])
+    model = MLPDynamics(state_dim, action_dim, hidden=(8, 8))
+    model.set_kinds([np.array([2, 2, 1, 0, 2, 1, 1, 2]), np.array([1, 2, 2, 0, 0, 1, 2, 1])])
+    return model.eval()
+
+
+@pytest.mark.parametrize("planner_name", PLANNER_NAMES)
+def test_every_planner_closes_the_loop(metadata, planner_name):
+    model = small_model(metadata)
+    settings = ControlSettings(horizon=3, time_limit=0.5, steps=3)
+    results = run_closed_loop(make_planner(planner_name, model, seed=0), metadata, settings, episodes=2, seed=5,
+                              fallback_planner=make_fallback_planner(model), show_progress=False)
+    assert [episode["seed"] for episode in results["episodes"]] == [5, 6]
+    for episode in results["episodes"]:
+        assert len(episode["steps"]) == 3 and len(episode["cost_curve"]) == 4
+        assert episode["final_cost"] == episode["cost_curve"][-1] == episode["steps"][-1]["task_cost"]
+        assert all(step["planning_time"] > 0 for step in episode["steps"])
+    assert results["summary"]["episodes"] == 2 and results["summary"]["steps"] == 6
+
+
+def test_same_seed_gives_the_same_episodes(metadata):
+    model = small_model(metadata)
+    settings = ControlSettings(horizon=3, time_limit=5.0, steps=3)
+    runs = [
+        run_closed_loop(make_planner("milp", model), metadata, settings, episodes=1, seed=9, show_progress=False)
+        for _ in range(2)
+    ]
+    assert runs[0]["episodes"][0]["cost_curve"] == runs[1]["episodes"][0]["cost_curve"]
+
+
+class InterruptAfter:
+    """A planner that lets `calls` plans through and then acts like the user pressed Ctrl-C."""
+
+    def __init__(self, planner, calls):
+        self.planner, self.calls = planner, calls
+
+    def plan(self, problem):
+        self.calls -= 1
+        if self.calls < 0:
+            raise KeyboardInterrupt
+        return self.planner.plan(problem)
+
+
+def test_ctrl_c_keeps_the_finished_episodes(metadata):
+    model = small_model(metadata)
+    planner = InterruptAfter(make_planner("random", model), calls=5)
+    results = run_closed_loop(planner, metadata, ControlSettings(horizon=2, steps=2, time_limit=0.1),
+                              episodes=4, seed=0, show_progress=False)
+    assert results["interrupted"]
+    assert len(results["episodes"]) == 2
+    assert results["summary"]["episodes"] == 2
+
+
+def test_control_command_writes_results_and_video(tmp_path, metadata, capsys):
+    model_path = tmp_path / "model.pt"
+    save_checkpoint(model_path, small_model(metadata), metadata, info={"kind_counts": {}})
+    out, video = tmp_path / "results.json", tmp_path / "run.gif"
+    code = main(["control", str(model_path), "--planner", "milp", "--horizon", "3", "--episodes", "2", "--steps", "2",
+                 "--time-limit", "1", "--seed", "3", "--out", str(out), "--video", str(video)])
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert results["config"]["planner"] == "milp" and len(results["episodes"]) == 2
+    step = results["episodes"][0]["steps"][0]
+    assert set(step) >= {"planning_time", "objective", "gap", "fallback"}
+    assert video.read_bytes()[:6] == b"GIF89a"
+    assert "median final cost" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["control", "missing.pt"], "does not exist"),
+        (["control", "{model}", "--out", "/nonexistent-dir/results.json"], "cannot write"),
+    ],
+)
+def test_control_command_errors_are_one_line(tmp_path, metadata, capsys, arguments, message):
+    model_path = tmp_path / "model.pt"
+    save_checkpoint(model_path, small_model(metadata), metadata, info={})
+    code = main([argument.format(model=model_path) for argument in arguments])
+    error = capsys.readouterr().err
+    assert code == 1 and message in error and len(error.strip().splitlines()) == 1
