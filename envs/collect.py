@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from functools import partial
@@ -188,6 +189,13 @@ def _run_episodes(env_id: str, env_kwargs: dict, steps: int, seed: int, episodes
     return results
 
 
+def _pool_context():
+    """Fork on Linux: workers start at once, without re-importing the caller's main module (and whatever
+    heavy libraries it pulls in) and without needing an `if __name__ == "__main__"` guard; they run
+    only numpy and pymunk. Elsewhere the platform's default start method."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+
+
 def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, workers: int = 1,
                         env_kwargs: dict | None = None, progress: bool = False) -> Transitions:
     """Roll out `episodes` episodes of `steps` steps with the env's exploration policy.
@@ -210,8 +218,7 @@ def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, w
     chunk_size = math.ceil(episodes / (workers * CHUNKS_PER_WORKER))
     chunks = [list(range(start, min(start + chunk_size, episodes))) for start in range(0, episodes, chunk_size)]
     run = partial(_run_episodes, env_id, env_kwargs, steps, seed)
-    # spawned workers inherit no state (threads, torch) from the caller
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else nullcontext()
+    pool = ProcessPoolExecutor(workers, mp_context=_pool_context()) if workers > 1 else nullcontext()
     results = []
     with tqdm(total=episodes, desc=f"collect {env_id}", unit="episode", disable=not progress) as bar, pool:
         for outcome in (pool.map(run, chunks) if workers > 1 else map(run, chunks)):

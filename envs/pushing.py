@@ -177,6 +177,9 @@ class ObjectPushingEnv(gymnasium.Env):
             pusher, pose = state[:2], self._fit_pose(state[self.goal_indices], "state")
             if np.any(np.abs(pusher) > PUSHER_LIMIT):
                 raise EnvOptionsError(f"state: pusher position {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
+            vertices = np.concatenate(self.object_polygons) @ _rotation(pose[2]).T + pose[:2]
+            if np.any(np.abs(vertices) > WALL):
+                raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
             self._build_space(pose)
             if self._distance_to_object(pusher) < PUSHER_RADIUS:
                 raise EnvOptionsError("state: the pusher overlaps the object")
