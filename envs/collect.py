@@ -109,7 +109,8 @@ class PushingExploration:
         offset = (across.max() + across.min()) / 2 + self.rng.uniform(-1, 1) * self.OFFSET_SPREAD * np.ptp(across) / 2
         start = centre + offset * across_direction + (along.min() - PUSHER_RADIUS - self.APPROACH_GAP) * direction
         start = np.clip(start, -PUSHER_LIMIT, PUSHER_LIMIT)
-        approach = self._walk(np.array([pusher] + _route_around(pusher, start, keypoints, self.rng.uniform(*self.ROUTE_CLEARANCE))))
+        route = _route_around(pusher, start, keypoints, self.rng.uniform(*self.ROUTE_CLEARANCE))
+        approach = self._walk(np.array([pusher] + route))
 
         mean_length = 0.75 * self.max_step
         steps = int(np.clip(round(np.linalg.norm(target - centre) / mean_length) + 1, *self.PUSH_STEPS))
@@ -154,8 +155,8 @@ def _route_around(start: np.ndarray, end: np.ndarray, keypoints: np.ndarray, cle
     distances = ((samples[:, None] - outline[None]) * normals[None]).sum(axis=-1).max(axis=1)
     if distances.min() >= min(clearance, distances[0]):  # a pusher already close may slide along the object
         return [end]
-    previous_normals = np.roll(normals, 1, axis=0)
-    corners = outline + clearance * (previous_normals + normals) / (1 + (previous_normals * normals).sum(axis=1, keepdims=True))
+    previous = np.roll(normals, 1, axis=0)  # corner i joins edges i - 1 and i; grown, it is `clearance` from both
+    corners = outline + clearance * (previous + normals) / (1 + (previous * normals).sum(axis=1, keepdims=True))
     first = _angle(start - centre)
     turn = _wrap(_angle(end - centre) - first)
     progress = np.array([_wrap(_angle(corner - centre) - first) * np.sign(turn) for corner in corners])

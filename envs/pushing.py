@@ -50,7 +50,7 @@ SHAPES = {
     "box": {"polygons": [[(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)]],
             "keypoints": [(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)]},
     "t": {"polygons": [_T_BAR, _T_STEM],
-          "keypoints": [(-4.5, 9.0), (4.5, 9.0), (1.25, 0.0), (-1.25, 0.0)]},
+          "keypoints": [(-1.25, 0.0), (1.25, 0.0), (4.5, 9.0), (-4.5, 9.0)]},
 }
 
 RENDER_SCALE = 8  # pixels per cm
@@ -78,7 +78,8 @@ class ObjectPushingEnv(gymnasium.Env):
     """Push a box (or a T) across a table to a goal pose with a kinematic circular pusher.
 
     Top-down pymunk simulation. The object rests on a table with friction and moves only when the
-    pusher touches it; it stops within one substep once contact ends (quasi-static pushing).
+    pusher touches it; off-centre pushes turn it; it stops within one substep once contact ends
+    (quasi-static pushing).
 
     Units: positions in cm, one control step is 0.1 s.
 
@@ -86,11 +87,12 @@ class ObjectPushingEnv(gymnasium.Env):
 
         [pusher_x, pusher_y, keypoint0_x, keypoint0_y, ..., keypoint3_x, keypoint3_y]
 
-    Keypoints are points fixed on the object: the box's 4 corners (8 cm sides), counter-clockwise;
-    for the T (9 cm bar, 9 cm tall) the two ends of the bar's top edge and the two bottom corners of
-    the stem. The pusher centre stays in [-17, 17]^2 (it is clamped there); walls at +-29.5 keep the
-    object on the table, so keypoints stay in [-30, 30]^2. `workspace_low` / `workspace_high` hold
-    these bounds and are the observation space. The pusher can never squeeze the object against a wall.
+    Keypoints are points fixed on the object, counter-clockwise: the box's 4 corners (8 cm sides);
+    for the T (9 x 2.5 cm bar on a 2.5 x 6.5 cm stem) the stem's two bottom corners and the two ends
+    of the bar's top edge. The pusher centre stays in [-17, 17]^2 (it is clamped there); walls at
+    +-29.5 keep the object on the table, so keypoints stay in [-30, 30]^2. `workspace_low` and
+    `workspace_high` hold these bounds and are the observation space. The walls are far enough out
+    that the pusher can never squeeze the object against one.
 
     Action: pusher displacement (dx, dy) in cm for one step, each entry in [-2.5, 2.5] (larger values
     are clipped). The pusher has radius 1 cm.
@@ -98,13 +100,17 @@ class ObjectPushingEnv(gymnasium.Env):
     Goal: object keypoints (8 entries, in observation order), `reset(options={"goal": keypoints})`,
     e.g. `env.unwrapped.keypoints_at(x, y, angle)`. Without one, the goal is sampled from the seed:
     the start pose moved 2 to 8 cm in a random direction (centre clipped to [-10, 10]^2) and turned by
-    up to 45 degrees. `goal_indices` are the observation entries compared with the goal.
+    up to 45 degrees. `env.unwrapped.goal` holds it; `goal_indices` are the observation entries
+    compared with it.
 
     Start: object centre uniform in [-6, 6]^2 with a uniform angle, pusher uniform in its box at least
     0.5 cm from the object; or a full observation vector in `reset(options={"state": observation})`.
 
     Reward: minus the cost, the mean distance (cm) of the object keypoints to their goal positions;
     `info["cost"]` carries it. Episodes never terminate; the registered env truncates after 60 steps.
+
+    `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env
+    for data files and planners.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": round(1 / CONTROL_PERIOD)}
@@ -176,7 +182,7 @@ class ObjectPushingEnv(gymnasium.Env):
             state = self._as_vector(options["state"], "state", len(self.state_layout))
             pusher, pose = state[:2], self._fit_pose(state[self.goal_indices], "state")
             if np.any(np.abs(pusher) > PUSHER_LIMIT):
-                raise EnvOptionsError(f"state: pusher position {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
+                raise EnvOptionsError(f"state: pusher {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
             vertices = np.concatenate(self.object_polygons) @ _rotation(pose[2]).T + pose[:2]
             if np.any(np.abs(vertices) > WALL):
                 raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
@@ -184,7 +190,8 @@ class ObjectPushingEnv(gymnasium.Env):
             if self._distance_to_object(pusher) < PUSHER_RADIUS:
                 raise EnvOptionsError("state: the pusher overlaps the object")
         else:
-            pose = (*self.np_random.uniform(-START_HALF_WIDTH, START_HALF_WIDTH, 2), self.np_random.uniform(-math.pi, math.pi))
+            centre = self.np_random.uniform(-START_HALF_WIDTH, START_HALF_WIDTH, 2)
+            pose = (float(centre[0]), float(centre[1]), self.np_random.uniform(-math.pi, math.pi))
             self._build_space(pose)
             pusher = self._sample_free_pusher_position()
         self._add_pusher(pusher)
@@ -223,9 +230,9 @@ class ObjectPushingEnv(gymnasium.Env):
             return None
         size = int(2 * KEYPOINT_LIMIT * RENDER_SCALE)
 
-        def pixels(points):
+        def pixels(points):  # workspace cm -> image pixels, y up
             points = np.atleast_2d(points)
-            return [(float((x + KEYPOINT_LIMIT) * RENDER_SCALE), float((KEYPOINT_LIMIT - y) * RENDER_SCALE)) for x, y in points]
+            return [((x + KEYPOINT_LIMIT) * RENDER_SCALE, (KEYPOINT_LIMIT - y) * RENDER_SCALE) for x, y in points.tolist()]
 
         image = Image.new("RGB", (size, size), (90, 90, 90))
         draw = ImageDraw.Draw(image)
@@ -325,12 +332,13 @@ class ObjectPushingEnv(gymnasium.Env):
             raise EnvOptionsError(f"{name}: object keypoints lie outside [-{KEYPOINT_LIMIT}, {KEYPOINT_LIMIT}]^2")
         local_centred = self.local_keypoints - self.local_keypoints.mean(axis=0)
         world_centred = world - world.mean(axis=0)
-        angle = math.atan2(np.sum(local_centred[:, 0] * world_centred[:, 1] - local_centred[:, 1] * world_centred[:, 0]),
-                           np.sum(local_centred * world_centred))
+        cross = local_centred[:, 0] * world_centred[:, 1] - local_centred[:, 1] * world_centred[:, 0]
+        angle = math.atan2(cross.sum(), np.sum(local_centred * world_centred))
         position = world.mean(axis=0) - _rotation(angle) @ self.local_keypoints.mean(axis=0)
         error = np.abs(self.keypoints_at(*position, angle) - keypoints).max()
         if error > RIGID_TOLERANCE:
-            raise EnvOptionsError(f"{name}: the keypoints are not those of the object at any pose (off by {error:.3g} cm)")
+            raise EnvOptionsError(f"{name}: the keypoints are not those of the object at any pose "
+                                  f"(off by {error:.3g} cm)")
         return float(position[0]), float(position[1]), angle
 
     def _observation(self) -> np.ndarray:
