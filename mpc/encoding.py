@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from dynamics.frozen import FrozenNetwork
 from mpc.bounds import NetworkBounds
@@ -30,9 +29,15 @@ from mpc.program import ProgramBuilder
 
 @dataclass(frozen=True)
 class AffineMap:
-    """K vectors of d affine expressions of program columns: copy k is matrix[k*d:(k+1)*d] @ v + offset[k]."""
+    """K vectors of d affine expressions of program columns, as numpy triplets.
 
-    matrix: sp.csr_array  # (K * d, some number of columns)
+    Expression i of copy k is offset[k, i] + sum of values[e] * v[columns[e]] over the entries e
+    with rows[e] == k * d + i (repeated columns add up).
+    """
+
+    rows: np.ndarray
+    columns: np.ndarray
+    values: np.ndarray
     offset: np.ndarray  # (K, d)
 
     @property
@@ -43,20 +48,60 @@ class AffineMap:
     def dim(self) -> int:
         return self.offset.shape[1]
 
-    def widened(self, num_columns: int) -> sp.csr_array:
-        """The matrix with as many columns as the program has now."""
-        matrix = sp.csr_array(self.matrix, copy=True)
-        matrix.resize((matrix.shape[0], num_columns))
-        return matrix
+    @staticmethod
+    def of_columns(block: np.ndarray) -> AffineMap:
+        """Expression (k, i) is column block[k, i], or 0 where the block has no column (-1)."""
+        flat = block.reshape(-1)
+        rows = np.flatnonzero(flat >= 0)
+        return AffineMap(rows, flat[rows], np.ones(rows.size), np.zeros(block.shape))
 
-    def then_affine(self, weight: np.ndarray, bias: np.ndarray, num_columns: int) -> AffineMap:
-        """weight @ (this map) + bias, copy by copy."""
-        blocks = sp.kron(sp.eye_array(self.copies, format="csr"), sp.csr_array(weight), format="csr")
-        return AffineMap(sp.csr_array(blocks @ self.widened(num_columns)), self.offset @ weight.T + bias)
+    def then_affine(self, weight: np.ndarray, bias: np.ndarray) -> AffineMap:
+        """weight @ (this map) + bias, copy by copy: every entry fans out to the outputs it feeds."""
+        copy, index = np.divmod(self.rows, self.dim)
+        out = weight.shape[0]
+        rows = copy * out + np.arange(out)[:, None]
+        values = weight[:, index] * self.values
+        keep = values != 0
+        columns = np.broadcast_to(self.columns, values.shape)
+        return AffineMap(rows[keep], columns[keep], values[keep], self.offset @ weight.T + bias)
 
     def __add__(self, other: AffineMap) -> AffineMap:
-        columns = max(self.matrix.shape[1], other.matrix.shape[1])
-        return AffineMap(self.widened(columns) + other.widened(columns), self.offset + other.offset)
+        return AffineMap(
+            np.concatenate([self.rows, other.rows]),
+            np.concatenate([self.columns, other.columns]),
+            np.concatenate([self.values, other.values]),
+            self.offset + other.offset,
+        )
+
+    def constrain(self, builder: ProgramBuilder, lower, upper, where: np.ndarray | None = None) -> None:
+        """Rows lower <= expression <= upper, one per expression where `where` (K, d) is True (all if None).
+
+        lower and upper broadcast to (K, d).
+        """
+        where = np.ones(self.offset.shape, dtype=bool) if where is None else where
+        flat = where.reshape(-1)
+        row_of = np.cumsum(flat) - 1  # expression -> its row number among the constrained ones
+        entries = flat[self.rows]
+        offset = self.offset[where]
+        builder.add_rows(
+            int(flat.sum()),
+            row_of[self.rows[entries]],
+            self.columns[entries],
+            self.values[entries],
+            np.broadcast_to(lower, where.shape)[where] - offset,
+            np.broadcast_to(upper, where.shape)[where] - offset,
+        )
+
+    def tie(self, builder: ProgramBuilder, targets: np.ndarray) -> None:
+        """Equality rows column targets[k, i] = expression (k, i) wherever targets >= 0."""
+        target_map = AffineMap.of_columns(targets)
+        difference = AffineMap(
+            np.concatenate([self.rows, target_map.rows]),
+            np.concatenate([self.columns, target_map.columns]),
+            np.concatenate([self.values, -target_map.values]),
+            self.offset,
+        )
+        difference.constrain(builder, 0.0, 0.0, where=targets >= 0)
 
 
 @dataclass(frozen=True)
@@ -94,14 +139,6 @@ class NetworkEncoding:
         return outputs
 
 
-def _bilinear_rows(builder: ProgramBuilder, terms: list[tuple[np.ndarray, np.ndarray]]) -> sp.csr_array:
-    """Rows r = sum of coefficient * column over (columns, coefficients) pairs of equal shape, one row per entry."""
-    rows = np.arange(terms[0][0].size)
-    triplets = [(rows, columns.ravel(), np.broadcast_to(coefficients, columns.shape).ravel()) for columns, coefficients in terms]
-    row, col, val = (np.concatenate(part) for part in zip(*triplets))
-    return sp.csr_array((val, (row, col)), shape=(rows.size, builder.num_columns))
-
-
 def _encode_hidden_layer(
     builder: ProgramBuilder, name: str, relu: np.ndarray, pre_map: AffineMap, low: np.ndarray, high: np.ndarray
 ) -> LayerColumns:
@@ -116,17 +153,14 @@ def _encode_hidden_layer(
     binary = builder.add_columns(f"{name}_a", switching, 0.0, 1.0, integer=True)
 
     # Definitions: y = W h + b for linear neurons, z = W h + b for switching ones.
-    defined = np.where(linear, post, pre)
-    keep = np.flatnonzero(defined.ravel() >= 0)
-    definitions = builder.selection(defined)[keep] - pre_map.widened(builder.num_columns)[keep]
-    builder.add_rows(definitions, pre_map.offset.ravel()[keep], pre_map.offset.ravel()[keep])
+    pre_map.tie(builder, np.where(linear, post, pre))
 
     # Big-M rows of switching ReLUs: y - z >= 0,  y - z - l a <= -l,  y - u a <= 0.
     y, z, a = post[switching], pre[switching], binary[switching]
     l, u = low[switching], high[switching]
-    builder.add_rows(_bilinear_rows(builder, [(y, 1.0), (z, -1.0)]), 0.0, np.inf)
-    builder.add_rows(_bilinear_rows(builder, [(y, 1.0), (z, -1.0), (a, -l)]), -np.inf, -l)
-    builder.add_rows(_bilinear_rows(builder, [(y, 1.0), (a, -u)]), -np.inf, 0.0)
+    builder.add_sum_rows([(y, 1.0), (z, -1.0)], 0.0, np.inf)
+    builder.add_sum_rows([(y, 1.0), (z, -1.0), (a, -l)], -np.inf, -l)
+    builder.add_sum_rows([(y, 1.0), (a, -u)], -np.inf, 0.0)
     return LayerColumns(pre=pre, post=post, binary=binary)
 
 
@@ -148,20 +182,23 @@ def encode_network_copies(
         raise ValueError("the inputs and bounds must hold one (input_dim) vector per network copy")
     hidden_map, layers = inputs, []
     for index, layer in enumerate(network.layers[:-1]):
-        pre_map = hidden_map.then_affine(layer.weight, layer.bias, builder.num_columns)
         columns = _encode_hidden_layer(
-            builder, f"{name}{index + 1}", layer.relu, pre_map, bounds.pre_low[index], bounds.pre_high[index]
+            builder,
+            f"{name}{index + 1}",
+            layer.relu,
+            hidden_map.then_affine(layer.weight, layer.bias),
+            bounds.pre_low[index],
+            bounds.pre_high[index],
         )
         layers.append(columns)
-        hidden_map = AffineMap(builder.selection(columns.post), np.zeros(columns.post.shape))
+        hidden_map = AffineMap.of_columns(columns.post)
     last = network.layers[-1]
-    output_map = hidden_map.then_affine(last.weight, last.bias, builder.num_columns) + inputs.then_affine(
-        network.skip, np.zeros(network.output_dim), builder.num_columns
+    output_map = hidden_map.then_affine(last.weight, last.bias) + inputs.then_affine(
+        network.skip, np.zeros(network.output_dim)
     )
     if output_columns is None:
         output_columns = builder.add_columns(
             f"{name}_out", np.ones(output_map.offset.shape, dtype=bool), bounds.output_low, bounds.output_high
         )
-    ties = builder.selection(output_columns) - output_map.widened(builder.num_columns)
-    builder.add_rows(ties, output_map.offset.ravel(), output_map.offset.ravel())
+    output_map.tie(builder, output_columns)
     return NetworkEncoding(network, tuple(layers), output_columns)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from dynamics.frozen import FrozenNetwork
 from mpc.bounds import RolloutBounds
@@ -64,20 +63,11 @@ def _add_absolute_values(
 ) -> None:
     """Columns e >= |v - centre| for every position of `columns` with a non-zero weight, costed by weight."""
     present = weights > 0
-    errors = builder.add_columns(name, present, 0.0, np.inf)
-    centre = np.broadcast_to(centre, columns.shape)[present]
-    count = int(present.sum())
-    rows = np.arange(count)
-    for sign in (1.0, -1.0):  # e - v >= -centre and e + v >= centre
-        coefficients = sp.csr_array(
-            (
-                np.concatenate([np.ones(count), np.full(count, -sign)]),
-                (np.concatenate([rows, rows]), np.concatenate([errors[present], columns[present]])),
-            ),
-            shape=(count, builder.num_columns),
-        )
-        builder.add_rows(coefficients, -sign * centre, np.inf)
-    builder.add_cost(errors[present], weights[present])
+    errors = builder.add_columns(name, present, 0.0, np.inf)[present]
+    values, centre = columns[present], np.broadcast_to(centre, columns.shape)[present]
+    builder.add_sum_rows([(errors, 1.0), (values, -1.0)], -centre, np.inf)  # e >= v - centre
+    builder.add_sum_rows([(errors, 1.0), (values, 1.0)], centre, np.inf)  # e >= centre - v
+    builder.add_cost(errors, weights[present])
 
 
 def build_horizon_program(network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds) -> HorizonProgram:
@@ -90,7 +80,7 @@ def build_horizon_program(network: FrozenNetwork, problem: PlanningProblem, boun
     dynamics = encode_network_copies(
         builder,
         network,
-        AffineMap(builder.selection(inputs), np.zeros(inputs.shape)),
+        AffineMap.of_columns(inputs),
         bounds.network,
         name="f",
         output_columns=states[1:],
@@ -104,7 +94,6 @@ def build_horizon_program(network: FrozenNetwork, problem: PlanningProblem, boun
 
     if problem.state_constraints is not None:
         matrix, rhs = problem.state_constraints
-        per_step = sp.kron(sp.eye_array(horizon), sp.csr_array(matrix), format="csr")
-        coefficients = per_step @ builder.selection(states[1:])
-        builder.add_rows(coefficients, -np.inf, np.tile(rhs, horizon))
+        constrained = AffineMap.of_columns(states[1:]).then_affine(np.asarray(matrix, dtype=np.float64), 0.0)
+        constrained.constrain(builder, -np.inf, rhs)
     return HorizonProgram(builder.build(), dynamics, problem)

@@ -83,7 +83,10 @@ class MILPPlanner:
         their trajectory cost; extras hold the program's own objective and its size.
         """
         began = time.perf_counter()
-        horizon_program = self.build(problem)
+        self._check(problem)
+        bounds = self.rollout_bounds(problem)
+        bound_time = time.perf_counter() - began
+        horizon_program = build_horizon_program(self.network, problem, bounds)
         program = horizon_program.program
         start = None
         if problem.warm_start is not None:
@@ -107,6 +110,7 @@ class MILPPlanner:
             binaries=program.num_binaries,
             extras={
                 "program_objective": result.objective,
+                "bound_time": bound_time,
                 "solve_time": result.solve_time,
                 "columns": program.num_columns,
                 "rows": program.num_rows,

@@ -154,11 +154,16 @@ def test_copies_on_affine_inputs_with_fresh_outputs(drawn, copies):
     builder = ProgramBuilder()
     values = rng.uniform(-1, 1, size=(copies + 1, width))
     nodes = builder.add_columns("nodes", np.ones((copies + 1, width), dtype=bool), values, values)
-    selection = builder.selection(nodes)
-    differences = selection[width:] - selection[:-width]  # input of copy k: nodes[k + 1] - nodes[k] + offset
     offset = rng.normal(size=(copies, width))
+    later, earlier = AffineMap.of_columns(nodes[1:]), AffineMap.of_columns(nodes[:-1])
+    differences = AffineMap(  # input of copy k: nodes[k + 1] - nodes[k] + offset
+        np.concatenate([later.rows, earlier.rows]),
+        np.concatenate([later.columns, earlier.columns]),
+        np.concatenate([later.values, -earlier.values]),
+        offset,
+    )
     inputs = values[1:] - values[:-1] + offset
     bounds = propagate_intervals(network, inputs - 0.1, inputs + 0.1)
-    encoding = encode_network_copies(builder, network, AffineMap(differences, offset), bounds, name="edge")
+    encoding = encode_network_copies(builder, network, differences, bounds, name="edge")
     result = solve_program(builder.build(), mip_rel_gap=0.0)
     np.testing.assert_allclose(result.values[encoding.outputs], network.forward(inputs), rtol=1e-6, atol=1e-6)
