@@ -24,7 +24,7 @@ import numpy as np
 
 from dynamics.frozen import FrozenNetwork
 from mpc.bounds import NetworkBounds
-from mpc.program import ProgramBuilder
+from mpc.program import ProgramBuilder, spread
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ class AffineMap:
             row_of[self.rows[entries]],
             self.columns[entries],
             self.values[entries],
-            np.broadcast_to(lower, where.shape)[where] - offset,
-            np.broadcast_to(upper, where.shape)[where] - offset,
+            spread(lower, where.shape)[where] - offset,
+            spread(upper, where.shape)[where] - offset,
         )
 
     def tie(self, builder: ProgramBuilder, targets: np.ndarray) -> None:

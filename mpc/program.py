@@ -26,6 +26,16 @@ import scipy.sparse as sp
 ABSENT = -1  # a block position without a column
 
 
+def spread(value, shape: tuple[int, ...]) -> np.ndarray:
+    """`value` broadcast to a float array of `shape`; cheap for scalars and exact shapes (hot path)."""
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape == shape:
+        return value
+    if value.ndim == 0:
+        return np.full(shape, value)
+    return np.broadcast_to(value, shape)
+
+
 @dataclass(frozen=True)
 class MatrixProgram:
     """A MILP as arrays: CSR constraint matrix, row/column bounds, integrality, linear cost."""
@@ -115,8 +125,8 @@ class ProgramBuilder:
         count = int(present.sum())
         block = np.full(present.shape, ABSENT, dtype=np.int64)
         block[present] = np.arange(self.num_columns, self.num_columns + count)
-        self._col_lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), present.shape)[present])
-        self._col_upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), present.shape)[present])
+        self._col_lower.append(spread(lower, present.shape)[present])
+        self._col_upper.append(spread(upper, present.shape)[present])
         self._integrality.append(np.full(count, integer))
         self.num_columns += count
         self.blocks[name] = block
@@ -132,8 +142,8 @@ class ProgramBuilder:
         if columns.size and columns.max() >= self.num_columns:
             raise ValueError("row coefficients refer to columns that do not exist yet")
         self._entries.append((np.asarray(rows) + self.num_rows, np.asarray(columns), np.asarray(values, dtype=np.float64)))
-        self._row_lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (count,)))
-        self._row_upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (count,)))
+        self._row_lower.append(spread(lower, (count,)))
+        self._row_upper.append(spread(upper, (count,)))
         self.num_rows += count
 
     def add_sum_rows(self, terms: list[tuple[np.ndarray, np.ndarray | float]], lower, upper) -> None:
@@ -144,7 +154,7 @@ class ProgramBuilder:
         count = terms[0][0].size
         rows = np.tile(np.arange(count), len(terms))
         columns = np.concatenate([columns for columns, _ in terms])
-        values = np.concatenate([np.broadcast_to(np.asarray(coefficients, dtype=np.float64), (count,)) for _, coefficients in terms])
+        values = np.concatenate([spread(coefficients, (count,)) for _, coefficients in terms])
         self.add_rows(count, rows, columns, values, lower, upper)
 
     def add_cost(self, columns: np.ndarray, weights: np.ndarray) -> None:
