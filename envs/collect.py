@@ -37,6 +37,8 @@ def resolve_env_id(name: str) -> str:
 
 
 def make_env(env_id: str, env_kwargs: dict, max_episode_steps: int) -> gymnasium.Env:
+    """gymnasium.make for a sparsedyn env (full or short id), with typed errors for bad ids and arguments."""
+    env_id = resolve_env_id(env_id)
     try:
         return gymnasium.make(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
     except TypeError as exc:
