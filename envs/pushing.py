@@ -69,6 +69,11 @@ def _area_centroid(polygons: list[np.ndarray]) -> np.ndarray:
     return np.average(centroids, axis=0, weights=areas)
 
 
+def _distance(shapes, point) -> float:
+    """Distance from a point to the nearest of some pymunk shapes (negative inside)."""
+    return min(shape.point_query(tuple(point)).distance for shape in shapes)
+
+
 def _rotation(angle: float) -> np.ndarray:
     cos, sin = math.cos(angle), math.sin(angle)
     return np.array([[cos, -sin], [sin, cos]])
@@ -186,23 +191,26 @@ class ObjectPushingEnv(gymnasium.Env):
             vertices = np.concatenate(self.object_polygons) @ _rotation(pose[2]).T + pose[:2]
             if np.any(np.abs(vertices) > WALL):
                 raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
-            self._build_space(pose)
-            if self._distance_to_object(pusher) < PUSHER_RADIUS:
+            space, body, shapes = self._build_space(pose)
+            if _distance(shapes, pusher) < PUSHER_RADIUS:
                 raise EnvOptionsError("state: the pusher overlaps the object")
         else:
             centre = self.np_random.uniform(-START_HALF_WIDTH, START_HALF_WIDTH, 2)
             pose = (float(centre[0]), float(centre[1]), self.np_random.uniform(-math.pi, math.pi))
-            self._build_space(pose)
-            pusher = self._sample_free_pusher_position()
-        self._add_pusher(pusher)
+            space, body, shapes = self._build_space(pose)
+            pusher = self._sample_free_pusher_position(shapes)
 
         if "goal" in options:
-            self.goal = self._as_vector(options["goal"], "goal", len(self.goal_indices))
-            self._goal_pose = self._fit_pose(self.goal, "goal")
+            goal = self._as_vector(options["goal"], "goal", len(self.goal_indices))
+            goal_pose = self._fit_pose(goal, "goal")
         else:
-            self._goal_pose = self._sample_goal_pose(pose)
-            self.goal = self.keypoints_at(*self._goal_pose)
+            goal_pose = self._sample_goal_pose(pose)
+            goal = self.keypoints_at(*goal_pose)
 
+        # all options were valid: the new episode replaces the old one
+        self._space, self._object, self._object_shapes = space, body, shapes
+        self._pusher = self._add_pusher(space, pusher)
+        self.goal, self._goal_pose = goal, goal_pose
         observation = self._observation()
         return observation, {"cost": self._cost(observation)}
 
@@ -253,7 +261,7 @@ class ObjectPushingEnv(gymnasium.Env):
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _build_space(self, pose) -> None:
+    def _build_space(self, pose) -> tuple[pymunk.Space, pymunk.Body, list[pymunk.Poly]]:
         """A fresh space (determinism) holding walls and the object at pose = (x, y, angle)."""
         space = pymunk.Space()
         centre_line = WALL + WALL_THICKNESS  # the rounded segments' inner faces lie at +-WALL
@@ -279,7 +287,7 @@ class ObjectPushingEnv(gymnasium.Env):
             joint.max_bias = 0.0  # resist velocity only, never pull back to a position
             joint.max_force = TABLE_FRICTION_ACCELERATION * body.mass / len(support_points)
             space.add(joint)
-        self._space, self._object, self._object_shapes = space, body, shapes
+        return space, body, shapes
 
     def _support_points(self) -> np.ndarray:
         """Cell centres of a grid of about SUPPORT_SPACING over each of the object's rectangles, body frame."""
@@ -291,21 +299,19 @@ class ObjectPushingEnv(gymnasium.Env):
             points.append(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2))
         return np.concatenate(points)
 
-    def _add_pusher(self, position) -> None:
+    @staticmethod
+    def _add_pusher(space: pymunk.Space, position) -> pymunk.Body:
         pusher = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
         pusher.position = tuple(position)
         shape = pymunk.Circle(pusher, PUSHER_RADIUS)
         shape.friction = CONTACT_FRICTION
-        self._space.add(pusher, shape)
-        self._pusher = pusher
+        space.add(pusher, shape)
+        return pusher
 
-    def _distance_to_object(self, point) -> float:
-        return min(shape.point_query(tuple(point)).distance for shape in self._object_shapes)
-
-    def _sample_free_pusher_position(self) -> np.ndarray:
+    def _sample_free_pusher_position(self, object_shapes) -> np.ndarray:
         while True:
             position = self.np_random.uniform(-PUSHER_LIMIT, PUSHER_LIMIT, 2)
-            if self._distance_to_object(position) >= PUSHER_RADIUS + START_CLEARANCE:
+            if _distance(object_shapes, position) >= PUSHER_RADIUS + START_CLEARANCE:
                 return position
 
     def _sample_goal_pose(self, start_pose) -> tuple[float, float, float]:

@@ -255,3 +255,16 @@ def test_dataset_metadata_has_every_required_key_and_is_json():
     assert len(metadata["workspace_low"]) == len(metadata["state_layout"]) == 10
     assert json.loads(json.dumps(metadata)) == metadata
     assert envs.ObjectPushingEnv is ObjectPushingEnv
+
+
+def test_rejected_reset_leaves_the_running_episode_intact():
+    env = gymnasium.make(ENV_ID)
+    observation, _ = env.reset(seed=0)
+    goal = env.unwrapped.goal.copy()
+    with pytest.raises(EnvOptionsError):
+        env.reset(options={"state": object_at_origin_state(env, [0.0, 0.0])})
+    with pytest.raises(EnvOptionsError):
+        env.reset(options={"goal": np.arange(8.0)})
+    assert np.array_equal(env.unwrapped.goal, goal)
+    next_observation, *_ = env.step([0.0, 0.0])
+    assert np.array_equal(next_observation, observation)
