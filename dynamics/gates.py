@@ -2,7 +2,7 @@
 
 Each hidden neuron of a `GatedMLP` is either *committed* to one kind or *free*. A free neuron's
 kind is decided by three learnable logits (one per kind): in hard mode it is their argmax, in
-relaxed mode (training the gates) each forward pass samples a kind per example with the
+relaxed mode (training the gates) each forward pass samples a kind with the
 straight-through Gumbel-softmax estimator, so the forward pass always runs a real discrete
 network while the logits receive gradients. Eval mode is always hard.
 
@@ -63,9 +63,12 @@ class NeuronGates(nn.Module):
         self.kind[mask] = kinds
         self.free[mask] = False
 
+    @torch.no_grad()
     def release_relu(self) -> None:
-        """Let every neuron committed to ReLU be decided by its logits again."""
-        self.free |= self.kind == NeuronKind.RELU
+        """Let every neuron committed to ReLU be decided by its logits again, starting from INITIAL_LOGITS."""
+        relu = self.kind == NeuronKind.RELU
+        self.logits[relu] = torch.tensor(INITIAL_LOGITS, dtype=self.logits.dtype)
+        self.free |= relu
 
     def forward(self, pre: torch.Tensor) -> torch.Tensor:
         if self.training and self.relaxed and bool(self.free.any()):
@@ -75,8 +78,11 @@ class NeuronGates(nn.Module):
         return torch.where(kinds == NeuronKind.RELU, pre.clamp(min=0), pre) * kept
 
     def _relaxed(self, pre: torch.Tensor) -> torch.Tensor:
-        """Straight-through Gumbel-softmax: hard one-hot samples forward, soft gradients backward."""
-        logits = self.logits.to(pre.dtype).expand(*pre.shape, len(NeuronKind))
+        """Straight-through Gumbel-softmax: hard one-hot samples forward, soft gradients backward.
+
+        One sample of every gate per call, shared by the batch: as cheap as hard mode.
+        """
+        logits = self.logits.to(pre.dtype)
         uniform = torch.rand_like(logits).clamp(1e-10, 1.0 - 1e-7)
         soft = ((logits - torch.log(-torch.log(uniform))) / self.temperature).softmax(dim=-1)
         hard = nn.functional.one_hot(soft.argmax(dim=-1), len(NeuronKind)).to(pre.dtype)

@@ -1,15 +1,16 @@
-"""Gradual sparsification: lower the ReLU budget in phases, committing gates at each phase end.
+"""Gradual sparsification: lower the ReLU budget in phases, committing the gates at each phase end.
 
 Works on any module containing gated layers (an MLP model, or a graph model whose edge and node
 functions are GatedMLPs); budgets and counts are for the whole module. One phase:
 
-1. relaxed gates: the weights and the gate logits train together, with a penalty on the expected
+1. `release`: the ReLU neurons left by the previous phase become free, their logits reset to
+   INITIAL_LOGITS (identity and zero neurons stay as they are: a removed neuron never returns);
+2. relaxed gates: the weights and the gate logits train together, with a penalty on the expected
    ReLU count above the phase budget, at a temperature annealed from hot to cold;
-2. `commit_phase`: every free neuron takes its most likely kind; if more ReLUs remain than the
-   budget allows, the least likely ReLUs are demoted to identity or zero (whichever is likelier);
-   neurons that left ReLU are committed for good, the ReLUs stay free for the next phase (all are
-   committed after the last phase);
-3. fine-tuning of the weights with hard gates.
+3. `commit_phase`: every free neuron is committed to its most likely kind; if more ReLUs remain
+   than the budget allows, the least likely ReLUs are demoted to identity or zero (whichever is
+   likelier), so the phase always ends within budget;
+4. fine-tuning of the weights with these hard gates.
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ from dynamics.gates import NeuronKind, neuron_gates
 
 TEMPERATURE_START = 1.0
 TEMPERATURE_END = 0.1
-
-
-def hidden_neuron_count(module: nn.Module) -> int:
-    return sum(gate.width for gate in neuron_gates(module))
 
 
 def budget_schedule(dense_count: int, target: int) -> list[int]:
@@ -55,7 +52,7 @@ def set_relaxed(module: nn.Module, relaxed: bool, temperature: float = 1.0) -> N
 
 
 def release(module: nn.Module) -> None:
-    """Start sparsifying: every ReLU neuron becomes free to change kind."""
+    """Start a phase: every ReLU neuron becomes free to change kind."""
     for gate in neuron_gates(module):
         gate.release_relu()
 
@@ -65,13 +62,12 @@ def expected_relu_count(module: nn.Module) -> torch.Tensor:
 
 
 def relu_penalty(module: nn.Module, budget: int, strength: float) -> torch.Tensor:
-    """strength x (expected ReLU count above the budget) / hidden neurons: zero once within budget."""
-    excess = torch.relu(expected_relu_count(module) - budget)
-    return strength * excess / hidden_neuron_count(module)
+    """strength x (expected ReLU count above the budget): zero once within budget."""
+    return strength * torch.relu(expected_relu_count(module) - budget)
 
 
 @torch.no_grad()
-def commit_phase(module: nn.Module, budget: int, final: bool) -> None:
+def commit_phase(module: nn.Module, budget: int) -> None:
     """Commit the gates at the end of a phase so that at most `budget` ReLU neurons remain."""
     gates = neuron_gates(module)
     probabilities = torch.cat([gate.probabilities() for gate in gates])
@@ -86,6 +82,6 @@ def commit_phase(module: nn.Module, budget: int, final: bool) -> None:
         demoted = torch.argsort(relu_probability, stable=True)[:excess]
         identity_likelier = probabilities[demoted, NeuronKind.IDENTITY] >= probabilities[demoted, NeuronKind.ZERO]
         kinds[demoted] = torch.where(identity_likelier, int(NeuronKind.IDENTITY), int(NeuronKind.ZERO))
-    commit = free if final else free & (kinds != NeuronKind.RELU)
-    for gate, gate_kinds, gate_commit in zip(gates, kinds.split([g.width for g in gates]), commit.split([g.width for g in gates])):
-        gate.commit(gate_commit, gate_kinds[gate_commit])
+    widths = [gate.width for gate in gates]
+    for gate, gate_kinds, gate_free in zip(gates, kinds.split(widths), free.split(widths)):
+        gate.commit(gate_free, gate_kinds[gate_free])

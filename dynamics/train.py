@@ -36,12 +36,12 @@ class TrainConfig:
     hidden: tuple[int, ...] = (128, 128)
     relu_target: int | None = None  # None: keep the model dense
     rollout_steps: int = 4  # K of the training loss
-    epochs: int = 30  # dense training
-    phase_epochs: int = 6  # per sparsification phase: this many gate epochs, then as many fine-tuning epochs
+    epochs: int = 100  # dense training
+    phase_epochs: int = 20  # per sparsification phase: this many gate epochs, then as many fine-tuning epochs
     batch_size: int = 256
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     gate_learning_rate: float = 0.05
-    relu_penalty: float = 1.0
+    relu_penalty: float = 0.5  # loss per expected ReLU neuron above the phase budget
     validation_fraction: float = 0.2
     eval_steps: int = 8  # H of the validation rollout error
     seed: int = 0
@@ -71,7 +71,7 @@ class Stage:
     kind: str  # "dense", "gates" or "finetune"
     epochs: int
     budget: int | None = None  # ReLU budget of a sparsification phase
-    final: bool = False  # last phase: commit every gate
+    final: bool = False  # last phase: its fine-tuned model is the result
 
     @property
     def label(self) -> str:
@@ -118,10 +118,10 @@ class TrainingRun:
             raise DataError(f"no training episode has {config.rollout_steps} consecutive transitions; lower --rollout-steps")
         self.model = MLPDynamics(transitions.state_dim, transitions.action_dim, config.hidden)
         self.model.fit_normalisation(self.train_data.states, self.train_data.actions, self.train_data.next_states)
-        gate_logits = [p for name, p in self.model.named_parameters() if name.endswith("logits")]
+        self.gate_logits = [p for name, p in self.model.named_parameters() if name.endswith("logits")]
         weights = [p for name, p in self.model.named_parameters() if not name.endswith("logits")]
         self.optimizer = torch.optim.Adam(
-            [{"params": weights, "lr": config.learning_rate}, {"params": gate_logits, "lr": config.gate_learning_rate}]
+            [{"params": weights, "lr": config.learning_rate}, {"params": self.gate_logits, "lr": config.gate_learning_rate}]
         )
         self.stage_index, self.epoch = 0, 0
         self.saved_epochs = None  # epochs completed at the last checkpoint of this run
@@ -155,6 +155,8 @@ class TrainingRun:
             saved = checkpoint.info.get("config") or {}
             differing = sorted(key for key, value in self.config.as_dict().items() if saved.get(key) != value)
             raise CheckpointError(f"cannot resume {self.out}: it was trained with other options ({', '.join(differing)})")
+        if checkpoint.metadata.get("env_id") != self.metadata["env_id"]:
+            raise CheckpointError(f"cannot resume {self.out}: it models {checkpoint.metadata.get('env_id')}, the data comes from {self.metadata['env_id']}")
         if checkpoint.info["data"]["fingerprint"] != self.info["data"]["fingerprint"]:
             raise CheckpointError(f"cannot resume {self.out}: it was trained on different data")
         self.model.load_state_dict(checkpoint.model.state_dict())
@@ -212,11 +214,14 @@ class TrainingRun:
         stage = self.stages[self.stage_index]
         if stage.kind == "dense":
             self.info["metrics"]["dense"] = prediction_errors(self.model, self.validation_data, self.config.eval_steps)
-            release(self.model)
         elif stage.kind == "gates":
-            commit_phase(self.model, stage.budget, stage.final)
-        if stage.kind == "finetune" and stage.final:
+            commit_phase(self.model, stage.budget)
+        elif stage.final:
             self.info["metrics"]["sparse"] = prediction_errors(self.model, self.validation_data, self.config.eval_steps)
+        if self.stage_index + 1 < len(self.stages) and self.stages[self.stage_index + 1].kind == "gates":
+            release(self.model)
+            for logits in self.gate_logits:  # fresh logits, fresh optimizer state
+                self.optimizer.state.pop(logits, None)
         self.stage_index, self.epoch = self.stage_index + 1, 0
 
     def save(self) -> None:

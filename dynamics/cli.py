@@ -1,0 +1,128 @@
+"""`sparsedyn train` and `sparsedyn inspect`: train a (sparse) dynamics model, show a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from dynamics.checkpoint import Checkpoint, load_checkpoint
+from dynamics.errors import DataError, ModelConfigError
+from dynamics.train import TrainConfig, train
+from envs.dataset import load_transitions
+from envs.errors import DatasetError
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    defaults = TrainConfig()
+    parser = subparsers.add_parser(
+        "train",
+        help="train a dynamics model on a transition file and sparsify it to a ReLU target",
+        description="Train a dense ReLU dynamics model, then sparsify it in phases until at most "
+        "--relu-target ReLU neurons remain (the rest become identity or are removed).",
+    )
+    parser.add_argument("data", type=Path, help="transition file (.npz) from `sparsedyn collect`")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (atomically, after every epoch)")
+    parser.add_argument("--hidden", default=",".join(map(str, defaults.hidden)), help="hidden widths (default %(default)s)")
+    parser.add_argument("--relu-target", type=int, help="ReLU neurons to keep at most (default: dense model)")
+    parser.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, metavar="K",
+                        help="open-loop steps in the training loss (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="dense training epochs (default %(default)s)")
+    parser.add_argument("--phase-epochs", type=int, default=defaults.phase_epochs,
+                        help="per sparsification phase: gate-training epochs, then as many fine-tuning epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default %(default)s)")
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="weight learning rate (default %(default)s)")
+    parser.add_argument("--eval-steps", type=int, default=defaults.eval_steps, metavar="H",
+                        help="open-loop steps of the validation rollout error (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="(default %(default)s)")
+    parser.add_argument("--env", help="require the data to come from this env id")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads; the small matrices gain nothing from more, and spin-waiting "
+                        "threads slow down badly on a busy machine (default %(default)s)")
+    parser.add_argument("--resume", action="store_true", help="continue the unfinished run saved at --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_train)
+
+    parser = subparsers.add_parser("inspect", help="show what a model checkpoint holds",
+                                   description="Print a checkpoint's env, neuron counts, validation errors and training options.")
+    parser.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
+    parser.set_defaults(run=run_inspect)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(width) for width in text.split(","))
+    except ValueError:
+        raise ModelConfigError(f"--hidden {text!r} is not a comma-separated list of widths such as 128,128") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = TrainConfig(
+        hidden=parse_hidden(args.hidden),
+        relu_target=args.relu_target,
+        rollout_steps=args.rollout_steps,
+        epochs=args.epochs,
+        phase_epochs=args.phase_epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        eval_steps=args.eval_steps,
+        seed=args.seed,
+    )
+    config.validate()
+    try:
+        transitions = load_transitions(args.data)
+    except DatasetError as exc:
+        raise DataError(str(exc)) from exc
+    env_id = transitions.metadata["env_id"]
+    if args.env is not None and args.env not in (env_id, env_id.split("/")[-1]):
+        raise DataError(f"{args.data} holds data from {env_id}, not from the requested env {args.env}")
+    torch.set_num_threads(max(1, args.threads))
+    checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet)
+    print(describe(checkpoint, args.out))
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    print(describe(load_checkpoint(args.model), args.model))
+    return 0
+
+
+def describe(checkpoint: Checkpoint, path: Path) -> str:
+    """The facts a checkpoint holds, as aligned text."""
+    info, metadata, model = checkpoint.info, checkpoint.metadata, checkpoint.model
+    config, counts, progress = info["config"], info["kind_counts"], info["progress"]
+    frozen = model.export()
+    widths = [frozen.input_dim] + [layer.out_dim for layer in frozen.layers]
+    epochs_done = "complete" if progress["complete"] else (
+        f"unfinished: stopped in stage {progress['stage'] + 1} of {len(progress['stages'])} "
+        f"({progress['stages'][progress['stage']]}), resume with --resume")
+    lines = [
+        f"model       {path}",
+        f"env         {metadata['env_id']}  state {len(metadata['state_layout'])} ({', '.join(metadata['state_layout'])}), "
+        f"action {len(metadata['action_low'])}",
+        f"network     MLP {' -> '.join(map(str, [model.state_dim + model.action_dim, *model.net.hidden, model.state_dim]))}, "
+        "residual next state",
+        f"neurons     relu {counts['relu']}, identity {counts['identity']}, zero {counts['zero']}",
+        f"export      {' -> '.join(map(str, widths))} after folding, {frozen.relu_count} ReLU",
+        f"training    {epochs_done}; {info['train_seconds']:.0f} s, last epoch loss {format_number(info['last_epoch_loss'])}",
+        "options     " + " ".join(f"{key}={format_option(value)}" for key, value in config.items()),
+        f"validation  {info['data']['validation_episodes']} held-out episodes, {info['data']['validation_transitions']} transitions",
+        f"            {'':8}{'one-step RMSE':>15}{str(config['eval_steps']) + '-step RMSE':>15}",
+    ]
+    for name in ("dense", "sparse"):
+        metrics = info["metrics"][name]
+        if metrics is not None:
+            lines.append(f"            {name:8}{format_number(metrics['one_step_rmse']):>15}{format_number(metrics['rollout_rmse']):>15}")
+    return "\n".join(lines)
+
+
+def format_number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def format_option(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "none" if value is None else str(value)
+
