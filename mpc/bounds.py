@@ -10,12 +10,14 @@ stay inside it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
 from mpc.errors import InfeasibleError
+from mpc.problem import PlanningProblem
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,26 @@ def _affine_interval(
     )
 
 
+def intersect(
+    low: np.ndarray, high: np.ndarray, other_low: np.ndarray, other_high: np.ndarray, where: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intersection of two boxes that both hold every feasible point.
+
+    Rounding can make the bounds of a quantity that is exactly determined cross by a hair; those
+    collapse to their midpoint. A real crossing means there is no feasible point at all.
+    """
+    low, high = np.maximum(low, other_low), np.minimum(high, other_high)
+    crossed = low > high
+    if np.any(crossed):
+        if np.any(low - high > 1e-9 * (1.0 + np.abs(low))):
+            raise InfeasibleError(
+                f"no action sequence keeps the predicted states inside the workspace box and the state constraints{where}"
+            )
+        middle = (low + high) / 2
+        low, high = np.where(crossed, middle, low), np.where(crossed, middle, high)
+    return low, high
+
+
 def propagate_intervals(
     network: FrozenNetwork,
     input_low: np.ndarray,
@@ -83,7 +105,7 @@ def propagate_intervals(
     for index, layer in enumerate(network.layers[:-1]):
         z_low, z_high = _affine_interval(layer.weight, layer.bias, low, high)
         if known is not None:
-            z_low, z_high = np.maximum(z_low, known.pre_low[index]), np.minimum(z_high, known.pre_high[index])
+            z_low, z_high = intersect(z_low, z_high, known.pre_low[index], known.pre_high[index])
         pre_low.append(z_low)
         pre_high.append(z_high)
         low = np.where(layer.relu, np.maximum(z_low, 0.0), z_low)
@@ -93,7 +115,7 @@ def propagate_intervals(
     skip_low, skip_high = _affine_interval(network.skip, np.zeros(network.output_dim), input_low, input_high)
     out_low, out_high = out_low + skip_low, out_high + skip_high
     if known is not None:
-        out_low, out_high = np.maximum(out_low, known.output_low), np.minimum(out_high, known.output_high)
+        out_low, out_high = intersect(out_low, out_high, known.output_low, known.output_high)
     return NetworkBounds(tuple(pre_low), tuple(pre_high), out_low, out_high)
 
 
@@ -132,12 +154,9 @@ def rollout_step_bounds(
         np.concatenate([state_high, action_high])[None],
         known,
     )
-    next_low = np.maximum(bounds.output_low[0], workspace_low)
-    next_high = np.minimum(bounds.output_high[0], workspace_high)
-    if np.any(next_low > next_high):
-        raise InfeasibleError(
-            f"no action sequence keeps the predicted state inside the workspace box at step {step + 1}"
-        )
+    next_low, next_high = intersect(
+        bounds.output_low[0], bounds.output_high[0], workspace_low, workspace_high, f" (at step {step + 1})"
+    )
     return bounds, next_low, next_high
 
 
@@ -174,3 +193,48 @@ def stack_copies(parts: list[NetworkBounds]) -> NetworkBounds:
         np.concatenate([part.output_low for part in parts]),
         np.concatenate([part.output_high for part in parts]),
     )
+
+
+Tightener = Callable[[int, int, RolloutBounds], tuple[np.ndarray, np.ndarray]]
+
+
+def refine_rollout_bounds(
+    network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds, tighten: Tightener
+) -> RolloutBounds:
+    """Tighten rollout bounds in order: step by step, each hidden layer, then the next state.
+
+    `tighten(step, layer, prefix)` returns (low, high) for the pre-activations of hidden layer
+    `layer` at `step`, or for the next state x[step + 1] when layer == len(network.layers) - 1,
+    given the bounds known so far for steps 0..step (`prefix`). Its bounds are intersected with
+    the known ones, and before every call the step's interval bounds are propagated again from
+    the tightened ones, so every improvement carries forward.
+    """
+    n = network.output_dim
+    workspace_low = np.full(n, -np.inf) if problem.workspace_low is None else problem.workspace_low
+    workspace_high = np.full(n, np.inf) if problem.workspace_high is None else problem.workspace_high
+    state_low, state_high = bounds.state_low.copy(), bounds.state_high.copy()
+    steps = [bounds.network.copy_range(step, step + 1) for step in range(bounds.horizon)]
+    output_layer = len(network.layers) - 1
+
+    def propagate(step: int) -> tuple[np.ndarray, np.ndarray]:
+        steps[step], next_low, next_high = rollout_step_bounds(
+            network, state_low[step], state_high[step], problem.action_low, problem.action_high,
+            workspace_low, workspace_high, step, known=steps[step],
+        )  # fmt: skip
+        return next_low, next_high
+
+    def prefix(step: int) -> RolloutBounds:
+        return RolloutBounds(state_low[: step + 2], state_high[: step + 2], stack_copies(steps[: step + 1]))
+
+    for step in range(bounds.horizon):
+        for layer in range(output_layer):
+            propagate(step)
+            low, high = tighten(step, layer, prefix(step))
+            pre_low, pre_high = list(steps[step].pre_low), list(steps[step].pre_high)
+            pre_low[layer], pre_high[layer] = intersect(pre_low[layer], pre_high[layer], low, high)
+            steps[step] = NetworkBounds(tuple(pre_low), tuple(pre_high), steps[step].output_low, steps[step].output_high)
+        next_low, next_high = propagate(step)
+        low, high = tighten(step, output_layer, prefix(step))
+        next_low, next_high = intersect(next_low, next_high, state_low[step + 1], state_high[step + 1])
+        state_low[step + 1], state_high[step + 1] = intersect(next_low, next_high, low, high)
+    return RolloutBounds(state_low, state_high, stack_copies(steps))

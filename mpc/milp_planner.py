@@ -12,17 +12,19 @@ from mpc.bounds import RolloutBounds, rollout_interval_bounds
 from mpc.errors import ProblemError
 from mpc.highs_solver import solve_program
 from mpc.horizon import HorizonProgram, build_horizon_program, predict_states
+from mpc.linear_bounds import linear_rollout_bounds
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.tightening import tighten_rollout_bounds
 
-BOUND_MODES = ("interval", "lp")
+BOUND_MODES = ("interval", "linear", "lp")
 
 
 class MILPPlanner:
     """Plans by solving the program of seam 4 to (near) global optimality on a frozen network.
 
-    bounds: "interval" (interval propagation clipped to the workspace box) or "lp" (then
-    LP-based tightening of every switching ReLU and every state, step by step).
+    bounds: "interval" (interval propagation clipped to the workspace box), "linear" (then
+    back-substitution through the unrolled horizon) or "lp" (then LP-based tightening of every
+    ReLU still switching and of every state, step by step).
     """
 
     def __init__(
@@ -67,6 +69,8 @@ class MILPPlanner:
             problem.workspace_low,
             problem.workspace_high,
         )
+        if self.bounds in ("linear", "lp"):
+            bounds = linear_rollout_bounds(self.network, problem, bounds)
         if self.bounds == "lp":
             bounds = tighten_rollout_bounds(self.network, problem, bounds, threads=self.threads)
         return bounds

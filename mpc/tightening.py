@@ -1,11 +1,11 @@
 """LP-based bound tightening: tighter big-M values and fewer binaries, bought with many small LPs.
 
-Step by step and layer by layer, every ReLU that interval bounds leave switching gets its
+Step by step and layer by layer, every ReLU that the bounds so far leave switching gets its
 pre-activation minimised and maximised over the LP relaxation of the program up to that step
 (all earlier steps, the workspace box and the state constraints included), and so do the next
-state's entries. Every tightened bound feeds the interval propagation of what follows, so
-neurons found stable need no LP further on. The LPs share one HiGHS instance per layer and
-only change their objective, so each one starts from the previous basis.
+state's entries. Every tightened bound feeds what follows, so neurons found stable need no LP
+further on. The LPs share one HiGHS instance per layer and only change their objective, so each
+one starts from the previous basis.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import highspy
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
-from mpc.bounds import NetworkBounds, RolloutBounds, rollout_step_bounds, stack_copies
+from mpc.bounds import RolloutBounds, refine_rollout_bounds
 from mpc.errors import InfeasibleError
 from mpc.highs_solver import new_highs, pass_program
 from mpc.horizon import build_horizon_program
@@ -46,50 +46,20 @@ def _lp_ranges(program, columns: np.ndarray, threads: int) -> tuple[np.ndarray, 
     return low - scale, high + scale
 
 
-def _with_layer(bounds: NetworkBounds, layer: int, low: np.ndarray, high: np.ndarray) -> NetworkBounds:
-    pre_low, pre_high = list(bounds.pre_low), list(bounds.pre_high)
-    pre_low[layer], pre_high[layer] = low, high
-    return dataclasses.replace(bounds, pre_low=tuple(pre_low), pre_high=tuple(pre_high))
-
-
 def tighten_rollout_bounds(
     network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds, threads: int = 1
 ) -> RolloutBounds:
-    """Interval rollout bounds tightened by LP, never looser than the given ones."""
-    n = network.output_dim
-    workspace_low = np.full(n, -np.inf) if problem.workspace_low is None else problem.workspace_low
-    workspace_high = np.full(n, np.inf) if problem.workspace_high is None else problem.workspace_high
-    state_low, state_high = bounds.state_low.copy(), bounds.state_high.copy()
-    steps = [bounds.network.copy_range(step, step + 1) for step in range(bounds.horizon)]
+    """The given rollout bounds tightened by LP: switching ReLUs and next states, step by step."""
+    output_layer = len(network.layers) - 1
 
-    def step_bounds(step: int) -> tuple[NetworkBounds, np.ndarray, np.ndarray]:
-        return rollout_step_bounds(
-            network, state_low[step], state_high[step], problem.action_low, problem.action_high,
-            workspace_low, workspace_high, step, known=steps[step],
-        )  # fmt: skip
+    def tighten(step: int, layer: int, prefix: RolloutBounds) -> tuple[np.ndarray, np.ndarray]:
+        encoded = build_horizon_program(network, dataclasses.replace(problem, horizon=step + 1, warm_start=None), prefix)
+        if layer == output_layer:
+            return _lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads)
+        columns = encoded.dynamics.hidden[layer].pre[step]
+        switching = np.flatnonzero(columns >= 0)
+        low, high = np.full(columns.size, -np.inf), np.full(columns.size, np.inf)
+        low[switching], high[switching] = _lp_ranges(encoded.program, columns[switching], threads)
+        return low, high
 
-    def prefix_program(step: int):
-        """The program of steps 0..step with the bounds known so far (its cost is not used)."""
-        prefix = dataclasses.replace(problem, horizon=step + 1, warm_start=None)
-        prefix_bounds = RolloutBounds(state_low[: step + 2], state_high[: step + 2], stack_copies(steps[: step + 1]))
-        return build_horizon_program(network, prefix, prefix_bounds)
-
-    for step in range(bounds.horizon):
-        for layer in range(len(network.layers) - 1):
-            steps[step], _, _ = step_bounds(step)
-            encoded = prefix_program(step)
-            pre_columns = encoded.dynamics.hidden[layer].pre[step]
-            switching = np.flatnonzero(pre_columns >= 0)
-            if switching.size == 0:
-                continue
-            low, high = _lp_ranges(encoded.program, pre_columns[switching], threads)
-            layer_low, layer_high = steps[step].pre_low[layer].copy(), steps[step].pre_high[layer].copy()
-            layer_low[0, switching] = np.maximum(layer_low[0, switching], low)
-            layer_high[0, switching] = np.minimum(layer_high[0, switching], high)
-            steps[step] = _with_layer(steps[step], layer, layer_low, layer_high)
-        steps[step], state_low[step + 1], state_high[step + 1] = step_bounds(step)
-        encoded = prefix_program(step)
-        low, high = _lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads)
-        state_low[step + 1] = np.maximum(state_low[step + 1], low)
-        state_high[step + 1] = np.minimum(state_high[step + 1], high)
-    return RolloutBounds(state_low, state_high, stack_copies(steps))
+    return refine_rollout_bounds(network, problem, bounds, tighten)

@@ -1,4 +1,4 @@
-"""LP-tightened bounds are sound (every feasible rollout stays inside), tighter, and keep the optimum."""
+"""Linear and LP-tightened bounds are sound (every feasible rollout stays inside), tighter, and keep the optimum."""
 
 from __future__ import annotations
 
@@ -10,26 +10,43 @@ from test_mpc_encoding import forward_rollout, hidden_pre_activations, make_prob
 from test_mpc_strategies import sparse_networks
 
 from mpc.bounds import rollout_interval_bounds
+from mpc.linear_bounds import linear_rollout_bounds
 from mpc.milp_planner import MILPPlanner
 from mpc.tightening import tighten_rollout_bounds
 
 
+TIGHTENERS = {"linear": linear_rollout_bounds, "lp": tighten_rollout_bounds}
+
+
+@pytest.mark.parametrize("mode", TIGHTENERS)
 @settings(max_examples=25, deadline=None)
-@given(sparse_networks(max_width=5), st.integers(1, 3), st.booleans())
-def test_lp_bounds_are_inside_interval_bounds_and_contain_every_feasible_rollout(drawn, horizon, constrained):
+@given(drawn=sparse_networks(max_width=5), horizon=st.integers(1, 3), constrained=st.booleans(), workspace=st.booleans())
+def test_tightened_bounds_are_inside_interval_bounds_and_contain_every_feasible_rollout(
+    mode, drawn, horizon, constrained, workspace
+):
     network, state_dim, action_dim, rng = drawn
     actions = rng.uniform(-1, 1, size=(400, horizon, action_dim))
     state = rng.normal(size=state_dim)
     rollouts = np.stack(
         [forward_rollout(lambda x, u: network.forward(np.concatenate([x, u])), state, sequence) for sequence in actions]
     )
+    feasible = np.ones(len(actions), dtype=bool)
     extra = {}
     if constrained:  # a half-plane that some sampled rollouts leave
-        extra["state_constraints"] = (np.eye(state_dim)[:1], np.array([np.median(rollouts[:, 1:, 0].max(axis=1))]))
+        limit = np.median(rollouts[:, 1:, 0].max(axis=1))
+        extra["state_constraints"] = (np.eye(state_dim)[:1], np.array([limit]))
+        feasible &= np.all(rollouts[:, 1:, 0] <= limit, axis=1)
+    if workspace:  # a box on the last state entry that some sampled rollouts leave
+        low = np.full(state_dim, -np.inf)
+        low[-1] = np.quantile(rollouts[feasible, 1:, -1].min(axis=1), 0.3)
+        extra |= {"workspace_low": low, "workspace_high": np.full(state_dim, np.inf)}
+        feasible &= np.all(rollouts[:, 1:, -1] >= low[-1], axis=1)
     problem = make_problem(state_dim, action_dim, horizon, rng, **extra)
     problem.state = state
-    interval = rollout_interval_bounds(network, state, problem.action_low, problem.action_high, horizon)
-    tightened = tighten_rollout_bounds(network, problem, interval)
+    interval = rollout_interval_bounds(
+        network, state, problem.action_low, problem.action_high, horizon, problem.workspace_low, problem.workspace_high
+    )
+    tightened = TIGHTENERS[mode](network, problem, interval)
 
     assert np.all(tightened.state_low >= interval.state_low) and np.all(tightened.state_high <= interval.state_high)
     for low, high, loose_low, loose_high in zip(
@@ -38,9 +55,6 @@ def test_lp_bounds_are_inside_interval_bounds_and_contain_every_feasible_rollout
         assert np.all(low >= loose_low) and np.all(high <= loose_high)
     assert tightened.network.binary_count(network) <= interval.network.binary_count(network)
 
-    feasible = np.ones(len(actions), dtype=bool)
-    if constrained:
-        feasible = np.all(rollouts[:, 1:, 0] <= extra["state_constraints"][1][0], axis=1)
     states, inputs = rollouts[feasible], np.concatenate([rollouts[feasible, :-1], actions[feasible]], axis=2)
     assert np.all(states >= tightened.state_low - 1e-9) and np.all(states <= tightened.state_high + 1e-9)
     for layer, values in enumerate(hidden_pre_activations(network, inputs)):
@@ -50,12 +64,13 @@ def test_lp_bounds_are_inside_interval_bounds_and_contain_every_feasible_rollout
 
 @settings(max_examples=10, deadline=None)
 @given(sparse_networks(max_width=6), st.integers(1, 3))
-def test_both_bound_modes_reach_the_same_optimum(drawn, horizon):
+def test_every_bound_mode_reaches_the_same_optimum(drawn, horizon):
     network, state_dim, action_dim, rng = drawn
     problem = make_problem(state_dim, action_dim, horizon, rng)
     plans = [
         MILPPlanner(network, state_dim, action_dim, bounds=mode, mip_gap=1e-9).plan(problem)
-        for mode in ("interval", "lp")
+        for mode in ("interval", "linear", "lp")
     ]
-    assert plans[1].binaries <= plans[0].binaries
-    assert plans[1].objective == pytest.approx(plans[0].objective, rel=1e-6, abs=1e-6)
+    for tighter in plans[1:]:
+        assert tighter.binaries <= plans[0].binaries
+        assert tighter.objective == pytest.approx(plans[0].objective, rel=1e-6, abs=1e-6)
