@@ -23,21 +23,23 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--relu-target ReLU neurons remain (the rest become identity or are removed).",
     )
     parser.add_argument("data", type=Path, help="transition file (.npz) from `sparsedyn collect`")
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (atomically, after every epoch)")
-    parser.add_argument("--hidden", default=",".join(map(str, defaults.hidden)), help="hidden widths (default %(default)s)")
-    parser.add_argument("--relu-target", type=int, help="ReLU neurons to keep at most (default: dense model)")
+    parser.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="checkpoint to write (atomically, after every epoch)")
+    parser.add_argument("--hidden", default=",".join(map(str, defaults.hidden)), metavar="W1,W2,...", help="hidden widths (default %(default)s)")
+    parser.add_argument("--relu-target", type=int, metavar="N", help="ReLU neurons to keep at most (default: dense model)")
     parser.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, metavar="K",
                         help="open-loop steps in the training loss (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="dense training epochs (default %(default)s)")
-    parser.add_argument("--phase-epochs", type=int, default=defaults.phase_epochs,
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="E", help="dense training epochs (default %(default)s)")
+    parser.add_argument("--phase-epochs", type=int, default=defaults.phase_epochs, metavar="P",
                         help="per sparsification phase: gate-training epochs, then as many fine-tuning epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default %(default)s)")
-    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="weight learning rate (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="B",
+                        help="rollout windows per batch (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, metavar="RATE", help="weight learning rate (default %(default)s)")
     parser.add_argument("--eval-steps", type=int, default=defaults.eval_steps, metavar="H",
                         help="open-loop steps of the validation rollout error (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="(default %(default)s)")
-    parser.add_argument("--env", help="require the data to come from this env id")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--seed", type=int, default=defaults.seed, metavar="S",
+                        help="seeds the episode split, initialisation and sampling (default %(default)s)")
+    parser.add_argument("--env", metavar="ENV_ID", help="require the data to come from this env id")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch CPU threads; the small matrices gain nothing from more, and spin-waiting "
                         "threads slow down badly on a busy machine (default %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue the unfinished run saved at --out")

@@ -75,7 +75,8 @@ class Stage:
 
     @property
     def label(self) -> str:
-        return self.kind if self.budget is None else f"{self.kind} <= {self.budget} ReLU"
+        name = {"dense": "dense training", "gates": "gate training", "finetune": "fine-tuning"}[self.kind]
+        return name if self.budget is None else f"{name} (<= {self.budget} ReLU)"
 
 
 def plan_stages(config: TrainConfig) -> list[Stage]:
@@ -198,7 +199,7 @@ class TrainingRun:
             if stage.kind == "gates":
                 loss = loss + relu_penalty(self.model, stage.budget, self.config.relu_penalty)
             if not torch.isfinite(loss):
-                self.fail(f"the loss became {loss.item()} in {stage.label}")
+                self.fail(f"the loss became {loss.item()} in epoch {self.epoch + 1} of {stage.label}")
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -241,7 +242,7 @@ class TrainingRun:
 
     def fail(self, reason: str) -> None:
         if self.saved_epochs is None:
-            raise TrainingError(f"{reason}; training stopped before the first checkpoint, {self.out} was not written")
+            raise TrainingError(f"{reason}; training stopped before its first checkpoint ({self.out} not written)")
         raise TrainingError(f"{reason}; training stopped, {self.out} keeps the last good checkpoint (after {self.saved_epochs} epochs)")
 
 
