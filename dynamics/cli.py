@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from dynamics.checkpoint import Checkpoint, load_checkpoint
-from dynamics.errors import DataError, ModelConfigError
+from dynamics.errors import CheckpointError, DataError, ModelConfigError
 from dynamics.train import TrainConfig, train
 from envs.dataset import load_transitions
 from envs.errors import DatasetError
@@ -86,7 +86,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    print(describe(load_checkpoint(args.model), args.model))
+    checkpoint = load_checkpoint(args.model)
+    try:
+        print(describe(checkpoint, args.model))
+    except KeyError as exc:
+        raise CheckpointError(f"{args.model} holds a model but not the facts `sparsedyn train` records ({exc} missing)") from None
     return 0
 
 

@@ -211,7 +211,8 @@ class TrainingRun:
         return float(np.mean(losses))
 
     def finish_stage(self) -> None:
-        """Stage-end work: measure and release after dense training, commit after gate training."""
+        """Stage-end work: validation errors after dense and final training, gate commits after gate
+        training, and fresh free gates before each gate-training stage."""
         stage = self.stages[self.stage_index]
         if stage.kind == "dense":
             self.info["metrics"]["dense"] = prediction_errors(self.model, self.validation_data, self.config.eval_steps)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import dynamics.train
-from dynamics.checkpoint import load_checkpoint
+from dynamics.checkpoint import load_checkpoint, save_checkpoint
+from dynamics.mlp import MLPDynamics
 from dynamics.toy import ENV_ID, toy_transitions
 from mpc.cli import main
 
@@ -159,3 +160,9 @@ def test_inspect_missing_or_corrupt_model(capsys, tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"\x00" * 100)
     code, _, err = main(["inspect", str(tmp_path / "bad.pt")]), *capsys.readouterr()
     assert code == 1 and "bad.pt" in err and err.count("\n") == 1
+
+
+def test_inspect_a_checkpoint_saved_without_training_facts(capsys, tmp_path):
+    save_checkpoint(tmp_path / "bare.pt", MLPDynamics(2, 1, (4,)), toy_transitions(episodes=2, steps=3).metadata, {})
+    code, _, err = main(["inspect", str(tmp_path / "bare.pt")]), *capsys.readouterr()
+    assert code == 1 and "not the facts" in err and err.count("\n") == 1
