@@ -72,19 +72,18 @@ def intersect(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Intersection of two boxes that both hold every feasible point.
 
-    Rounding can make the bounds of a quantity that is exactly determined cross by a hair; those
-    collapse to their midpoint. A real crossing means there is no feasible point at all.
+    Rounding can make the bounds of a quantity that is exactly determined cross by a hair; there
+    the first box is kept. A real crossing means there is no feasible point at all.
     """
-    low, high = np.maximum(low, other_low), np.minimum(high, other_high)
-    crossed = low > high
+    new_low, new_high = np.maximum(low, other_low), np.minimum(high, other_high)
+    crossed = new_low > new_high
     if np.any(crossed):
-        if np.any(low - high > 1e-9 * (1.0 + np.abs(low))):
+        if np.any(new_low - new_high > 1e-9 * (1.0 + np.abs(new_low))):
             raise InfeasibleError(
                 f"no action sequence keeps the predicted states inside the workspace box and the state constraints{where}"
             )
-        middle = (low + high) / 2
-        low, high = np.where(crossed, middle, low), np.where(crossed, middle, high)
-    return low, high
+        new_low, new_high = np.where(crossed, low, new_low), np.where(crossed, high, new_high)
+    return new_low, new_high
 
 
 def propagate_intervals(
@@ -235,6 +234,6 @@ def refine_rollout_bounds(
             steps[step] = NetworkBounds(tuple(pre_low), tuple(pre_high), steps[step].output_low, steps[step].output_high)
         next_low, next_high = propagate(step)
         low, high = tighten(step, output_layer, prefix(step))
-        next_low, next_high = intersect(next_low, next_high, state_low[step + 1], state_high[step + 1])
-        state_low[step + 1], state_high[step + 1] = intersect(next_low, next_high, low, high)
+        known_low, known_high = intersect(state_low[step + 1], state_high[step + 1], next_low, next_high)
+        state_low[step + 1], state_high[step + 1] = intersect(known_low, known_high, low, high)
     return RolloutBounds(state_low, state_high, stack_copies(steps))

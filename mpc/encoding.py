@@ -2,16 +2,20 @@
 
 A planner applies one network many times: an MLP dynamics model once per step, a graph model's
 edge network once per edge per step. `encode_network_copies` adds all copies in one vectorised
-call (block structure, numpy + scipy.sparse per layer), given each copy's input as an affine
+call (block structure, a few numpy operations per layer), given each copy's input as an affine
 map of existing columns and the pre-activation bounds of each copy.
 
 Per hidden neuron, from its bounds l <= z <= u:
 
-    identity, or ReLU with l >= 0   y = W h + b                      (one column y)
-    ReLU with u <= 0                absent: y = 0                   (no column)
-    ReLU with l < 0 < u             z = W h + b,  y >= z,  y >= 0,  (columns z, y, binary a)
+    identity, or ReLU with l >= 0   y = W h + b, substituted into     (no column, no row)
+                                    the next layer's expressions
+    ReLU with u <= 0                y = 0                             (no column, no row)
+    ReLU with l < 0 < u             z = W h + b,  y >= z,  y >= 0,    (columns z, y, binary a)
                                     y <= z - l (1 - a),  y <= u a
     zero neuron                     not in the frozen network at all
+
+Substituting the linear neurons keeps every row short: an expression only ever refers to the
+copy's inputs and the switching ReLUs before it, however wide the identity layers are.
 
 The output layer is affine and adds the explicit residual: out = W h + b + skip @ input.
 """
@@ -63,7 +67,19 @@ class AffineMap:
         values = weight[:, index] * self.values
         keep = values != 0
         columns = np.broadcast_to(self.columns, values.shape)
-        return AffineMap(rows[keep], columns[keep], values[keep], self.offset @ weight.T + bias)
+        return AffineMap(rows[keep], columns[keep], values[keep], self.offset @ weight.T + bias).coalesced()
+
+    def coalesced(self) -> AffineMap:
+        """The same map with repeated (row, column) entries summed into one."""
+        keys = self.rows * (int(self.columns.max(initial=0)) + 1) + self.columns
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        values = np.bincount(inverse, weights=self.values, minlength=unique.size)
+        return AffineMap(self.rows[first], self.columns[first], values, self.offset)
+
+    def restricted(self, keep: np.ndarray) -> AffineMap:
+        """Expressions where `keep` (K, d) is True; the others become 0."""
+        entries = keep.reshape(-1)[self.rows]
+        return AffineMap(self.rows[entries], self.columns[entries], self.values[entries], np.where(keep, self.offset, 0.0))
 
     def __add__(self, other: AffineMap) -> AffineMap:
         return AffineMap(
@@ -72,6 +88,12 @@ class AffineMap:
             np.concatenate([self.values, other.values]),
             self.offset + other.offset,
         )
+
+    def __neg__(self) -> AffineMap:
+        return AffineMap(self.rows, self.columns, -self.values, -self.offset)
+
+    def __sub__(self, other: AffineMap) -> AffineMap:
+        return self + -other
 
     def constrain(self, builder: ProgramBuilder, lower, upper, where: np.ndarray | None = None) -> None:
         """Rows lower <= expression <= upper, one per expression where `where` (K, d) is True (all if None).
@@ -94,14 +116,7 @@ class AffineMap:
 
     def tie(self, builder: ProgramBuilder, targets: np.ndarray) -> None:
         """Equality rows column targets[k, i] = expression (k, i) wherever targets >= 0."""
-        target_map = AffineMap.of_columns(targets)
-        difference = AffineMap(
-            np.concatenate([self.rows, target_map.rows]),
-            np.concatenate([self.columns, target_map.columns]),
-            np.concatenate([self.values, -target_map.values]),
-            self.offset,
-        )
-        difference.constrain(builder, 0.0, 0.0, where=targets >= 0)
+        (self - AffineMap.of_columns(targets)).constrain(builder, 0.0, 0.0, where=targets >= 0)
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,7 @@ class LayerColumns:
     """Columns of one hidden layer for K copies, each (K, width), -1 where a neuron has none."""
 
     pre: np.ndarray  # pre-activation z of ReLUs that can switch
-    post: np.ndarray  # output y of every neuron that is not always off
+    post: np.ndarray  # output y of ReLUs that can switch
     binary: np.ndarray  # on/off binary a of ReLUs that can switch
 
 
@@ -127,7 +142,7 @@ class NetworkEncoding:
         Gives a full primal point for a warm start: pre-activations, post-activations, binaries.
         """
         hidden = inputs
-        for layer, columns in zip(self.network.layers, self.hidden):
+        for layer, columns in zip(self.network.layers[:-1], self.hidden):
             pre = hidden @ layer.weight.T + layer.bias
             hidden = np.where(layer.relu, np.maximum(pre, 0.0), pre)
             for block, value in ((columns.pre, pre), (columns.post, hidden), (columns.binary, pre > 0)):
@@ -141,19 +156,18 @@ class NetworkEncoding:
 
 def _encode_hidden_layer(
     builder: ProgramBuilder, name: str, relu: np.ndarray, pre_map: AffineMap, low: np.ndarray, high: np.ndarray
-) -> LayerColumns:
-    """Columns and rows of one hidden layer for K copies, from its pre-activation map and bounds."""
-    off = relu & (high <= 0)
-    switching = relu & (low < 0) & (high > 0)
-    linear = ~off & ~switching
-    post = builder.add_columns(
-        f"{name}_y", linear | switching, np.where(relu, np.maximum(low, 0.0), low), np.where(relu, np.maximum(high, 0.0), high)
-    )
-    pre = builder.add_columns(f"{name}_z", switching, low, high)
-    binary = builder.add_columns(f"{name}_a", switching, 0.0, 1.0, integer=True)
+) -> tuple[LayerColumns, AffineMap]:
+    """Columns and rows of one hidden layer for K copies; returns them and the layer's output map.
 
-    # Definitions: y = W h + b for linear neurons, z = W h + b for switching ones.
-    pre_map.tie(builder, np.where(linear, post, pre))
+    Linear neurons (identity, always-on ReLU) get no column: their output is their pre-activation
+    expression, substituted into the next layer. Switching ReLUs get z, y and a with big-M rows.
+    """
+    switching = relu & (low < 0) & (high > 0)
+    linear = ~relu | (low >= 0)
+    pre = builder.add_columns(f"{name}_z", switching, low, high)
+    post = builder.add_columns(f"{name}_y", switching, 0.0, high)
+    binary = builder.add_columns(f"{name}_a", switching, 0.0, 1.0, integer=True)
+    pre_map.tie(builder, pre)
 
     # Big-M rows of switching ReLUs: y - z >= 0,  y - z - l a <= -l,  y - u a <= 0.
     y, z, a = post[switching], pre[switching], binary[switching]
@@ -161,7 +175,7 @@ def _encode_hidden_layer(
     builder.add_sum_rows([(y, 1.0), (z, -1.0)], 0.0, np.inf)
     builder.add_sum_rows([(y, 1.0), (z, -1.0), (a, -l)], -np.inf, -l)
     builder.add_sum_rows([(y, 1.0), (a, -u)], -np.inf, 0.0)
-    return LayerColumns(pre=pre, post=post, binary=binary)
+    return LayerColumns(pre=pre, post=post, binary=binary), pre_map.restricted(linear) + AffineMap.of_columns(post)
 
 
 def encode_network_copies(
@@ -182,7 +196,7 @@ def encode_network_copies(
         raise ValueError("the inputs and bounds must hold one (input_dim) vector per network copy")
     hidden_map, layers = inputs, []
     for index, layer in enumerate(network.layers[:-1]):
-        columns = _encode_hidden_layer(
+        columns, hidden_map = _encode_hidden_layer(
             builder,
             f"{name}{index + 1}",
             layer.relu,
@@ -191,7 +205,6 @@ def encode_network_copies(
             bounds.pre_high[index],
         )
         layers.append(columns)
-        hidden_map = AffineMap.of_columns(columns.post)
     last = network.layers[-1]
     output_map = hidden_map.then_affine(last.weight, last.bias) + inputs.then_affine(
         network.skip, np.zeros(network.output_dim)

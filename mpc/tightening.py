@@ -28,6 +28,10 @@ SAFETY = 1e-7  # absolute slack added to LP bounds, above HiGHS's LP tolerances
 def _lp_ranges(program, columns: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
     """Minimum and maximum of each given column over the LP relaxation of `program`."""
     highs = new_highs(threads)
+    # Only the objective changes between these LPs: the last basis stays primal feasible, so
+    # primal simplex without presolve restarts from it (half the time of the default).
+    highs.setOptionValue("presolve", "off")
+    highs.setOptionValue("simplex_strategy", 4)
     pass_program(highs, dataclasses.replace(program, cost=np.zeros(program.num_columns)), relax=True)
     low, high = np.empty(columns.size), np.empty(columns.size)
     for index, column in enumerate(columns.tolist()):

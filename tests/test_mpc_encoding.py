@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -131,18 +133,23 @@ def test_fixed_actions_give_the_torch_model_rollout(seed, horizon):
 
 @settings(max_examples=25, deadline=None)
 @given(sparse_networks())
-def test_always_off_relus_get_no_columns_and_switching_ones_one_binary_each(drawn):
+def test_only_switching_relus_get_columns_and_each_one_binary(drawn):
     network, state_dim, action_dim, rng = drawn
     problem = make_problem(state_dim, action_dim, 3, rng)
     horizon_program, bounds = build(network, problem)
+    program = horizon_program.program
     for layer, columns, low, high in zip(
         network.layers, horizon_program.dynamics.hidden, bounds.network.pre_low, bounds.network.pre_high
     ):
-        off = layer.relu & (high <= 0)
         switching = layer.relu & (low < 0) & (high > 0)
-        assert np.all((columns.post < 0) == off)
-        assert np.all((columns.binary >= 0) == switching)
-        assert np.all((columns.pre >= 0) == switching)
+        for block in (columns.pre, columns.post, columns.binary):
+            assert np.all((block >= 0) == switching)
+        assert np.all(program.integrality[columns.binary[switching]])
+    # Columns: states, actions, three per switching ReLU, one per costed state entry and action.
+    costed = np.count_nonzero(np.vstack([np.tile(problem.state_weights, (2, 1)), problem.terminal_weights]))
+    action_sizes = 3 * action_dim if problem.action_weight > 0 else 0
+    expected = 4 * state_dim + 3 * action_dim + 3 * program.num_binaries + costed + action_sizes
+    assert program.num_columns == expected
 
 
 @settings(max_examples=25, deadline=None)
@@ -155,13 +162,9 @@ def test_copies_on_affine_inputs_with_fresh_outputs(drawn, copies):
     values = rng.uniform(-1, 1, size=(copies + 1, width))
     nodes = builder.add_columns("nodes", np.ones((copies + 1, width), dtype=bool), values, values)
     offset = rng.normal(size=(copies, width))
-    later, earlier = AffineMap.of_columns(nodes[1:]), AffineMap.of_columns(nodes[:-1])
-    differences = AffineMap(  # input of copy k: nodes[k + 1] - nodes[k] + offset
-        np.concatenate([later.rows, earlier.rows]),
-        np.concatenate([later.columns, earlier.columns]),
-        np.concatenate([later.values, -earlier.values]),
-        offset,
-    )
+    # Input of copy k: nodes[k + 1] - nodes[k] + offset[k].
+    differences = AffineMap.of_columns(nodes[1:]) - AffineMap.of_columns(nodes[:-1])
+    differences = dataclasses.replace(differences, offset=offset)
     inputs = values[1:] - values[:-1] + offset
     bounds = propagate_intervals(network, inputs - 0.1, inputs + 0.1)
     encoding = encode_network_copies(builder, network, differences, bounds, name="edge")

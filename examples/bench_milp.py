@@ -1,0 +1,312 @@
+"""Benchmarks of the MILP planner; each prints a table and writes JSON.
+
+    python examples/bench_milp.py omlt --widths 8 16 --horizons 2 4 8 --json omlt.json
+    python examples/bench_milp.py pushing --checkpoints runs/pushing --horizons 4 8 12 --json pushing.json
+
+`omlt`: our encoding against OMLT (Pyomo's neural-network toolkit, `pip install .[bench]`) on
+the same dense ReLU dynamics network (random weights, normalisation fitted to pushing-scale
+data: 10 states in cm, 2 actions), horizon, input bounds and cost. Both get the same interval
+bounds per step (OMLT through its network definition's input bounds) and the same HiGHS
+options (one thread, same relative gap); OMLT is solved through Pyomo's appsi_highs.
+
+`pushing`: the central curve on trained pushing models (dense.pt, relu64.pt, ... in the
+checkpoint directory): binaries after bounds, solve time and gap at the time limit, with
+interval and with LP-tightened bounds, on start/goal pairs sampled from the pushing env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dynamics.frozen import FrozenNetwork
+from dynamics.mlp import MLPDynamics
+from mpc.errors import MPCError
+from mpc.highs_solver import solve_program
+from mpc.milp_planner import MILPPlanner
+from mpc.problem import PlanningProblem
+
+STATE_DIM, ACTION_DIM = 10, 2
+ACTION_LIMIT = 2.5  # cm per step, as in the pushing env
+WORKSPACE = 30.0  # cm
+
+
+def dense_network(width: int, seed: int) -> FrozenNetwork:
+    """A dense two-hidden-layer ReLU dynamics model with pushing-scale normalisation."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = MLPDynamics(STATE_DIM, ACTION_DIM, hidden=(width, width)).double().eval()
+    states = rng.uniform(-20, 20, size=(2000, STATE_DIM))
+    actions = rng.uniform(-ACTION_LIMIT, ACTION_LIMIT, size=(2000, ACTION_DIM))
+    next_states = states + rng.normal(size=states.shape)
+    model.fit_normalisation(*(torch.from_numpy(array) for array in (states, actions, next_states)))
+    return model.export()
+
+
+def synthetic_problem(horizon: int, seed: int, time_limit: float) -> PlanningProblem:
+    rng = np.random.default_rng(seed + 1000)
+    state = rng.uniform(-10, 10, STATE_DIM)
+    return PlanningProblem(
+        state=state,
+        goal=state + rng.uniform(-5, 5, STATE_DIM),
+        horizon=horizon,
+        action_low=np.full(ACTION_DIM, -ACTION_LIMIT),
+        action_high=np.full(ACTION_DIM, ACTION_LIMIT),
+        state_weights=np.full(STATE_DIM, 0.1),
+        terminal_weights=np.ones(STATE_DIM),
+        action_weight=0.01,
+        workspace_low=np.full(STATE_DIM, -WORKSPACE),
+        workspace_high=np.full(STATE_DIM, WORKSPACE),
+        time_limit=time_limit,
+    )
+
+
+def omlt_model(network: FrozenNetwork, problem: PlanningProblem, state_low: np.ndarray, state_high: np.ndarray):
+    """The planning program written the OMLT way: one OmltBlock (ReLU big-M) per step, Pyomo links and cost."""
+    import pyomo.environ as pyo
+    from omlt import OmltBlock
+    from omlt.neuralnet import NetworkDefinition, ReluBigMFormulation
+    from omlt.neuralnet.layer import DenseLayer, InputLayer
+
+    horizon, n, m = problem.horizon, problem.state_dim, problem.action_dim
+    model = pyo.ConcreteModel()
+    model.x = pyo.Var(range(horizon + 1), range(n), bounds=lambda _, t, i: (state_low[t, i], state_high[t, i]))
+    model.u = pyo.Var(range(horizon), range(m), bounds=lambda _, t, j: (problem.action_low[j], problem.action_high[j]))
+    model.net = OmltBlock(range(horizon))
+    for step in range(horizon):
+        input_low = np.concatenate([state_low[step], problem.action_low])
+        input_high = np.concatenate([state_high[step], problem.action_high])
+        definition = NetworkDefinition(scaled_input_bounds={k: (input_low[k], input_high[k]) for k in range(n + m)})
+        previous = InputLayer([n + m])
+        definition.add_layer(previous)
+        for layer in network.layers:
+            activation = "relu" if layer.relu.all() else "linear"
+            if layer.relu.any() and not layer.relu.all():
+                raise ValueError("the OMLT comparison needs dense layers: all ReLU or all linear")
+            dense = DenseLayer(
+                [layer.in_dim], [layer.out_dim], weights=layer.weight.T, biases=layer.bias, activation=activation
+            )
+            definition.add_layer(dense)
+            definition.add_edge(previous, dense)
+            previous = dense
+        model.net[step].build_formulation(ReluBigMFormulation(definition))
+
+    def inputs(t):
+        return [model.x[t, i] for i in range(n)] + [model.u[t, j] for j in range(m)]
+
+    model.inputs = pyo.Constraint(
+        range(horizon), range(n + m), rule=lambda _, t, k: model.net[t].inputs[k] == inputs(t)[k]
+    )
+    model.outputs = pyo.Constraint(
+        range(horizon),
+        range(n),
+        rule=lambda _, t, i: model.x[t + 1, i]
+        == model.net[t].outputs[i] + sum(network.skip[i, k] * inputs(t)[k] for k in range(n + m) if network.skip[i, k]),
+    )
+    weights = np.vstack([np.tile(problem.state_weights, (horizon - 1, 1)), problem.terminal_weights])
+    model.error = pyo.Var(range(horizon), range(n), domain=pyo.NonNegativeReals)
+    model.error_above = pyo.Constraint(
+        range(horizon), range(n), rule=lambda _, t, i: model.error[t, i] >= model.x[t + 1, i] - problem.goal[i]
+    )
+    model.error_below = pyo.Constraint(
+        range(horizon), range(n), rule=lambda _, t, i: model.error[t, i] >= problem.goal[i] - model.x[t + 1, i]
+    )
+    model.size = pyo.Var(range(horizon), range(m), domain=pyo.NonNegativeReals)
+    model.size_above = pyo.Constraint(range(horizon), range(m), rule=lambda _, t, j: model.size[t, j] >= model.u[t, j])
+    model.size_below = pyo.Constraint(range(horizon), range(m), rule=lambda _, t, j: model.size[t, j] >= -model.u[t, j])
+    model.cost = pyo.Objective(
+        expr=sum(weights[t, i] * model.error[t, i] for t in range(horizon) for i in range(n))
+        + problem.action_weight * sum(model.size[t, j] for t in range(horizon) for j in range(m))
+    )
+    return model
+
+
+def solve_omlt(model, time_limit: float, mip_gap: float) -> dict:
+    import pyomo.environ as pyo
+    from pyomo.common.timing import HierarchicalTimer
+    from pyomo.contrib.appsi.solvers import Highs
+
+    solver = Highs()
+    solver.config.time_limit = time_limit
+    solver.config.mip_gap = mip_gap
+    solver.config.load_solution = False
+    solver.highs_options = {"threads": 1}
+    timer = HierarchicalTimer()
+    began = time.perf_counter()
+    results = solver.solve(model, timer=timer)
+    total = time.perf_counter() - began
+    binaries = sum(1 for variable in model.component_data_objects(pyo.Var) if variable.is_binary())
+    return {
+        "status": str(results.termination_condition).split(".")[-1],
+        "objective": results.best_feasible_objective,
+        "best_bound": results.best_objective_bound,
+        "solve_time": timer.get_total_time("optimize"),
+        "translate_time": total - timer.get_total_time("optimize"),
+        "binaries": binaries,
+    }
+
+
+def compare_with_omlt(width: int, horizon: int, time_limit: float, mip_gap: float, seed: int) -> dict:
+    network = dense_network(width, seed)
+    problem = synthetic_problem(horizon, seed, time_limit)
+    planner = MILPPlanner(network, STATE_DIM, ACTION_DIM, bounds="interval", mip_gap=mip_gap)
+
+    began = time.perf_counter()
+    horizon_program = planner.build(problem)
+    ours_build = time.perf_counter() - began
+    ours = solve_program(horizon_program.program, time_limit, mip_gap, threads=1)
+
+    bounds = planner.rollout_bounds(problem)
+    began = time.perf_counter()
+    model = omlt_model(network, problem, bounds.state_low, bounds.state_high)
+    omlt_build = time.perf_counter() - began
+    omlt = solve_omlt(model, time_limit, mip_gap)
+    return {
+        "width": width,
+        "horizon": horizon,
+        "relus_per_step": network.relu_count,
+        "ours": {
+            "binaries": horizon_program.program.num_binaries,
+            "build_time": ours_build,
+            "solve_time": ours.solve_time,
+            "objective": ours.objective,
+            "best_bound": ours.best_bound,
+            "status": ours.status,
+        },
+        "omlt": {"build_time": omlt_build, **omlt},
+    }
+
+
+def print_omlt_table(rows: list[dict]) -> None:
+    print(
+        f"{'width':>5} {'H':>3} {'bin ours':>8} {'bin OMLT':>8} {'build ours':>10} {'build OMLT':>10} {'ratio':>6} "
+        f"{'solve ours':>10} {'solve OMLT':>10} {'+transl.':>8} {'obj ours':>10} {'obj OMLT':>10} {'status ours/OMLT':>20}"
+    )
+    for row in rows:
+        ours, omlt = row["ours"], row["omlt"]
+        print(
+            f"{row['width']:>5} {row['horizon']:>3} {ours['binaries']:>8} {omlt['binaries']:>8} "
+            f"{ours['build_time'] * 1e3:>8.1f}ms {omlt['build_time']:>9.3f}s {omlt['build_time'] / ours['build_time']:>5.0f}x "
+            f"{ours['solve_time']:>9.2f}s {omlt['solve_time']:>9.2f}s {omlt['translate_time']:>7.2f}s "
+            f"{ours['objective']:>10.4f} {omlt['objective'] or float('nan'):>10.4f} {ours['status'] + '/' + omlt['status']:>20}"
+        )
+
+
+def pushing_problems(metadata: dict, data: Path, horizon: int, count: int, time_limit: float) -> list[PlanningProblem]:
+    """Start states drawn from the training transitions (seeded), goals sampled by the env from each start.
+
+    The cost is the mean L1 distance of the object keypoints to the goal, a tenth of it per step.
+    """
+    from envs.dataset import load_transitions
+    from envs.pushing import ObjectPushingEnv
+
+    observations = load_transitions(data).observations
+    rng = np.random.default_rng(0)
+    env = ObjectPushingEnv(**metadata["env_kwargs"])
+    goal_indices = np.asarray(metadata["goal_indices"])
+    weights = np.zeros(observations.shape[1])
+    weights[goal_indices] = 1.0 / len(goal_indices)
+    problems = []
+    for seed, row in enumerate(rng.choice(len(observations), size=count, replace=False)):
+        state, _ = env.reset(seed=seed, options={"state": observations[row]})
+        goal = np.asarray(state, dtype=np.float64).copy()
+        goal[goal_indices] = env.unwrapped.goal
+        problems.append(
+            PlanningProblem(
+                state=state,
+                goal=goal,
+                horizon=horizon,
+                action_low=metadata["action_low"],
+                action_high=metadata["action_high"],
+                state_weights=0.1 * weights,
+                terminal_weights=weights,
+                workspace_low=metadata["workspace_low"],
+                workspace_high=metadata["workspace_high"],
+                time_limit=time_limit,
+            )
+        )
+    return problems
+
+
+def pushing_curve(directory: Path, names: list[str], horizons: list[int], problems: int, time_limit: float) -> list[dict]:
+    from dynamics.checkpoint import load_checkpoint
+
+    rows = []
+    for name in names:
+        path = directory / f"{name}.pt"
+        if not path.is_file():
+            print(f"skipping {name}: {path} does not exist")
+            continue
+        checkpoint = load_checkpoint(path)
+        network = checkpoint.model.export()
+        for horizon in horizons:
+            for mode in ("interval", "lp"):
+                planner = MILPPlanner(network, network.output_dim, network.input_dim - network.output_dim, bounds=mode)
+                runs = []
+                for problem in pushing_problems(checkpoint.metadata, horizon, problems, time_limit):
+                    try:
+                        plan = planner.plan(problem)
+                        runs.append(
+                            {"binaries": plan.binaries, "bound_time": plan.extras["bound_time"], "build_time": plan.build_time,
+                             "solve_time": plan.extras["solve_time"], "gap": plan.gap, "status": plan.status,
+                             "objective": plan.objective}
+                        )  # fmt: skip
+                    except MPCError as error:
+                        runs.append({"status": type(error).__name__})
+                rows.append({"model": name, "relus": network.relu_count, "horizon": horizon, "bounds": mode, "runs": runs})
+                print_pushing_row(rows[-1])
+    return rows
+
+
+def print_pushing_row(row: dict) -> None:
+    solved = [run for run in row["runs"] if "binaries" in run]
+    mean = lambda key: float(np.mean([run[key] for run in solved])) if solved else float("nan")  # noqa: E731
+    gaps = [run["gap"] for run in solved if run["status"] != "optimal"]
+    print(
+        f"{row['model']:>8} {row['relus']:>6} {row['horizon']:>3} {row['bounds']:>8} {mean('binaries'):>8.1f} "
+        f"{mean('bound_time'):>8.2f}s {mean('solve_time'):>8.2f}s "
+        f"{sum(run['status'] == 'optimal' for run in row['runs']):>3}/{len(row['runs'])} "
+        f"{(np.median(gaps) if gaps else 0.0):>8.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    omlt = commands.add_parser("omlt", help="our encoding against OMLT on dense ReLU networks")
+    omlt.add_argument("--widths", type=int, nargs="+", default=[8, 16])
+    omlt.add_argument("--horizons", type=int, nargs="+", default=[2, 4, 8])
+    omlt.add_argument("--seed", type=int, default=0)
+    pushing = commands.add_parser("pushing", help="binaries, solve time and gap on trained pushing models")
+    pushing.add_argument("--checkpoints", type=Path, default=Path("runs/pushing"))
+    pushing.add_argument("--models", nargs="+", default=["dense", "relu64", "relu32", "relu16", "relu8"])
+    pushing.add_argument("--horizons", type=int, nargs="+", default=[4, 8, 12])
+    pushing.add_argument("--problems", type=int, default=3, help="start/goal pairs per setting")
+    for command in (omlt, pushing):
+        command.add_argument("--time-limit", type=float, default=120.0)
+        command.add_argument("--json", type=Path, help="write the results here")
+    omlt.add_argument("--mip-gap", type=float, default=1e-6)
+    args = parser.parse_args()
+
+    if args.command == "omlt":
+        rows = []
+        for width in args.widths:
+            for horizon in args.horizons:
+                rows.append(compare_with_omlt(width, horizon, args.time_limit, args.mip_gap, args.seed))
+                print_omlt_table(rows[-1:])
+        print()
+        print_omlt_table(rows)
+    else:
+        print(f"{'model':>8} {'relus':>6} {'H':>3} {'bounds':>8} {'binaries':>8} {'bounds t':>9} {'solve t':>9} {'opt':>5} {'gap':>8}")
+        rows = pushing_curve(args.checkpoints, args.models, args.horizons, args.problems, args.time_limit)
+    if args.json:
+        args.json.write_text(json.dumps({"command": args.command, "args": vars(args) | {"json": str(args.json)}, "rows": rows}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
