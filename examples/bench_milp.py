@@ -233,7 +233,9 @@ def pushing_problems(metadata: dict, data: Path, horizon: int, count: int, time_
     return problems
 
 
-def pushing_curve(directory: Path, names: list[str], horizons: list[int], problems: int, time_limit: float) -> list[dict]:
+def pushing_curve(
+    directory: Path, data: Path, names: list[str], horizons: list[int], modes: list[str], problems: int, time_limit: float
+) -> list[dict]:
     from dynamics.checkpoint import load_checkpoint
 
     rows = []
@@ -245,10 +247,10 @@ def pushing_curve(directory: Path, names: list[str], horizons: list[int], proble
         checkpoint = load_checkpoint(path)
         network = checkpoint.model.export()
         for horizon in horizons:
-            for mode in ("interval", "lp"):
+            for mode in modes:
                 planner = MILPPlanner(network, network.output_dim, network.input_dim - network.output_dim, bounds=mode)
                 runs = []
-                for problem in pushing_problems(checkpoint.metadata, horizon, problems, time_limit):
+                for problem in pushing_problems(checkpoint.metadata, data, horizon, problems, time_limit):
                     try:
                         plan = planner.plan(problem)
                         runs.append(
@@ -286,6 +288,8 @@ def main() -> None:
     pushing.add_argument("--checkpoints", type=Path, default=Path("runs/pushing"))
     pushing.add_argument("--models", nargs="+", default=["dense", "relu64", "relu32", "relu16", "relu8"])
     pushing.add_argument("--horizons", type=int, nargs="+", default=[4, 8, 12])
+    pushing.add_argument("--data", type=Path, default=Path("runs/pushing/data.npz"), help="transitions to draw starts from")
+    pushing.add_argument("--bounds", nargs="+", default=["interval", "linear", "lp"], help="bound modes to compare")
     pushing.add_argument("--problems", type=int, default=3, help="start/goal pairs per setting")
     for command in (omlt, pushing):
         command.add_argument("--time-limit", type=float, default=120.0)
@@ -303,7 +307,9 @@ def main() -> None:
         print_omlt_table(rows)
     else:
         print(f"{'model':>8} {'relus':>6} {'H':>3} {'bounds':>8} {'binaries':>8} {'bounds t':>9} {'solve t':>9} {'opt':>5} {'gap':>8}")
-        rows = pushing_curve(args.checkpoints, args.models, args.horizons, args.problems, args.time_limit)
+        rows = pushing_curve(
+            args.checkpoints, args.data, args.models, args.horizons, args.bounds, args.problems, args.time_limit
+        )
     if args.json:
         args.json.write_text(json.dumps({"command": args.command, "args": vars(args) | {"json": str(args.json)}, "rows": rows}, indent=1, default=str))
 

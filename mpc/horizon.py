@@ -24,8 +24,9 @@ from mpc.program import MatrixProgram, ProgramBuilder
 
 
 def predict_states(network: FrozenNetwork, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """Predicted states (..., H + 1, n) from start states (..., n) and actions (..., H, m)."""
-    states = [np.asarray(state, dtype=np.float64)]
+    """Predicted states (..., H + 1, n) from a start state (n,) or (..., n) and actions (..., H, m)."""
+    state = np.asarray(state, dtype=np.float64)
+    states = [np.broadcast_to(state, actions.shape[:-2] + state.shape[-1:])]
     for step in range(actions.shape[-2]):
         states.append(network.forward(np.concatenate([states[-1], actions[..., step, :]], axis=-1)))
     return np.stack(states, axis=-2)

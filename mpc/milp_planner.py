@@ -83,6 +83,9 @@ class MILPPlanner:
     def plan(self, problem: PlanningProblem) -> Plan:
         """Solve within problem.time_limit; raises InfeasibleError or NoIncumbentError if there is no plan.
 
+        HiGHS starts from problem.warm_start (clipped to the action box), or from the centre of the
+        action box if there is none; HiGHS ignores a start whose rollout breaks a constraint.
+
         The returned states are the network's rollout of the returned actions and the objective is
         their trajectory cost; extras hold the program's own objective and its size.
         """
@@ -92,9 +95,10 @@ class MILPPlanner:
         bound_time = time.perf_counter() - began
         horizon_program = build_horizon_program(self.network, problem, bounds)
         program = horizon_program.program
-        start = None
-        if problem.warm_start is not None:
-            start = horizon_program.primal_point(np.clip(problem.warm_start, problem.action_low, problem.action_high))
+        start_actions = problem.warm_start
+        if start_actions is None:  # the box centre: usually feasible, so there is an incumbent from the start
+            start_actions = np.tile((problem.action_low + problem.action_high) / 2, (problem.horizon, 1))
+        start = horizon_program.primal_point(np.clip(start_actions, problem.action_low, problem.action_high))
         build_time = time.perf_counter() - began
 
         result = solve_program(program, problem.time_limit, self.mip_gap, self.threads, start)

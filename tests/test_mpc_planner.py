@@ -14,6 +14,8 @@ from test_mpc_strategies import random_network
 from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
 from mpc.errors import InfeasibleError, NoIncumbentError, ProblemError
+from mpc.highs_solver import solve_program
+from mpc.horizon import predict_states
 from mpc.milp_planner import MILPPlanner
 from mpc.problem import PlanningProblem
 from mpc.rollout import evaluate
@@ -125,9 +127,17 @@ def test_warm_start_is_used_and_a_time_limit_returns_the_incumbent_with_its_gap(
 def test_time_limit_without_incumbent_raises_a_typed_error():
     rng = np.random.default_rng(0)
     network = random_network(rng, 4, 2, [np.full(16, 2), np.full(16, 2)])
-    problem = tiny_problem(0, horizon=4, state_dim=4, action_dim=2, time_limit=1e-6)
+    free = tiny_problem(0, horizon=4, state_dim=4, action_dim=2)
+    # x_t[0] >= limit for t >= 1: the default start (the action box centre) breaks it, others do not.
+    lowest = predict_states(network, free.state, rng.uniform(-1, 1, size=(2000, 4, 2)))[:, 1:, 0].min(axis=1)
+    resting = predict_states(network, free.state, np.zeros((4, 2)))[1:, 0].min()
+    assert lowest.max() > resting
+    constraint = (-np.eye(4)[:1], -np.array([(lowest.max() + resting) / 2]))
+    problem = tiny_problem(0, horizon=4, state_dim=4, action_dim=2, time_limit=1e-6, state_constraints=constraint)
     with pytest.raises(NoIncumbentError):
         MILPPlanner(network, 4, 2).plan(problem)
+    with pytest.raises(NoIncumbentError):
+        solve_program(MILPPlanner(network, 4, 2).build(free).program, time_limit=1e-6)
 
 
 def test_contradictory_state_constraints_raise_infeasible():
