@@ -15,7 +15,7 @@ from mpc.runner import ControlSettings, run_closed_loop, save_gif, save_json, su
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
-DEMO_RUNS = (("milp", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"))
+DEMO_RUNS = (("milp", "sparse"), ("milp-cem", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"))
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +104,7 @@ def run_demo(args: argparse.Namespace) -> int:
         label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
         print(f"running {label}")
         planner = make_planner(planner_name, checkpoint.model, seed=args.seed)
-        video = frames if planner_name == "milp" else None
+        video = frames if planner_name == "milp-cem" else None
         results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
                                   make_fallback_planner(checkpoint.model, args.seed), video)
         summaries[label], runs[label] = results["summary"], results

@@ -11,14 +11,20 @@ from mpc.gradient_descent import GradientDescentPlanner
 from mpc.milp_planner import MILPPlanner
 from mpc.mppi import MPPIPlanner
 from mpc.random_shooting import RandomShootingPlanner
+from mpc.warm_started import SamplingWarmStartedPlanner
 
-PLANNER_NAMES = ("milp", "mppi", "cem", "random", "gd")
+PLANNER_NAMES = ("milp", "milp-cem", "mppi", "cem", "random", "gd")
 
 
 def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = "interval", threads: int = 1):
-    """A planner with plan(PlanningProblem) -> Plan; `bounds` and `threads` concern the MILP only."""
+    """A planner with plan(PlanningProblem) -> Plan; `bounds` and `threads` concern the MILP only.
+
+    "milp-cem" spends 30% of each step's budget on CEM and warm-starts the MILP with its plan.
+    """
     if name == "milp":
         return MILPPlanner(model.export(), model.state_dim, model.action_dim, bounds=bounds, threads=threads)
+    if name == "milp-cem":
+        return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed), make_planner("milp", model, seed, bounds, threads))
     if name == "mppi":
         return MPPIPlanner(model, seed=seed)
     if name == "cem":
