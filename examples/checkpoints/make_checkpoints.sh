@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The exact commands that made the demo's pushing checkpoints (run from the repository root).
+# Data: 200 episodes x 50 steps of contact-seeking exploration, seed 0 (10,000 transitions).
+set -euo pipefail
+mkdir -p runs
+sparsedyn collect ObjectPushing-v0 --episodes 200 --steps 50 --seed 0 --out runs/pushing_demo_data.npz
+sparsedyn train runs/pushing_demo_data.npz --seed 0 --quiet --out examples/checkpoints/pushing_dense.pt
+sparsedyn train runs/pushing_demo_data.npz --relu-target 16 --seed 0 --quiet --out examples/checkpoints/pushing_sparse.pt
