@@ -19,11 +19,15 @@ from mpc.problem import Plan, PlanningProblem
 
 @dataclass
 class CostWeights:
-    """Per-entry L1 weights on the state's distance to the goal, plus an L1 action penalty."""
+    """L1 weights on the distance of the cost features to the goal, plus an L1 action penalty.
+
+    matrix maps a state to the cost features (None: the state itself), see PlanningProblem.
+    """
 
     state: np.ndarray
     terminal: np.ndarray
     action: float = 0.0
+    matrix: np.ndarray | None = None
 
 
 @dataclass
@@ -84,6 +88,7 @@ class RecedingHorizonController:
             state_weights=self.weights.state,
             terminal_weights=self.weights.terminal,
             action_weight=self.weights.action,
+            cost_matrix=self.weights.matrix,
             state_constraints=self.state_constraints,
             workspace_low=self.workspace_low,
             workspace_high=self.workspace_high,

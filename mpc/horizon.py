@@ -4,7 +4,8 @@ Columns x[t, i] (t = 0..H, x[0] fixed to the start state) and u[t, j] (t = 0..H-
 action box); the network is encoded once per step with input [x_t, u_t] and output tied to
 x[t + 1]; the cost of `mpc.problem.trajectory_cost` is made linear with auxiliary columns:
 
-    e[t, i] >= |x[t + 1, i] - goal_i|   for entries whose weight is non-zero
+    c[t]    =  C x[t + 1]               cost features, if the problem has a cost_matrix C
+    e[t, i] >= |c[t, i] - goal_i|       for features whose weight is non-zero (c = x without C)
     s[t, j] >= |u[t, j]|                if the action weight is non-zero
 
 and the optional state constraints G x_t <= h (t = 1..H) are plain rows.
@@ -48,7 +49,10 @@ class HorizonProgram:
         values[blocks["x"]] = states
         values[blocks["u"]] = actions
         self.dynamics.fill(values, np.concatenate([states[:-1], actions], axis=1))
-        _fill_absolute(values, blocks["state_error"], states[1:] - problem.goal)
+        features = problem.cost_features(states[1:])
+        if "cost_feature" in blocks:
+            values[blocks["cost_feature"]] = features
+        _fill_absolute(values, blocks["state_error"], features - problem.goal)
         if "action_size" in blocks:
             _fill_absolute(values, blocks["action_size"], actions)
         return values
@@ -89,7 +93,12 @@ def build_horizon_program(network: FrozenNetwork, problem: PlanningProblem, boun
 
     weights = np.tile(problem.state_weights, (horizon, 1))
     weights[-1] = problem.terminal_weights
-    _add_absolute_values(builder, "state_error", states[1:], problem.goal, weights)
+    features = states[1:]
+    if problem.cost_matrix is not None:
+        features = builder.add_columns("cost_feature", np.ones((horizon, problem.feature_dim), dtype=bool), -np.inf, np.inf)
+        tie = AffineMap.of_columns(states[1:]).then_affine(problem.cost_matrix, 0.0) - AffineMap.of_columns(features)
+        tie.constrain(builder, 0.0, 0.0)
+    _add_absolute_values(builder, "state_error", features, problem.goal, weights)
     if problem.action_weight > 0:
         _add_absolute_values(builder, "action_size", actions, 0.0, np.full((horizon, m), problem.action_weight))
 

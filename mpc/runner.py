@@ -36,19 +36,30 @@ class ControlSettings:
     steps: int = 30
     running_weight: float = 0.2
     terminal_weight: float = 1.0
+    reach_weight: float = 0.1
     action_weight: float = 0.0
 
 
 def task_weights(metadata: dict, settings: ControlSettings) -> CostWeights:
-    """L1 weights on the state entries the task compares with its goal, zero elsewhere."""
-    state_dim = len(metadata["state_layout"])
-    mask = np.zeros(state_dim)
-    mask[metadata["goal_indices"]] = 1.0
-    return CostWeights(
-        state=settings.running_weight * mask,
-        terminal=settings.terminal_weight * mask,
-        action=settings.action_weight,
-    )
+    """The planning cost of a task: L1 distance of the goal entries (object keypoints) to the goal,
+    plus, where the state has a pusher, a small L1 "reach" term on the pusher's offset from the
+    centre of the goal entries. Without it the cost is flat until the pusher touches the object,
+    and no planner can see which way to go from farther than its horizon.
+    """
+    layout, goal_indices = metadata["state_layout"], list(metadata["goal_indices"])
+    rows = np.eye(len(layout))[goal_indices]
+    running = np.full(len(goal_indices), settings.running_weight)
+    terminal = np.full(len(goal_indices), settings.terminal_weight)
+    if {"pusher_x", "pusher_y"} <= set(layout) and settings.reach_weight > 0:
+        reach = np.zeros((2, len(layout)))
+        for row, axis in enumerate("xy"):
+            reach[row, layout.index(f"pusher_{axis}")] = 1.0
+            entries = [index for index in goal_indices if layout[index].endswith(f"_{axis}")]
+            reach[row, entries] = -1.0 / len(entries)
+        rows = np.vstack([rows, reach])
+        running = np.append(running, [settings.reach_weight] * 2)
+        terminal = np.append(terminal, [settings.reach_weight] * 2)
+    return CostWeights(state=running, terminal=terminal, action=settings.action_weight, matrix=rows)
 
 
 def make_controller(planner, metadata: dict, settings: ControlSettings, fallback_planner=None) -> RecedingHorizonController:
@@ -65,18 +76,18 @@ def make_controller(planner, metadata: dict, settings: ControlSettings, fallback
     )
 
 
-def goal_state(env, metadata: dict) -> np.ndarray:
-    """The env's goal as a full state vector (entries outside goal_indices carry zero weight)."""
-    goal = np.zeros(len(metadata["state_layout"]))
-    goal[metadata["goal_indices"]] = env.unwrapped.goal
+def goal_features(env, weights: CostWeights) -> np.ndarray:
+    """The env's goal in cost-feature order: the goal entries, then zero offset for any reach term."""
+    goal = np.zeros(weights.matrix.shape[0])
+    goal[: len(env.unwrapped.goal)] = env.unwrapped.goal
     return goal
 
 
-def run_episode(env, controller: RecedingHorizonController, metadata: dict, seed: int, steps: int,
+def run_episode(env, controller: RecedingHorizonController, seed: int, steps: int,
                 frames: list | None = None, progress: tqdm | None = None) -> dict:
     """One seeded episode; appends rendered frames to `frames` if given."""
     observation, info = env.reset(seed=seed)
-    goal = goal_state(env, metadata)
+    goal = goal_features(env, controller.weights)
     controller.reset()
     costs = [float(info["cost"])]
     records = []
@@ -117,7 +128,7 @@ def run_closed_loop(planner, metadata: dict, settings: ControlSettings, episodes
         try:
             for episode in range(episodes):
                 frames = video_frames if episode == 0 else None
-                finished.append(run_episode(env, controller, metadata, seed + episode, settings.steps, frames, progress))
+                finished.append(run_episode(env, controller, seed + episode, settings.steps, frames, progress))
         except KeyboardInterrupt:
             interrupted = True
     env.close()
