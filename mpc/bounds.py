@@ -10,7 +10,8 @@ stay inside it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,15 +199,16 @@ Tightener = Callable[[int, int, RolloutBounds], tuple[np.ndarray, np.ndarray]]
 
 
 def refine_rollout_bounds(
-    network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds, tighten: Tightener
+    network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds, tighteners: Sequence[Tightener]
 ) -> RolloutBounds:
     """Tighten rollout bounds in order: step by step, each hidden layer, then the next state.
 
-    `tighten(step, layer, prefix)` returns (low, high) for the pre-activations of hidden layer
-    `layer` at `step`, or for the next state x[step + 1] when layer == len(network.layers) - 1,
-    given the bounds known so far for steps 0..step (`prefix`). Its bounds are intersected with
-    the known ones, and before every call the step's interval bounds are propagated again from
-    the tightened ones, so every improvement carries forward.
+    A tightener `tighten(step, layer, prefix)` returns (low, high) for the pre-activations of
+    hidden layer `layer` at `step`, or for the next state x[step + 1] when layer ==
+    len(network.layers) - 1, given the bounds known so far for steps 0..step (`prefix`). The
+    tighteners run one after the other, each seeing the bounds the previous ones found (so a
+    cheap one can spare an expensive one work), and before every layer the step's interval
+    bounds are propagated again from the tightened ones: every improvement carries forward.
     """
     n = network.output_dim
     workspace_low = np.full(n, -np.inf) if problem.workspace_low is None else problem.workspace_low
@@ -215,25 +217,29 @@ def refine_rollout_bounds(
     steps = [bounds.network.copy_range(step, step + 1) for step in range(bounds.horizon)]
     output_layer = len(network.layers) - 1
 
-    def propagate(step: int) -> tuple[np.ndarray, np.ndarray]:
+    def propagate(step: int) -> None:
         steps[step], next_low, next_high = rollout_step_bounds(
             network, state_low[step], state_high[step], problem.action_low, problem.action_high,
             workspace_low, workspace_high, step, known=steps[step],
         )  # fmt: skip
-        return next_low, next_high
+        state_low[step + 1], state_high[step + 1] = intersect(
+            state_low[step + 1], state_high[step + 1], next_low, next_high
+        )
 
     def prefix(step: int) -> RolloutBounds:
         return RolloutBounds(state_low[: step + 2], state_high[: step + 2], stack_copies(steps[: step + 1]))
 
     for step in range(bounds.horizon):
-        for layer in range(output_layer):
+        for layer in range(output_layer + 1):
             propagate(step)
-            low, high = tighten(step, layer, prefix(step))
-            pre_low, pre_high = list(steps[step].pre_low), list(steps[step].pre_high)
-            pre_low[layer], pre_high[layer] = intersect(pre_low[layer], pre_high[layer], low, high)
-            steps[step] = NetworkBounds(tuple(pre_low), tuple(pre_high), steps[step].output_low, steps[step].output_high)
-        next_low, next_high = propagate(step)
-        low, high = tighten(step, output_layer, prefix(step))
-        known_low, known_high = intersect(state_low[step + 1], state_high[step + 1], next_low, next_high)
-        state_low[step + 1], state_high[step + 1] = intersect(known_low, known_high, low, high)
+            for tighten in tighteners:
+                low, high = tighten(step, layer, prefix(step))
+                if layer == output_layer:
+                    state_low[step + 1], state_high[step + 1] = intersect(
+                        state_low[step + 1], state_high[step + 1], low, high
+                    )
+                else:
+                    pre_low, pre_high = list(steps[step].pre_low), list(steps[step].pre_high)
+                    pre_low[layer], pre_high[layer] = intersect(pre_low[layer], pre_high[layer], low, high)
+                    steps[step] = dataclasses.replace(steps[step], pre_low=tuple(pre_low), pre_high=tuple(pre_high))
     return RolloutBounds(state_low, state_high, stack_copies(steps))

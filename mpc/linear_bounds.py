@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
-from mpc.bounds import NetworkBounds, RolloutBounds, refine_rollout_bounds
+from mpc.bounds import NetworkBounds, RolloutBounds, Tightener
 from mpc.problem import PlanningProblem
 
 
@@ -92,8 +92,8 @@ def _lower_bounds(
     return best
 
 
-def linear_rollout_bounds(network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds) -> RolloutBounds:
-    """Back-substitution bounds for every neuron and state, intersected with the given bounds."""
+def linear_tightener(network: FrozenNetwork, problem: PlanningProblem) -> Tightener:
+    """Back-substitution bounds for `refine_rollout_bounds`: every neuron of a layer, or every state entry."""
     identities = {width: np.eye(width) for width in {layer.out_dim for layer in network.layers}}
 
     def tighten(step: int, layer: int, prefix: RolloutBounds) -> tuple[np.ndarray, np.ndarray]:
@@ -105,4 +105,4 @@ def linear_rollout_bounds(network: FrozenNetwork, problem: PlanningProblem, boun
         )  # fmt: skip
         return lower[: len(identity)], -lower[len(identity) :]
 
-    return refine_rollout_bounds(network, problem, bounds, tighten)
+    return tighten

@@ -5,37 +5,49 @@ pre-activation minimised and maximised over the LP relaxation of the program up 
 (all earlier steps, the workspace box and the state constraints included), and so do the next
 state's entries. Every tightened bound feeds what follows, so neurons found stable need no LP
 further on. The LPs share one HiGHS instance per layer and only change their objective, so each
-one starts from the previous basis.
+one starts from the previous basis. A deadline caps the time spent: tightening goes in step
+order, so the early steps, whose bounds every later step inherits, are tightened first.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import highspy
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
-from mpc.bounds import RolloutBounds, refine_rollout_bounds
+from mpc.bounds import RolloutBounds, Tightener
 from mpc.errors import InfeasibleError
 from mpc.highs_solver import new_highs, pass_program
 from mpc.horizon import build_horizon_program
 from mpc.problem import PlanningProblem
+from mpc.program import MatrixProgram
 
 SAFETY = 1e-7  # absolute slack added to LP bounds, above HiGHS's LP tolerances
 
 
-def _lp_ranges(program, columns: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum and maximum of each given column over the LP relaxation of `program`."""
+def _lp_ranges(
+    program: MatrixProgram, columns: np.ndarray, threads: int, deadline: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum and maximum of each given column over the LP relaxation of `program`.
+
+    Every minimum first, then every maximum: consecutive LPs then have similar optima, so each
+    restarts close to the last basis. LPs not started by `deadline` (perf_counter) give -inf/inf.
+    """
     highs = new_highs(threads)
-    # Only the objective changes between these LPs: the last basis stays primal feasible, so
-    # primal simplex without presolve restarts from it (half the time of the default).
+    # Only the objective changes between these LPs, so the last basis stays primal feasible:
+    # primal simplex from it, without presolve or scaling, is several times faster than the default.
     highs.setOptionValue("presolve", "off")
     highs.setOptionValue("simplex_strategy", 4)
+    highs.setOptionValue("simplex_scale_strategy", 0)
     pass_program(highs, dataclasses.replace(program, cost=np.zeros(program.num_columns)), relax=True)
-    low, high = np.empty(columns.size), np.empty(columns.size)
-    for index, column in enumerate(columns.tolist()):
-        for sign, target in ((1.0, low), (-1.0, high)):
+    ranges = {1.0: np.full(columns.size, -np.inf), -1.0: np.full(columns.size, np.inf)}
+    for sign, values in ranges.items():
+        for index, column in enumerate(columns.tolist()):
+            if time.perf_counter() > deadline:
+                break
             highs.changeColCost(column, sign)
             highs.run()
             status = highs.getModelStatus()
@@ -44,26 +56,36 @@ def _lp_ranges(program, columns: np.ndarray, threads: int) -> tuple[np.ndarray, 
                     "the planning program is infeasible (its LP relaxation is: "
                     f"{highs.modelStatusToString(status)}); check the state constraints and workspace box"
                 )
-            target[index] = sign * highs.getInfo().objective_function_value
-        highs.changeColCost(column, 0.0)
-    scale = SAFETY * (1.0 + np.maximum(np.abs(low), np.abs(high)))
-    return low - scale, high + scale
+            values[index] = sign * highs.getInfo().objective_function_value
+            highs.changeColCost(column, 0.0)
+    low, high = ranges[1.0], ranges[-1.0]
+    return low - SAFETY * (1.0 + np.abs(low)), high + SAFETY * (1.0 + np.abs(high))
 
 
-def tighten_rollout_bounds(
-    network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds, threads: int = 1
-) -> RolloutBounds:
-    """The given rollout bounds tightened by LP: switching ReLUs and next states, step by step."""
+def lp_tightener(
+    network: FrozenNetwork,
+    problem: PlanningProblem,
+    neurons: bool = True,
+    threads: int = 1,
+    deadline: float = np.inf,
+) -> Tightener:
+    """LP bounds for `refine_rollout_bounds`: every next state entry, and (if `neurons`) every switching ReLU.
+
+    No LP starts after `deadline` (a time.perf_counter() value); what is left keeps its bounds.
+    """
     output_layer = len(network.layers) - 1
 
     def tighten(step: int, layer: int, prefix: RolloutBounds) -> tuple[np.ndarray, np.ndarray]:
+        width = network.layers[layer].out_dim
+        if time.perf_counter() > deadline or (layer < output_layer and not neurons):
+            return np.full(width, -np.inf), np.full(width, np.inf)
         encoded = build_horizon_program(network, dataclasses.replace(problem, horizon=step + 1, warm_start=None), prefix)
         if layer == output_layer:
-            return _lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads)
+            return _lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads, deadline)
         columns = encoded.dynamics.hidden[layer].pre[step]
         switching = np.flatnonzero(columns >= 0)
-        low, high = np.full(columns.size, -np.inf), np.full(columns.size, np.inf)
-        low[switching], high[switching] = _lp_ranges(encoded.program, columns[switching], threads)
+        low, high = np.full(width, -np.inf), np.full(width, np.inf)
+        low[switching], high[switching] = _lp_ranges(encoded.program, columns[switching], threads, deadline)
         return low, high
 
-    return refine_rollout_bounds(network, problem, bounds, tighten)
+    return tighten

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,13 +11,18 @@ from hypothesis import strategies as st
 from test_mpc_encoding import forward_rollout, hidden_pre_activations, make_problem
 from test_mpc_strategies import sparse_networks
 
-from mpc.bounds import rollout_interval_bounds
-from mpc.linear_bounds import linear_rollout_bounds
+from mpc.bounds import refine_rollout_bounds, rollout_interval_bounds
+from mpc.linear_bounds import linear_tightener
 from mpc.milp_planner import MILPPlanner
-from mpc.tightening import tighten_rollout_bounds
+from mpc.tightening import lp_tightener
 
 
-TIGHTENERS = {"linear": linear_rollout_bounds, "lp": tighten_rollout_bounds}
+TIGHTENERS = {
+    "linear": lambda network, problem: [linear_tightener(network, problem)],
+    "lp": lambda network, problem: [lp_tightener(network, problem)],
+    "lp states": lambda network, problem: [lp_tightener(network, problem, neurons=False)],
+    "linear then lp": lambda network, problem: [linear_tightener(network, problem), lp_tightener(network, problem)],
+}
 
 
 @pytest.mark.parametrize("mode", TIGHTENERS)
@@ -46,7 +53,7 @@ def test_tightened_bounds_are_inside_interval_bounds_and_contain_every_feasible_
     interval = rollout_interval_bounds(
         network, state, problem.action_low, problem.action_high, horizon, problem.workspace_low, problem.workspace_high
     )
-    tightened = TIGHTENERS[mode](network, problem, interval)
+    tightened = refine_rollout_bounds(network, problem, interval, TIGHTENERS[mode](network, problem))
 
     assert np.all(tightened.state_low >= interval.state_low) and np.all(tightened.state_high <= interval.state_high)
     for low, high, loose_low, loose_high in zip(
@@ -74,3 +81,18 @@ def test_every_bound_mode_reaches_the_same_optimum(drawn, horizon):
     for tighter in plans[1:]:
         assert tighter.binaries <= plans[0].binaries
         assert tighter.objective == pytest.approx(plans[0].objective, rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(sparse_networks(max_width=5), st.integers(1, 3))
+def test_lp_tightening_past_its_deadline_changes_nothing(drawn, horizon):
+    network, state_dim, action_dim, rng = drawn
+    problem = make_problem(state_dim, action_dim, horizon, rng)
+    interval = rollout_interval_bounds(network, problem.state, problem.action_low, problem.action_high, horizon)
+    linear = refine_rollout_bounds(network, problem, interval, [linear_tightener(network, problem)])
+    expired = lp_tightener(network, problem, deadline=time.perf_counter())
+    both = refine_rollout_bounds(network, problem, interval, [linear_tightener(network, problem), expired])
+    np.testing.assert_array_equal(both.state_low, linear.state_low)
+    np.testing.assert_array_equal(both.state_high, linear.state_high)
+    for mine, theirs in zip(both.network.pre_low + both.network.pre_high, linear.network.pre_low + linear.network.pre_high):
+        np.testing.assert_array_equal(mine, theirs)
