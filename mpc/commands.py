@@ -10,6 +10,7 @@ import torch
 
 from dynamics.checkpoint import load_checkpoint
 from mpc.errors import MPCError
+from mpc.milp_planner import BOUND_MODES, DEFAULT_BOUNDS
 from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
 from mpc.runner import ControlSettings, run_closed_loop, save_gif, save_json, summary_table
 
@@ -25,7 +26,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_settings_arguments(control, ControlSettings())
     control.add_argument("--episodes", type=positive_int, default=5)
     control.add_argument("--seed", type=int, default=1000, help="episode i uses env seed SEED + i")
-    control.add_argument("--bounds", choices=("interval", "lp"), default="interval", help="MILP neuron bounds")
+    control.add_argument("--bounds", choices=BOUND_MODES, default=DEFAULT_BOUNDS, help="MILP neuron bounds")
     control.add_argument("--out", type=Path, default=Path("control_results.json"), help="results JSON")
     control.add_argument("--video", type=Path, help="write a GIF of the first episode")
     control.set_defaults(run=run_control)

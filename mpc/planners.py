@@ -8,7 +8,7 @@ from torch import nn
 from mpc.cem import CEMPlanner
 from mpc.errors import MPCError
 from mpc.gradient_descent import GradientDescentPlanner
-from mpc.milp_planner import MILPPlanner
+from mpc.milp_planner import DEFAULT_BOUNDS, MILPPlanner
 from mpc.mppi import MPPIPlanner
 from mpc.random_shooting import RandomShootingPlanner
 from mpc.warm_started import SamplingWarmStartedPlanner
@@ -16,7 +16,7 @@ from mpc.warm_started import SamplingWarmStartedPlanner
 PLANNER_NAMES = ("milp", "milp-cem", "mppi", "cem", "random", "gd")
 
 
-def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = "interval", threads: int = 1):
+def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAULT_BOUNDS, threads: int = 1):
     """A planner with plan(PlanningProblem) -> Plan; `bounds` and `threads` concern the MILP only.
 
     "milp-cem" spends 30% of each step's budget on CEM and warm-starts the MILP with its plan.
