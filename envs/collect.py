@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from envs.dataset import Transitions
 from envs.errors import CollectionError, EnvOptionsError, SimulationError, UnknownEnvError
-from envs.pushing import PUSHER_LIMIT, PUSHER_RADIUS
+from envs.table import PUSHER_LIMIT, PUSHER_RADIUS
 
 NAMESPACE = "sparsedyn"
 MOTION_THRESHOLD = 0.01  # cm: a transition moved the object if a goal entry changed by more than this

@@ -8,40 +8,23 @@ import gymnasium
 import numpy as np
 import pymunk
 from gymnasium import spaces
-from PIL import Image, ImageDraw
 
+from envs import table
 from envs.errors import EnvOptionsError, SimulationError
+from envs.table import CONTROL_PERIOD, MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS, WALL
 
 ENV_ID = "sparsedyn/ObjectPushing-v0"
 MAX_EPISODE_STEPS = 60
 
-# Geometry, in cm. The walls are far enough out that the pusher can never press the object
-# against one: PUSHER_LIMIT + PUSHER_RADIUS + object diameter < WALL (checked in __init__).
-PUSHER_RADIUS = 1.0
-PUSHER_LIMIT = 17.0  # the pusher centre stays in [-PUSHER_LIMIT, PUSHER_LIMIT]^2
-WALL = 29.5  # inner faces of the walls around the table
-WALL_THICKNESS = 5.0  # thick walls: nothing tunnels through them
+# Geometry, in cm; the table, the pusher and the physics are those of envs.table. The walls are far enough
+# out that the pusher can never press the object against one: PUSHER_LIMIT + PUSHER_RADIUS + object diameter
+# < WALL (checked in __init__).
 KEYPOINT_LIMIT = 30.0  # object keypoints stay in [-KEYPOINT_LIMIT, KEYPOINT_LIMIT]^2 (wall + contact slack)
-MAX_DISPLACEMENT = 2.5  # bound on |dx| and |dy| per control step
 START_HALF_WIDTH = 6.0  # initial object centre is uniform in [-6, 6]^2
 GOAL_HALF_WIDTH = 10.0  # sampled goal centres are clipped to [-10, 10]^2
 GOAL_SHIFT = (2.0, 8.0)  # sampled goal: start pose moved by a distance in this range ...
 GOAL_TURN = math.pi / 4  # ... and turned by at most this angle
-START_CLEARANCE = 0.5  # sampled initial pusher is at least this far from the object
 RIGID_TOLERANCE = 0.01  # keypoints given to reset may deviate this much from a rigid copy of the object
-
-# Physics. Each control step moves the pusher over PUSH_SUBSTEPS substeps, so the pusher travels at most
-# sqrt(2) * MAX_DISPLACEMENT / PUSH_SUBSTEPS = 0.3 cm (0.3 radius) per substep and never tunnels, then lets
-# the object settle for SETTLE_SUBSTEPS. Table friction acts at support points on a grid under the object
-# (top-down friction joints to the static body), strong enough to stop a released object within one
-# substep: quasi-static pushing.
-CONTROL_PERIOD = 0.1  # s
-PUSH_SUBSTEPS = 12
-SETTLE_SUBSTEPS = 2
-SUBSTEP = CONTROL_PERIOD / (PUSH_SUBSTEPS + SETTLE_SUBSTEPS)
-TABLE_FRICTION_ACCELERATION = 1e4  # cm/s^2: table friction force / object mass
-SUPPORT_SPACING = 2.0  # cm between support points
-CONTACT_FRICTION = 0.5  # pusher-object and object-wall
 
 # Object shapes: convex polygons and keypoints in a body frame; centred on the area centroid below.
 _T_BAR = [(-4.5, 6.5), (4.5, 6.5), (4.5, 9.0), (-4.5, 9.0)]
@@ -53,7 +36,7 @@ SHAPES = {
           "keypoints": [(-1.25, 0.0), (1.25, 0.0), (4.5, 9.0), (-4.5, 9.0)]},
 }
 
-RENDER_SCALE = 8  # pixels per cm
+OBJECT_COLOR, KEYPOINT_COLOR, GOAL_COLOR = (70, 110, 200), (20, 30, 80), (40, 160, 60)
 
 
 def _area_centroid(polygons: list[np.ndarray]) -> np.ndarray:
@@ -67,11 +50,6 @@ def _area_centroid(polygons: list[np.ndarray]) -> np.ndarray:
         areas.append(area)
         centroids.append([((x + x_next) * cross).sum() / (6 * area), ((y + y_next) * cross).sum() / (6 * area)])
     return np.average(centroids, axis=0, weights=areas)
-
-
-def _distance(shapes, point) -> float:
-    """Distance from a point to the nearest of some pymunk shapes (negative inside)."""
-    return min(shape.point_query(tuple(point)).distance for shape in shapes)
 
 
 def _rotation(angle: float) -> np.ndarray:
@@ -118,13 +96,12 @@ class ObjectPushingEnv(gymnasium.Env):
     for data files and planners.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": round(1 / CONTROL_PERIOD)}
+    metadata = {"render_modes": table.RENDER_MODES, "render_fps": round(1 / CONTROL_PERIOD)}
 
     def __init__(self, shape: str = "box", render_mode: str | None = None):
         if shape not in SHAPES:
             raise EnvOptionsError(f"unknown object shape {shape!r}; choose one of {', '.join(SHAPES)}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise EnvOptionsError(f"unsupported render_mode {render_mode!r}; only 'rgb_array' is available")
+        table.check_render_mode(render_mode)
         self.env_kwargs = {"shape": shape}
         self.render_mode = render_mode
 
@@ -161,18 +138,7 @@ class ObjectPushingEnv(gymnasium.Env):
 
     def dataset_metadata(self, seed: int | None = None) -> dict:
         """The metadata a transition file of this env carries (see envs.dataset.REQUIRED_METADATA)."""
-        return {
-            "env_id": self.spec.id if self.spec is not None else ENV_ID,
-            "env_kwargs": dict(self.env_kwargs),
-            "state_layout": list(self.state_layout),
-            "units": dict(self.units),
-            "action_low": self.action_space.low.tolist(),
-            "action_high": self.action_space.high.tolist(),
-            "workspace_low": self.workspace_low.tolist(),
-            "workspace_high": self.workspace_high.tolist(),
-            "goal_indices": list(self.goal_indices),
-            "seed": seed,
-        }
+        return table.dataset_metadata(self, ENV_ID, seed)
 
     # --- gymnasium API ---------------------------------------------------------------------------
 
@@ -184,7 +150,7 @@ class ObjectPushingEnv(gymnasium.Env):
             raise EnvOptionsError(f"unknown reset option(s) {', '.join(unknown)}; expected 'state' and/or 'goal'")
 
         if "state" in options:
-            state = self._as_vector(options["state"], "state", len(self.state_layout))
+            state = table.as_vector(options["state"], "state", len(self.state_layout))
             pusher, pose = state[:2], self._fit_pose(state[self.goal_indices], "state")
             if np.any(np.abs(pusher) > PUSHER_LIMIT):
                 raise EnvOptionsError(f"state: pusher {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
@@ -192,16 +158,16 @@ class ObjectPushingEnv(gymnasium.Env):
             if np.any(np.abs(vertices) > WALL):
                 raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
             space, body, shapes = self._build_space(pose)
-            if _distance(shapes, pusher) < PUSHER_RADIUS:
+            if table.distance(shapes, pusher) < PUSHER_RADIUS:
                 raise EnvOptionsError("state: the pusher overlaps the object")
         else:
             centre = self.np_random.uniform(-START_HALF_WIDTH, START_HALF_WIDTH, 2)
             pose = (float(centre[0]), float(centre[1]), self.np_random.uniform(-math.pi, math.pi))
             space, body, shapes = self._build_space(pose)
-            pusher = self._sample_free_pusher_position(shapes)
+            pusher = table.free_pusher_position(self.np_random, shapes)
 
         if "goal" in options:
-            goal = self._as_vector(options["goal"], "goal", len(self.goal_indices))
+            goal = table.as_vector(options["goal"], "goal", len(self.goal_indices))
             goal_pose = self._fit_pose(goal, "goal")
         else:
             goal_pose = self._sample_goal_pose(pose)
@@ -209,7 +175,7 @@ class ObjectPushingEnv(gymnasium.Env):
 
         # all options were valid: the new episode replaces the old one
         self._space, self._object, self._object_shapes = space, body, shapes
-        self._pusher = self._add_pusher(space, pusher)
+        self._pusher = table.add_pusher(space, pusher)
         self.goal, self._goal_pose = goal, goal_pose
         observation = self._observation()
         return observation, {"cost": self._cost(observation)}
@@ -217,102 +183,39 @@ class ObjectPushingEnv(gymnasium.Env):
     def step(self, action):
         if self._space is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
-        displacement = np.clip(np.asarray(action, dtype=np.float64), -MAX_DISPLACEMENT, MAX_DISPLACEMENT)
-        start = np.array(self._pusher.position)
-        target = np.clip(start + displacement, -PUSHER_LIMIT, PUSHER_LIMIT)
-        self._pusher.velocity = tuple((target - start) / (PUSH_SUBSTEPS * SUBSTEP))
-        for _ in range(PUSH_SUBSTEPS):
-            self._space.step(SUBSTEP)
-        self._pusher.velocity = (0.0, 0.0)
-        self._pusher.position = tuple(target)  # exact, free of integration round-off
-        for _ in range(SETTLE_SUBSTEPS):
-            self._space.step(SUBSTEP)
+        table.move_pusher(self._space, self._pusher, action)
 
         observation = self._observation()
         cost = self._cost(observation)
         return observation, -cost, False, False, {"cost": cost}
 
     def render(self):
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; make the env with render_mode='rgb_array'")
-            return None
-        size = int(2 * KEYPOINT_LIMIT * RENDER_SCALE)
-
-        def pixels(points):  # workspace cm -> image pixels, y up
-            points = np.atleast_2d(points)
-            return [((x + KEYPOINT_LIMIT) * RENDER_SCALE, (KEYPOINT_LIMIT - y) * RENDER_SCALE) for x, y in points.tolist()]
-
-        image = Image.new("RGB", (size, size), (90, 90, 90))
-        draw = ImageDraw.Draw(image)
-        draw.rectangle(pixels([(-WALL, WALL), (WALL, -WALL)]), fill=(235, 232, 225))
-        draw.rectangle(pixels([(-PUSHER_LIMIT, PUSHER_LIMIT), (PUSHER_LIMIT, -PUSHER_LIMIT)]), outline=(200, 196, 188))
-        goal_rotation = _rotation(self._goal_pose[2])
-        for polygon in self.object_polygons:
-            draw.polygon(pixels(polygon @ goal_rotation.T + self._goal_pose[:2]), outline=(40, 160, 60), width=2)
-        if self._space is not None:
-            position, rotation = np.array(self._object.position), _rotation(self._object.angle)
-            for polygon in self.object_polygons:
-                draw.polygon(pixels(polygon @ rotation.T + position), fill=(70, 110, 200))
-            for x, y in pixels(self.keypoints_at(*position, self._object.angle).reshape(-1, 2)):
-                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=(20, 30, 80))
-            (x, y), radius = pixels(self._pusher.position)[0], PUSHER_RADIUS * RENDER_SCALE
-            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(210, 50, 40))
-        return np.asarray(image)
+        return table.render(self.render_mode, self._draw)
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _build_space(self, pose) -> tuple[pymunk.Space, pymunk.Body, list[pymunk.Poly]]:
-        """A fresh space (determinism) holding walls and the object at pose = (x, y, angle)."""
-        space = pymunk.Space()
-        centre_line = WALL + WALL_THICKNESS  # the rounded segments' inner faces lie at +-WALL
-        for a, b in [((-1, -1), (1, -1)), ((1, -1), (1, 1)), ((1, 1), (-1, 1)), ((-1, 1), (-1, -1))]:
-            wall = pymunk.Segment(space.static_body, (a[0] * centre_line, a[1] * centre_line),
-                                  (b[0] * centre_line, b[1] * centre_line), radius=WALL_THICKNESS)
-            wall.friction = CONTACT_FRICTION
-            space.add(wall)
+    def _draw(self, draw) -> None:
+        goal_rotation = _rotation(self._goal_pose[2])
+        for polygon in self.object_polygons:
+            draw.polygon(table.pixels(polygon @ goal_rotation.T + self._goal_pose[:2]), outline=GOAL_COLOR, width=2)
+        if self._space is not None:
+            position, rotation = np.array(self._object.position), _rotation(self._object.angle)
+            for polygon in self.object_polygons:
+                draw.polygon(table.pixels(polygon @ rotation.T + position), fill=OBJECT_COLOR)
+            for x, y in table.pixels(self.keypoints_at(*position, self._object.angle).reshape(-1, 2)):
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=KEYPOINT_COLOR)
+            table.draw_disc(draw, self._pusher.position, PUSHER_RADIUS, fill=table.PUSHER_COLOR)
 
+    def _build_space(self, pose) -> tuple[pymunk.Space, pymunk.Body, list[pymunk.Poly]]:
+        """A fresh space holding the walls and the object at pose = (x, y, angle)."""
+        space = table.new_space()
         body = pymunk.Body()
         body.position, body.angle = (pose[0], pose[1]), pose[2]
         shapes = [pymunk.Poly(body, polygon.tolist()) for polygon in self.object_polygons]
-        for shape in shapes:
-            shape.density = 1.0
-            shape.friction = 1.0
-        space.add(body, *shapes)
-
-        # Coulomb friction at support points spread under the object: each joint resists the velocity of
-        # its point up to its share of the friction force. Off-centre pushes therefore turn the object.
-        support_points = self._support_points()
-        for point in support_points:
-            joint = pymunk.PivotJoint(space.static_body, body, (0.0, 0.0), tuple(point))
-            joint.max_bias = 0.0  # resist velocity only, never pull back to a position
-            joint.max_force = TABLE_FRICTION_ACCELERATION * body.mass / len(support_points)
-            space.add(joint)
+        support_points = np.concatenate([table.support_grid(polygon.min(axis=0), polygon.max(axis=0))
+                                         for polygon in self.object_polygons])  # each polygon is a rectangle
+        table.add_object(space, body, shapes, support_points)
         return space, body, shapes
-
-    def _support_points(self) -> np.ndarray:
-        """Cell centres of a grid of about SUPPORT_SPACING over each of the object's rectangles, body frame."""
-        points = []
-        for polygon in self.object_polygons:
-            low, high = polygon.min(axis=0), polygon.max(axis=0)
-            counts = np.maximum(1, np.round((high - low) / SUPPORT_SPACING)).astype(int)
-            xs, ys = (low[i] + (np.arange(counts[i]) + 0.5) * (high[i] - low[i]) / counts[i] for i in range(2))
-            points.append(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2))
-        return np.concatenate(points)
-
-    @staticmethod
-    def _add_pusher(space: pymunk.Space, position) -> pymunk.Body:
-        pusher = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
-        pusher.position = tuple(position)
-        shape = pymunk.Circle(pusher, PUSHER_RADIUS)
-        shape.friction = CONTACT_FRICTION
-        space.add(pusher, shape)
-        return pusher
-
-    def _sample_free_pusher_position(self, object_shapes) -> np.ndarray:
-        while True:
-            position = self.np_random.uniform(-PUSHER_LIMIT, PUSHER_LIMIT, 2)
-            if _distance(object_shapes, position) >= PUSHER_RADIUS + START_CLEARANCE:
-                return position
 
     def _sample_goal_pose(self, start_pose) -> tuple[float, float, float]:
         direction = self.np_random.uniform(-math.pi, math.pi)
@@ -321,15 +224,6 @@ class ObjectPushingEnv(gymnasium.Env):
         centre = np.clip(np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)]),
                          -GOAL_HALF_WIDTH, GOAL_HALF_WIDTH)
         return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
-
-    def _as_vector(self, value, name: str, length: int) -> np.ndarray:
-        try:
-            vector = np.asarray(value, dtype=np.float64).ravel()
-        except (TypeError, ValueError) as exc:
-            raise EnvOptionsError(f"{name} must be an array of {length} numbers") from exc
-        if vector.shape != (length,) or not np.all(np.isfinite(vector)):
-            raise EnvOptionsError(f"{name} must hold {length} finite numbers, got shape {np.shape(value)}")
-        return vector
 
     def _fit_pose(self, keypoints: np.ndarray, name: str) -> tuple[float, float, float]:
         """The object pose whose keypoints best match the given ones (2D Procrustes); they must match closely."""
