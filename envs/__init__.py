@@ -1,20 +1,21 @@
 """Gymnasium environments on pymunk and transition data collection.
 
-`import envs` registers the environments, e.g. `gymnasium.make("sparsedyn/ObjectPushing-v0")`.
+`import envs` registers the environments, e.g. `gymnasium.make("sparsedyn/ObjectPushing-v0")` and
+`gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=4, num_classes=2)`.
 """
 
 import gymnasium
 
-from envs import pushing
+from envs import pushing, sorting
 from envs.collect import collect_transitions
 from envs.dataset import REQUIRED_METADATA, Transitions, load_transitions
 from envs.errors import CollectionError, DatasetError, EnvOptionsError, EnvsError, SimulationError, UnknownEnvError
 from envs.pushing import ObjectPushingEnv
+from envs.sorting import ObjectSortingEnv
 
-if pushing.ENV_ID not in gymnasium.registry:
-    gymnasium.register(
-        id=pushing.ENV_ID, entry_point="envs.pushing:ObjectPushingEnv", max_episode_steps=pushing.MAX_EPISODE_STEPS
-    )
+for module, entry_point in ((pushing, "envs.pushing:ObjectPushingEnv"), (sorting, "envs.sorting:ObjectSortingEnv")):
+    if module.ENV_ID not in gymnasium.registry:
+        gymnasium.register(id=module.ENV_ID, entry_point=entry_point, max_episode_steps=module.MAX_EPISODE_STEPS)
 
 __all__ = [
     "REQUIRED_METADATA",
@@ -23,6 +24,7 @@ __all__ = [
     "EnvOptionsError",
     "EnvsError",
     "ObjectPushingEnv",
+    "ObjectSortingEnv",
     "SimulationError",
     "Transitions",
     "UnknownEnvError",

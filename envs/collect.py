@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from envs.dataset import Transitions
 from envs.errors import CollectionError, EnvOptionsError, SimulationError, UnknownEnvError
+from envs.sorting import OBJECT_RADIUS
 from envs.table import PUSHER_LIMIT, PUSHER_RADIUS
 
 NAMESPACE = "sparsedyn"
@@ -84,7 +85,7 @@ class PushingExploration:
     def __init__(self, env: gymnasium.Env, rng: np.random.Generator):
         layout = env.unwrapped.state_layout
         self.pusher_indices = [layout.index("pusher_x"), layout.index("pusher_y")]
-        self.keypoint_indices = env.unwrapped.goal_indices
+        self.goal_indices = env.unwrapped.goal_indices
         self.max_step = float(env.action_space.high.min())
         self.rng = rng
         self.queue: list[np.ndarray] = []
@@ -92,12 +93,15 @@ class PushingExploration:
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         if not self.queue:
             pusher = observation[self.pusher_indices].astype(np.float64)
-            keypoints = observation[self.keypoint_indices].astype(np.float64).reshape(-1, 2)
             if self.rng.random() < self.PUSH_PROBABILITY:
-                self.queue = self._push(pusher, keypoints)
+                self.queue = self._push(pusher, self._outline(observation[self.goal_indices].astype(np.float64)))
             else:
                 self.queue = list(self.rng.uniform(-self.max_step, self.max_step, (self.rng.integers(1, 4), 2)))
         return np.clip(self.queue.pop(0), -self.max_step, self.max_step).astype(np.float32)
+
+    def _outline(self, goal_entries: np.ndarray) -> np.ndarray:
+        """Corners of the convex outline of the object to push: the keypoints."""
+        return goal_entries.reshape(-1, 2)
 
     def _push(self, pusher: np.ndarray, keypoints: np.ndarray) -> list[np.ndarray]:
         centre = keypoints.mean(axis=0)
@@ -129,6 +133,25 @@ class PushingExploration:
         stops = np.linspace(0.0, lengths[-1], count + 1)
         points = np.stack([np.interp(stops, lengths, path[:, axis]) for axis in range(2)], axis=1)
         return list(np.diff(points, axis=0))
+
+
+class SortingExploration(PushingExploration):
+    """The pushing primitives of PushingExploration, each aimed at one disc chosen at random, with targets
+    spread over the class targets; discs on the way get pushed too.
+
+    Each disc is outlined by the regular octagon around it. A disc slides off a pusher that turns or hits it
+    off-centre, so pushes are straighter and more central than for a box.
+    """
+
+    TARGET_HALF_WIDTH = 12.0  # cm: targets are uniform in [-12, 12]^2, around the class targets at 10 cm
+    OFFSET_SPREAD = 0.5
+    STEER_NOISE = 0.15
+    OCTAGON = OBJECT_RADIUS / math.cos(math.pi / 8) * np.stack(
+        [np.cos(np.arange(8) * math.pi / 4 + math.pi / 8), np.sin(np.arange(8) * math.pi / 4 + math.pi / 8)], axis=1)
+
+    def _outline(self, goal_entries: np.ndarray) -> np.ndarray:
+        positions = goal_entries.reshape(-1, 2)
+        return positions[self.rng.integers(len(positions))] + self.OCTAGON
 
 
 def _angle(vector: np.ndarray) -> float:
@@ -166,7 +189,7 @@ def _route_around(start: np.ndarray, end: np.ndarray, keypoints: np.ndarray, cle
     return [np.clip(corners[i], -PUSHER_LIMIT, PUSHER_LIMIT) for i in passed] + [end]
 
 
-EXPLORATION = {"sparsedyn/ObjectPushing-v0": PushingExploration}
+EXPLORATION = {"sparsedyn/ObjectPushing-v0": PushingExploration, "sparsedyn/ObjectSorting-v0": SortingExploration}
 
 
 def _run_episodes(env_id: str, env_kwargs: dict, steps: int, seed: int, episodes: list[int]):
