@@ -1,4 +1,4 @@
-"""ObjectSorting-v0: push discs of several classes, each to its class's target, with a circular pusher (pymunk, top-down)."""
+"""ObjectSorting-v0: push discs of several classes each to its class target with a circular pusher (pymunk, top-down)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ TARGET_DISTANCE = 10.0  # class targets lie evenly on a circle of this radius, c
 PILE_HALF_WIDTH = 6.0  # initial object centres are uniform in [-6, 6]^2 ...
 PILE_GAP = 0.2  # ... at least this far apart (disc edge to disc edge)
 
-# Class colours (never the pusher's red), cycled if there are more classes.
+# One colour per class (at most MAX_OBJECTS classes), never the pusher's red.
 CLASS_COLORS = [(70, 110, 200), (230, 150, 30), (40, 160, 60), (150, 80, 190),
                 (30, 160, 160), (140, 90, 50), (220, 110, 170), (130, 140, 40)]
 OUTLINE_COLOR = (20, 30, 40)
@@ -43,7 +43,7 @@ class ObjectSortingEnv(gymnasium.Env):
 
     Top-down pymunk simulation on the table of ObjectPushing-v0 (same pusher, walls, table friction and
     quasi-static pushing). The objects are discs of radius 1.5 cm, so the centre is the whole state of a
-    disc (its turn is invisible and irrelevant); they push each other when they touch.
+    disc (its rotation is not observed); they push each other when they touch.
 
     Units: positions in cm, one control step is 0.1 s.
 
@@ -73,7 +73,7 @@ class ObjectSortingEnv(gymnasium.Env):
     box at least 0.5 cm from every disc; or a full observation vector in `reset(options={"state": observation})`.
 
     Reward: minus the cost, the sum over discs of the Euclidean distance (cm) of each disc centre to its
-    class target; `info["cost"]` carries it. Discs cannot overlap, so the cost stays positive when a class
+    class target; `info["cost"]` carries it. Discs do not overlap, so the cost stays positive when a class
     has several discs. Episodes never terminate; the registered env truncates after 100 steps.
 
     `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env for
@@ -84,7 +84,8 @@ class ObjectSortingEnv(gymnasium.Env):
 
     def __init__(self, num_objects: int = 4, num_classes: int = 2, render_mode: str | None = None):
         if not isinstance(num_objects, int) or not MIN_OBJECTS <= num_objects <= MAX_OBJECTS:
-            raise EnvOptionsError(f"num_objects must be an integer from {MIN_OBJECTS} to {MAX_OBJECTS}, got {num_objects!r}")
+            raise EnvOptionsError(f"num_objects must be an integer from {MIN_OBJECTS} to {MAX_OBJECTS}, "
+                                  f"got {num_objects!r}")
         if not isinstance(num_classes, int) or not 2 <= num_classes <= num_objects:
             raise EnvOptionsError(f"num_classes must be an integer from 2 to num_objects = {num_objects}, "
                                   f"got {num_classes!r}")
@@ -135,10 +136,9 @@ class ObjectSortingEnv(gymnasium.Env):
             state = table.as_vector(options["state"], "state", len(self.state_layout))
             pusher, positions = state[:2], state[2:].reshape(-1, 2)
             self._check_state(pusher, positions)
+            space, bodies, shapes = self._build_space(positions)
         else:
-            positions = self._sample_pile()
-        space, bodies, shapes = self._build_space(positions)
-        if "state" not in options:
+            space, bodies, shapes = self._build_space(self._sample_pile())
             pusher = table.free_pusher_position(self.np_random, shapes)
 
         if "classes" in options:
@@ -168,12 +168,12 @@ class ObjectSortingEnv(gymnasium.Env):
 
     def _draw(self, draw) -> None:
         for k, target in enumerate(self.class_targets):
-            color = CLASS_COLORS[k % len(CLASS_COLORS)]
+            color = CLASS_COLORS[k]
             table.draw_disc(draw, target, TARGET_MARK_RADIUS, outline=color, width=2)
             table.draw_disc(draw, target, 0.3, fill=color)
         if self._space is not None:
             for body, k in zip(self._objects, self.classes):
-                table.draw_disc(draw, body.position, OBJECT_RADIUS, fill=CLASS_COLORS[k % len(CLASS_COLORS)],
+                table.draw_disc(draw, body.position, OBJECT_RADIUS, fill=CLASS_COLORS[k],
                                 outline=OUTLINE_COLOR)
             table.draw_disc(draw, self._pusher.position, PUSHER_RADIUS, fill=table.PUSHER_COLOR)
 
@@ -203,7 +203,8 @@ class ObjectSortingEnv(gymnasium.Env):
         if np.any(np.abs(pusher) > PUSHER_LIMIT):
             raise EnvOptionsError(f"state: pusher {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
         if np.any(np.abs(positions) > OBJECT_LIMIT):
-            raise EnvOptionsError(f"state: an object centre is outside [-{OBJECT_LIMIT}, {OBJECT_LIMIT}]^2 (walls at +-{WALL})")
+            raise EnvOptionsError(f"state: an object centre is outside [-{OBJECT_LIMIT}, {OBJECT_LIMIT}]^2 "
+                                  f"(walls at +-{WALL})")
         gaps = np.linalg.norm(positions[:, None] - positions[None], axis=-1) - 2 * OBJECT_RADIUS
         first, second = np.triu_indices(self.num_objects, k=1)
         overlapping = np.flatnonzero(gaps[first, second] < -SQUEEZE_SLACK)
