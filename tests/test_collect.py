@@ -185,7 +185,7 @@ def test_console_script_error_has_no_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "sparsedyn collect: error: unknown environment 'Nope-v0'; available: ObjectPushing-v0"]
+        "sparsedyn collect: error: unknown environment 'Nope-v0'; available: ObjectPushing-v0, ObjectSorting-v0"]
 
 
 @pytest.mark.slow
