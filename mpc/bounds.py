@@ -81,7 +81,8 @@ def intersect(
     if np.any(crossed):
         if np.any(new_low - new_high > 1e-9 * (1.0 + np.abs(new_low))):
             raise InfeasibleError(
-                f"no action sequence keeps the predicted states inside the workspace box and the state constraints{where}"
+                "no action sequence keeps the predicted states inside the workspace box and the state "
+                f"constraints{where}"
             )
         new_low, new_high = np.where(crossed, low, new_low), np.where(crossed, high, new_high)
     return new_low, new_high

@@ -79,7 +79,8 @@ class AffineMap:
     def restricted(self, keep: np.ndarray) -> AffineMap:
         """Expressions where `keep` (K, d) is True; the others become 0."""
         entries = keep.reshape(-1)[self.rows]
-        return AffineMap(self.rows[entries], self.columns[entries], self.values[entries], np.where(keep, self.offset, 0.0))
+        offset = np.where(keep, self.offset, 0.0)
+        return AffineMap(self.rows[entries], self.columns[entries], self.values[entries], offset)
 
     def __add__(self, other: AffineMap) -> AffineMap:
         return AffineMap(

@@ -96,7 +96,8 @@ def solve_program(
         raise InfeasibleError("the planning program is infeasible (check the state constraints and workspace box)")
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
         raise NoIncumbentError(
-            f"HiGHS stopped ({highs.modelStatusToString(model_status)}) after {solve_time:.2f} s without a feasible plan"
+            f"HiGHS stopped ({highs.modelStatusToString(model_status)}) after {solve_time:.2f} s "
+            "without a feasible plan"
         )
     return SolveResult(
         values=np.asarray(highs.getSolution().col_value),

@@ -141,7 +141,8 @@ class ProgramBuilder:
         """
         if columns.size and columns.max() >= self.num_columns:
             raise ValueError("row coefficients refer to columns that do not exist yet")
-        self._entries.append((np.asarray(rows) + self.num_rows, np.asarray(columns), np.asarray(values, dtype=np.float64)))
+        entries = (np.asarray(rows) + self.num_rows, np.asarray(columns), np.asarray(values, dtype=np.float64))
+        self._entries.append(entries)
         self._row_lower.append(spread(lower, (count,)))
         self._row_upper.append(spread(upper, (count,)))
         self.num_rows += count

@@ -79,7 +79,8 @@ def lp_tightener(
         width = network.layers[layer].out_dim
         if time.perf_counter() > deadline or (layer < output_layer and not neurons):
             return np.full(width, -np.inf), np.full(width, np.inf)
-        encoded = build_horizon_program(network, dataclasses.replace(problem, horizon=step + 1, warm_start=None), prefix)
+        prefix_problem = dataclasses.replace(problem, horizon=step + 1, warm_start=None)
+        encoded = build_horizon_program(network, prefix_problem, prefix)
         if layer == output_layer:
             return _lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads, deadline)
         columns = encoded.dynamics.hidden[layer].pre[step]

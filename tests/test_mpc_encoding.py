@@ -118,7 +118,8 @@ def test_fixed_actions_give_the_torch_model_rollout(seed, horizon):
     state_dim, action_dim = 3, 2
     model = MLPDynamics(state_dim, action_dim, hidden=(8, 6)).double().eval()
     model.set_kinds([rng.choice(list(NeuronKind), size=width) for width in (8, 6)])
-    samples = torch.from_numpy(rng.normal(size=(64, state_dim + action_dim)) * rng.uniform(0.5, 3, state_dim + action_dim))
+    width = state_dim + action_dim
+    samples = torch.from_numpy(rng.normal(size=(64, width)) * rng.uniform(0.5, 3, width))
     model.fit_normalisation(samples[:, :state_dim], samples[:, state_dim:], samples[:, :state_dim] * 1.1 + 0.2)
     network = model.export()
     problem = make_problem(state_dim, action_dim, horizon, rng)

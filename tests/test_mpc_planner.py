@@ -61,7 +61,8 @@ def candidate_actions(problem: PlanningProblem, seed: int, points_per_axis: int 
 
 def torch_cost(model, problem, actions):
     with torch.no_grad():
-        costs, states = evaluate(model, problem, torch.as_tensor(actions, dtype=torch.float64).reshape(-1, problem.horizon, problem.action_dim))
+        sequences = torch.as_tensor(actions, dtype=torch.float64).reshape(-1, problem.horizon, problem.action_dim)
+        costs, states = evaluate(model, problem, sequences)
     return costs.numpy(), states.numpy()
 
 

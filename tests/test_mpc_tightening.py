@@ -27,7 +27,9 @@ TIGHTENERS = {
 
 @pytest.mark.parametrize("mode", TIGHTENERS)
 @settings(max_examples=25, deadline=None)
-@given(drawn=sparse_networks(max_width=5), horizon=st.integers(1, 3), constrained=st.booleans(), workspace=st.booleans())
+@given(
+    drawn=sparse_networks(max_width=5), horizon=st.integers(1, 3), constrained=st.booleans(), workspace=st.booleans()
+)
 def test_tightened_bounds_are_inside_interval_bounds_and_contain_every_feasible_rollout(
     mode, drawn, horizon, constrained, workspace
 ):
@@ -94,5 +96,6 @@ def test_lp_tightening_past_its_deadline_changes_nothing(drawn, horizon):
     both = refine_rollout_bounds(network, problem, interval, [linear_tightener(network, problem), expired])
     np.testing.assert_array_equal(both.state_low, linear.state_low)
     np.testing.assert_array_equal(both.state_high, linear.state_high)
-    for mine, theirs in zip(both.network.pre_low + both.network.pre_high, linear.network.pre_low + linear.network.pre_high):
+    tightened, reference = both.network, linear.network
+    for mine, theirs in zip(tightened.pre_low + tightened.pre_high, reference.pre_low + reference.pre_high):
         np.testing.assert_array_equal(mine, theirs)
