@@ -17,7 +17,7 @@ from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.tightening import lp_tightener
 
 BOUND_MODES = ("interval", "linear", "lp")
-DEFAULT_BOUNDS = "linear"  # chosen by measurement, see examples/bench_milp.py
+DEFAULT_BOUNDS = "lp"  # chosen by measurement, see examples/bench_milp.py
 
 
 class MILPPlanner:
@@ -26,7 +26,7 @@ class MILPPlanner:
     bounds: "interval" (interval propagation clipped to the workspace box), "linear" (then
     back-substitution through the unrolled horizon) or "lp" (linear, then LP-based tightening of
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
-    problem's time limit; HiGHS then gets the full time limit).
+    problem's time limit).
     """
 
     def __init__(
@@ -56,7 +56,8 @@ class MILPPlanner:
                 f"the problem has {problem.state_dim} states and {problem.action_dim} actions, "
                 f"the model {self.state_dim} and {self.action_dim}"
             )
-        if problem.workspace_low is not None and np.any(np.isnan(problem.workspace_low) | np.isnan(problem.workspace_high)):
+        workspace = (problem.workspace_low, problem.workspace_high)
+        if problem.workspace_low is not None and np.any(np.isnan(workspace)):
             raise ProblemError("the workspace box holds NaN")
         if problem.warm_start is not None and not np.all(np.isfinite(problem.warm_start)):
             raise ProblemError("warm_start holds non-finite values")
