@@ -60,21 +60,32 @@ class AffineMap:
         return AffineMap(rows, flat[rows], np.ones(rows.size), np.zeros(block.shape))
 
     def then_affine(self, weight: np.ndarray, bias: np.ndarray) -> AffineMap:
-        """weight @ (this map) + bias, copy by copy: every entry fans out to the outputs it feeds."""
-        copy, index = np.divmod(self.rows, self.dim)
-        out = weight.shape[0]
-        rows = copy * out + np.arange(out)[:, None]
-        values = weight[:, index] * self.values
-        keep = values != 0
-        columns = np.broadcast_to(self.columns, values.shape)
-        return AffineMap(rows[keep], columns[keep], values[keep], self.offset @ weight.T + bias).coalesced()
+        """weight @ (this map) + bias, copy by copy.
 
-    def coalesced(self) -> AffineMap:
-        """The same map with repeated (row, column) entries summed into one."""
-        keys = self.rows * (int(self.columns.max(initial=0)) + 1) + self.columns
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        values = np.bincount(inverse, weights=self.values, minlength=unique.size)
-        return AffineMap(self.rows[first], self.columns[first], values, self.offset)
+        Each copy's expressions only involve a few columns (its inputs and the switching ReLUs
+        before it), so they are gathered into a dense (copies, d, columns per copy) block and
+        multiplied by the weight in one batched product; repeated columns add up on the way.
+        """
+        copies, dim = self.copies, self.dim
+        copy, index = np.divmod(self.rows, dim)
+        # Number the distinct columns of each copy 0, 1, ... (slots), in one sort of (copy, column).
+        stride = int(self.columns.max(initial=0)) + 1
+        distinct, entry_key = np.unique(copy * stride + self.columns, return_inverse=True)
+        distinct_copy, distinct_column = np.divmod(distinct, stride)
+        slot = np.arange(distinct.size) - np.searchsorted(distinct_copy, distinct_copy)
+        width = int(slot.max(initial=-1)) + 1
+        flat = (copy * dim + index) * width + slot[entry_key]
+        dense = np.bincount(flat, weights=self.values, minlength=copies * dim * width).reshape(copies, dim, width)
+        product = np.matmul(weight, dense)  # (copies, out, width)
+        copy_of, row_of, slot_of = np.nonzero(product)
+        columns = np.zeros((copies, width), dtype=np.int64)
+        columns[distinct_copy, slot] = distinct_column
+        return AffineMap(
+            copy_of * weight.shape[0] + row_of,
+            columns[copy_of, slot_of],
+            product[copy_of, row_of, slot_of],
+            self.offset @ weight.T + bias,
+        )
 
     def restricted(self, keep: np.ndarray) -> AffineMap:
         """Expressions where `keep` (K, d) is True; the others become 0."""
