@@ -5,7 +5,8 @@ with u <= 0 is always off and l >= 0 always on, and neither needs a binary. Inte
 propagation gives such bounds cheaply for a batch of input boxes (one per network copy). Over a
 planning horizon the state boxes would grow step after step, so every predicted state box is
 intersected with the workspace box: the planner only considers plans whose predicted states
-stay inside it.
+stay inside it. `refine_rollout_bounds` then lets tighter methods (mpc.linear_bounds,
+mpc.tightening) improve these bounds step by step.
 """
 
 from __future__ import annotations
@@ -161,6 +162,11 @@ def rollout_step_bounds(
     return bounds, next_low, next_high
 
 
+def _workspace_box(n: int, low: np.ndarray | None, high: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The workspace box, all of space where the problem gives none."""
+    return (np.full(n, -np.inf), np.full(n, np.inf)) if low is None else (low, high)
+
+
 def rollout_interval_bounds(
     network: FrozenNetwork,
     state: np.ndarray,
@@ -171,9 +177,7 @@ def rollout_interval_bounds(
     workspace_high: np.ndarray | None = None,
 ) -> RolloutBounds:
     """Interval bounds of a rollout from the fixed state x0 under any actions in the box."""
-    n = network.output_dim
-    workspace_low = np.full(n, -np.inf) if workspace_low is None else workspace_low
-    workspace_high = np.full(n, np.inf) if workspace_high is None else workspace_high
+    workspace_low, workspace_high = _workspace_box(network.output_dim, workspace_low, workspace_high)
     state_low, state_high = [np.asarray(state, dtype=np.float64)], [np.asarray(state, dtype=np.float64)]
     steps = []
     for step in range(horizon):
@@ -211,9 +215,7 @@ def refine_rollout_bounds(
     cheap one can spare an expensive one work), and before every layer the step's interval
     bounds are propagated again from the tightened ones: every improvement carries forward.
     """
-    n = network.output_dim
-    workspace_low = np.full(n, -np.inf) if problem.workspace_low is None else problem.workspace_low
-    workspace_high = np.full(n, np.inf) if problem.workspace_high is None else problem.workspace_high
+    workspace_low, workspace_high = _workspace_box(network.output_dim, problem.workspace_low, problem.workspace_high)
     state_low, state_high = bounds.state_low.copy(), bounds.state_high.copy()
     steps = [bounds.network.copy_range(step, step + 1) for step in range(bounds.horizon)]
     output_layer = len(network.layers) - 1

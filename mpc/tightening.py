@@ -34,14 +34,14 @@ def _lp_ranges(
     """Minimum and maximum of each given column over the LP relaxation of `program`.
 
     Every minimum first, then every maximum: consecutive LPs then have similar optima, so each
-    restarts close to the last basis. LPs not started by `deadline` (perf_counter) give -inf/inf.
+    restarts close to the last basis. LPs not started by `deadline` (perf_counter) give -inf/inf,
+    and so does an LP HiGHS cannot solve to optimality even from scratch.
     """
     highs = new_highs(threads)
     # Only the objective changes between these LPs, so the last basis stays primal feasible:
-    # primal simplex from it, without presolve or scaling, is several times faster than the default.
+    # primal simplex from it, without presolve, beats the default.
     highs.setOptionValue("presolve", "off")
     highs.setOptionValue("simplex_strategy", 4)
-    highs.setOptionValue("simplex_scale_strategy", 0)
     pass_program(highs, dataclasses.replace(program, cost=np.zeros(program.num_columns)), relax=True)
     ranges = {1.0: np.full(columns.size, -np.inf), -1.0: np.full(columns.size, np.inf)}
     for sign, values in ranges.items():
@@ -50,13 +50,17 @@ def _lp_ranges(
                 break
             highs.changeColCost(column, sign)
             highs.run()
+            if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                highs.clearSolver()  # numerical trouble from the warm basis: once more from scratch
+                highs.run()
             status = highs.getModelStatus()
-            if status != highspy.HighsModelStatus.kOptimal:
+            if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
                 raise InfeasibleError(
-                    "the planning program is infeasible (its LP relaxation is: "
-                    f"{highs.modelStatusToString(status)}); check the state constraints and workspace box"
+                    "the planning program is infeasible (even its LP relaxation); check the state constraints "
+                    "and workspace box"
                 )
-            values[index] = sign * highs.getInfo().objective_function_value
+            if status == highspy.HighsModelStatus.kOptimal:
+                values[index] = sign * highs.getInfo().objective_function_value
             highs.changeColCost(column, 0.0)
     low, high = ranges[1.0], ranges[-1.0]
     return low - SAFETY * (1.0 + np.abs(low)), high + SAFETY * (1.0 + np.abs(high))
