@@ -9,7 +9,8 @@ layer is purely affine. A residual connection is explicit as a `skip` matrix:
     output = h_L + skip @ input
 
 For an MLP dynamics model the input is [state, action] and the output is the next state, with
-normalisation folded into the first and last affine maps.
+normalisation folded into the first and last affine maps. A graph model freezes to a
+`FrozenGraph`: one frozen network per learned function (edge, node) plus the graph they run on.
 """
 
 from __future__ import annotations
@@ -87,3 +88,105 @@ class FrozenNetwork:
         for layer in self.layers:
             hidden = layer.forward(hidden)
         return hidden + inputs @ self.skip.T
+
+
+POSITION_DIM = 2  # every node of a graph model is a point in the plane
+
+
+def graph_edges(num_objects: int) -> tuple[np.ndarray, np.ndarray]:
+    """The interaction graph of a graph model: (senders, receivers), node 0 the pusher, 1..N the objects.
+
+    Every ordered pair of distinct nodes whose receiver is an object: pusher -> object and
+    object -> object, N * N edges in all. The pusher is moved by the action and receives nothing.
+    Edges are ordered by receiver, then sender.
+    """
+    nodes = np.arange(num_objects + 1)
+    receivers = np.repeat(nodes[1:], num_objects + 1)
+    senders = np.tile(nodes, num_objects)
+    keep = senders != receivers
+    return senders[keep], receivers[keep]
+
+
+@dataclass(frozen=True)
+class FrozenGraph:
+    """A graph dynamics model frozen for N objects: an edge network, a node network and the graph.
+
+    The state is [pusher_x, pusher_y, obj1_x, obj1_y, ..., objN_x, objN_y] (node positions p_i,
+    node 0 the pusher), the action u acts on the pusher. Every node has a control input
+    c_i = [1, u] for the pusher and [0, 0...] for an object. One step:
+
+        message_e  = edge([p_sender - p_receiver, c_sender])          for every edge e of graph_edges(N)
+        summed_i   = sum of message_e over the edges e received by node i  (0 for the pusher)
+        p_i'       = node([p_i, c_i, summed_i])                        for every node i
+
+    Both are frozen networks; the node network's skip carries p_i, so it outputs the next position
+    directly. Normalisation is folded in: both take raw positions (cm) and actions.
+    """
+
+    edge: FrozenNetwork  # (POSITION_DIM + 1 + action_dim) -> message_dim
+    node: FrozenNetwork  # (POSITION_DIM + 1 + action_dim + message_dim) -> POSITION_DIM
+    num_objects: int
+    action_dim: int
+
+    def __post_init__(self) -> None:
+        control_dim = 1 + self.action_dim
+        if self.edge.input_dim != POSITION_DIM + control_dim:
+            raise ValueError("the edge network must read a relative position and the sender's control input")
+        if self.node.input_dim != POSITION_DIM + control_dim + self.message_dim or self.node.output_dim != POSITION_DIM:
+            raise ValueError("the node network must read position, control input and summed messages, and give a position")
+
+    @property
+    def message_dim(self) -> int:
+        return self.edge.output_dim
+
+    @property
+    def num_nodes(self) -> int:
+        return self.num_objects + 1
+
+    @property
+    def state_dim(self) -> int:
+        return POSITION_DIM * self.num_nodes
+
+    @property
+    def input_dim(self) -> int:
+        """[state, action], as for a frozen MLP dynamics network."""
+        return self.state_dim + self.action_dim
+
+    @property
+    def output_dim(self) -> int:
+        return self.state_dim
+
+    @property
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        return graph_edges(self.num_objects)
+
+    @property
+    def relu_count(self) -> int:
+        """ReLUs of one application of each network (not per edge or node)."""
+        return self.edge.relu_count + self.node.relu_count
+
+    def with_objects(self, num_objects: int) -> FrozenGraph:
+        """The same learned functions on a graph of another size."""
+        return FrozenGraph(self.edge, self.node, num_objects, self.action_dim)
+
+    def control_inputs(self, actions: np.ndarray) -> np.ndarray:
+        """c_i of every node for actions (..., action_dim): (..., num_nodes, 1 + action_dim)."""
+        actions = np.asarray(actions, dtype=np.float64)
+        controls = np.zeros(actions.shape[:-1] + (self.num_nodes, 1 + self.action_dim))
+        controls[..., 0, 0] = 1.0
+        controls[..., 0, 1:] = actions
+        return controls
+
+    def forward(self, inputs: np.ndarray) -> np.ndarray:
+        """Next states (..., state_dim) from [state, action] (..., input_dim), in float64."""
+        inputs = np.asarray(inputs, dtype=np.float64)
+        positions = inputs[..., : self.state_dim].reshape(inputs.shape[:-1] + (self.num_nodes, POSITION_DIM))
+        controls = self.control_inputs(inputs[..., self.state_dim :])
+        senders, receivers = self.edges
+        messages = self.edge.forward(
+            np.concatenate([positions[..., senders, :] - positions[..., receivers, :], controls[..., senders, :]], axis=-1)
+        )
+        summed = np.zeros(positions.shape[:-1] + (self.message_dim,))
+        np.add.at(summed, (..., receivers, slice(None)), messages)
+        following = self.node.forward(np.concatenate([positions, controls, summed], axis=-1))
+        return following.reshape(inputs.shape[:-1] + (self.state_dim,))
