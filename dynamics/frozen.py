@@ -169,24 +169,34 @@ class FrozenGraph:
         """The same learned functions on a graph of another size."""
         return FrozenGraph(self.edge, self.node, num_objects, self.action_dim)
 
-    def control_inputs(self, actions: np.ndarray) -> np.ndarray:
-        """c_i of every node for actions (..., action_dim): (..., num_nodes, 1 + action_dim)."""
-        actions = np.asarray(actions, dtype=np.float64)
-        controls = np.zeros(actions.shape[:-1] + (self.num_nodes, 1 + self.action_dim))
+    def split(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Node positions (..., num_nodes, 2) and control inputs (..., num_nodes, 1 + action_dim)
+        from [state, action] (..., input_dim)."""
+        inputs = np.asarray(inputs, dtype=np.float64)
+        positions = inputs[..., : self.state_dim].reshape(inputs.shape[:-1] + (self.num_nodes, POSITION_DIM))
+        controls = np.zeros(inputs.shape[:-1] + (self.num_nodes, 1 + self.action_dim))
         controls[..., 0, 0] = 1.0
-        controls[..., 0, 1:] = actions
-        return controls
+        controls[..., 0, 1:] = inputs[..., self.state_dim :]
+        return positions, controls
+
+    def edge_inputs(self, positions: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """[p_sender - p_receiver, c_sender] of every edge: (..., num_edges, edge input_dim)."""
+        senders, receivers = self.edges
+        return np.concatenate([positions[..., senders, :] - positions[..., receivers, :], controls[..., senders, :]], axis=-1)
+
+    def sum_messages(self, messages: np.ndarray) -> np.ndarray:
+        """Messages (..., num_edges, message_dim) summed per receiving node: (..., num_nodes, message_dim)."""
+        summed = np.zeros(messages.shape[:-2] + (self.num_nodes, self.message_dim))
+        np.add.at(summed, (..., self.edges[1], slice(None)), messages)
+        return summed
+
+    def node_inputs(self, positions: np.ndarray, controls: np.ndarray, summed: np.ndarray) -> np.ndarray:
+        """[p_i, c_i, summed_i] of every node: (..., num_nodes, node input_dim)."""
+        return np.concatenate([positions, controls, summed], axis=-1)
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Next states (..., state_dim) from [state, action] (..., input_dim), in float64."""
-        inputs = np.asarray(inputs, dtype=np.float64)
-        positions = inputs[..., : self.state_dim].reshape(inputs.shape[:-1] + (self.num_nodes, POSITION_DIM))
-        controls = self.control_inputs(inputs[..., self.state_dim :])
-        senders, receivers = self.edges
-        messages = self.edge.forward(
-            np.concatenate([positions[..., senders, :] - positions[..., receivers, :], controls[..., senders, :]], axis=-1)
-        )
-        summed = np.zeros(positions.shape[:-1] + (self.message_dim,))
-        np.add.at(summed, (..., receivers, slice(None)), messages)
-        following = self.node.forward(np.concatenate([positions, controls, summed], axis=-1))
-        return following.reshape(inputs.shape[:-1] + (self.state_dim,))
+        positions, controls = self.split(inputs)
+        messages = self.edge.forward(self.edge_inputs(positions, controls))
+        following = self.node.forward(self.node_inputs(positions, controls, self.sum_messages(messages)))
+        return following.reshape(following.shape[:-2] + (self.state_dim,))
