@@ -1,8 +1,8 @@
-"""The planning program of an MLP dynamics model over a horizon (seam 4 for seam 3's problem).
+"""The planning program of a dynamics model (MLP or graph) over a horizon (seam 4 for seam 3's problem).
 
 Columns x[t, i] (t = 0..H, x[0] fixed to the start state) and u[t, j] (t = 0..H-1, inside the
 action box); the network is encoded once per step with input [x_t, u_t] and output tied to
-x[t + 1]; the cost of `mpc.problem.trajectory_cost` is made linear with auxiliary columns:
+x[t + 1] (a graph model: its edge and node networks once per edge and node, mpc.graph_encoding); the cost of `mpc.problem.trajectory_cost` is made linear with auxiliary columns:
 
     c[t]    =  C x[t + 1]               cost features, if the problem has a cost_matrix C
     e[t, i] >= |c[t, i] - goal_i|       for features whose weight is non-zero (c = x without C)
@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dynamics.frozen import FrozenNetwork
+from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.bounds import RolloutBounds
 from mpc.encoding import AffineMap, NetworkEncoding, encode_network_copies
+from mpc.graph_encoding import GraphEncoding, encode_graph_steps
 from mpc.problem import PlanningProblem
 from mpc.program import MatrixProgram, ProgramBuilder
 
 
-def predict_states(network: FrozenNetwork, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+def predict_states(network: FrozenNetwork | FrozenGraph, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """Predicted states (..., H + 1, n) from a start state (n,) or (..., n) and actions (..., H, m)."""
     state = np.asarray(state, dtype=np.float64)
     states = [np.broadcast_to(state, actions.shape[:-2] + state.shape[-1:])]
@@ -38,7 +39,7 @@ class HorizonProgram:
     """The program plus where its dynamics and cost auxiliaries live."""
 
     program: MatrixProgram
-    dynamics: NetworkEncoding
+    dynamics: NetworkEncoding | GraphEncoding
     problem: PlanningProblem
 
     def primal_point(self, actions: np.ndarray) -> np.ndarray:
@@ -75,21 +76,19 @@ def _add_absolute_values(
     builder.add_cost(errors, weights[present])
 
 
-def build_horizon_program(network: FrozenNetwork, problem: PlanningProblem, bounds: RolloutBounds) -> HorizonProgram:
+def build_horizon_program(network: FrozenNetwork | FrozenGraph, problem: PlanningProblem, bounds: RolloutBounds) -> HorizonProgram:
     """Assemble the MILP of seam 4 for `problem`, using `bounds` for the state boxes and big-M values."""
     horizon, n, m = problem.horizon, problem.state_dim, problem.action_dim
     builder = ProgramBuilder()
     states = builder.add_columns("x", np.ones((horizon + 1, n), dtype=bool), bounds.state_low, bounds.state_high)
     actions = builder.add_columns("u", np.ones((horizon, m), dtype=bool), problem.action_low, problem.action_high)
     inputs = np.concatenate([states[:-1], actions], axis=1)
-    dynamics = encode_network_copies(
-        builder,
-        network,
-        AffineMap.of_columns(inputs),
-        bounds.network,
-        name="f",
-        output_columns=states[1:],
-    )
+    if isinstance(network, FrozenGraph):
+        dynamics = encode_graph_steps(builder, network, AffineMap.of_columns(inputs), bounds.network, states[1:])
+    else:
+        dynamics = encode_network_copies(
+            builder, network, AffineMap.of_columns(inputs), bounds.network, name="f", output_columns=states[1:]
+        )
 
     weights = np.tile(problem.state_weights, (horizon, 1))
     weights[-1] = problem.terminal_weights

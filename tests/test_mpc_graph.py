@@ -1,0 +1,96 @@
+"""The graph-model MILP: bounds are sound and, with the actions fixed, the program reproduces the rollout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_mpc_strategies import RELU, ZERO, IDENTITY, random_network
+
+from dynamics.frozen import POSITION_DIM, FrozenGraph
+from mpc.graph_bounds import graph_rollout_bounds
+from mpc.highs_solver import solve_program
+from mpc.horizon import build_horizon_program, predict_states
+from mpc.problem import PlanningProblem, trajectory_cost
+
+ACTION_DIM = 2
+
+
+def random_kinds(rng, widths):
+    return [rng.choice([ZERO, IDENTITY, RELU], size=width, p=[0.2, 0.2, 0.6]) for width in widths]
+
+
+@st.composite
+def sparse_graphs(draw):
+    """(graph, rng): a FrozenGraph of random sparse edge and node networks on 1 to 3 objects."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    message_dim = draw(st.integers(1, 3))
+    edge_widths = draw(st.lists(st.integers(0, 5), min_size=1, max_size=2))
+    node_widths = draw(st.lists(st.integers(0, 5), min_size=1, max_size=2))
+    edge_in = POSITION_DIM + 1 + ACTION_DIM
+    edge = random_network(rng, message_dim, edge_in - message_dim, random_kinds(rng, edge_widths), residual=False)
+    node_in = edge_in + message_dim
+    node = random_network(rng, POSITION_DIM, node_in - POSITION_DIM, random_kinds(rng, node_widths), residual=True)
+    return FrozenGraph(edge, node, draw(st.integers(1, 3)), ACTION_DIM), rng
+
+
+def make_problem(graph, horizon, rng):
+    n = graph.state_dim
+    return PlanningProblem(
+        state=rng.normal(size=n),
+        goal=rng.normal(size=n),
+        horizon=horizon,
+        action_low=-np.ones(ACTION_DIM),
+        action_high=np.ones(ACTION_DIM),
+        state_weights=rng.uniform(0, 1, n),
+        terminal_weights=rng.uniform(0, 2, n),
+        action_weight=0.1,
+        time_limit=30.0,
+    )
+
+
+def build(graph, problem):
+    bounds = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, problem.horizon)
+    return build_horizon_program(graph, problem, bounds), bounds
+
+
+@settings(max_examples=30, deadline=None)
+@given(sparse_graphs(), st.integers(1, 4))
+def test_interval_bounds_contain_every_sampled_rollout(drawn, horizon):
+    graph, rng = drawn
+    problem = make_problem(graph, horizon, rng)
+    bounds = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, horizon)
+    states = predict_states(graph, problem.state, rng.uniform(-1, 1, size=(300, horizon, ACTION_DIM)))
+    assert np.all(states >= bounds.state_low - 1e-9)
+    assert np.all(states <= bounds.state_high + 1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(sparse_graphs(), st.integers(1, 3))
+def test_forward_pass_is_a_feasible_point_costing_the_trajectory_cost(drawn, horizon):
+    graph, rng = drawn
+    problem = make_problem(graph, horizon, rng)
+    horizon_program, bounds = build(graph, problem)
+    program = horizon_program.program
+    actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
+    values = horizon_program.primal_point(actions)
+    assert program.violation(values) <= 1e-8
+    states = predict_states(graph, problem.state, actions)
+    expected = trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))
+    assert program.objective(values) == pytest.approx(float(expected[0]), rel=1e-9, abs=1e-9)
+    assert program.num_binaries == bounds.network.binary_count(graph)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sparse_graphs(), st.integers(1, 4))
+def test_fixed_actions_give_the_graph_rollout(drawn, horizon):
+    graph, rng = drawn
+    problem = make_problem(graph, horizon, rng)
+    horizon_program, _ = build(graph, problem)
+    program = horizon_program.program
+    actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
+    fixed = program.with_column_bounds(program.action_columns, actions, actions)
+    states = solve_program(fixed, mip_rel_gap=0.0).values[program.state_columns]
+    np.testing.assert_allclose(states, predict_states(graph, problem.state, actions), rtol=1e-6, atol=1e-6)
