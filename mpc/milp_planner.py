@@ -7,9 +7,11 @@ import time
 import numpy as np
 import torch
 
-from dynamics.frozen import FrozenNetwork
+from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.bounds import RolloutBounds, refine_rollout_bounds, rollout_interval_bounds
 from mpc.errors import ProblemError
+from mpc.graph_bounds import graph_rollout_bounds
+from mpc.graph_tightening import graph_lp_rollout_bounds
 from mpc.highs_solver import solve_program
 from mpc.horizon import HorizonProgram, build_horizon_program, predict_states
 from mpc.linear_bounds import linear_tightener
@@ -17,21 +19,23 @@ from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.tightening import lp_tightener
 
 BOUND_MODES = ("interval", "linear", "lp")
+GRAPH_BOUND_MODES = ("interval", "lp")
 DEFAULT_BOUNDS = "lp"  # chosen by measurement, see examples/bench_milp.py
 
 
 class MILPPlanner:
-    """Plans by solving the program of seam 4 to (near) global optimality on a frozen network.
+    """Plans by solving the program of seam 4 to (near) global optimality on a frozen network or graph.
 
     bounds: "interval" (interval propagation clipped to the workspace box), "linear" (then
     back-substitution through the unrolled horizon) or "lp" (linear, then LP-based tightening of
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
-    problem's time limit).
+    problem's time limit). A graph model has "interval" and "lp" (LP tightening of the states only,
+    mpc.graph_tightening).
     """
 
     def __init__(
         self,
-        network: FrozenNetwork,
+        network: FrozenNetwork | FrozenGraph,
         state_dim: int,
         action_dim: int,
         bounds: str = DEFAULT_BOUNDS,
@@ -39,8 +43,9 @@ class MILPPlanner:
         threads: int = 1,
         lp_budget: float = 0.25,
     ) -> None:
-        if bounds not in BOUND_MODES:
-            raise ProblemError(f"bounds must be one of {', '.join(BOUND_MODES)}, got {bounds!r}")
+        modes = GRAPH_BOUND_MODES if isinstance(network, FrozenGraph) else BOUND_MODES
+        if bounds not in modes:
+            raise ProblemError(f"bounds must be one of {', '.join(modes)} for this model, got {bounds!r}")
         if network.input_dim != state_dim + action_dim or network.output_dim != state_dim:
             raise ProblemError(
                 f"the network maps {network.input_dim} inputs to {network.output_dim} outputs; a dynamics model "
@@ -65,6 +70,13 @@ class MILPPlanner:
     def rollout_bounds(self, problem: PlanningProblem) -> RolloutBounds:
         """State and neuron bounds for the problem in the planner's bound mode."""
         deadline = time.perf_counter() + self.lp_budget * problem.time_limit
+        if isinstance(self.network, FrozenGraph):
+            if self.bounds == "lp":
+                return graph_lp_rollout_bounds(self.network, problem, self.threads, deadline)
+            return graph_rollout_bounds(
+                self.network, problem.state, problem.action_low, problem.action_high, problem.horizon,
+                problem.workspace_low, problem.workspace_high,
+            )  # fmt: skip
         bounds = rollout_interval_bounds(
             self.network,
             problem.state,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.cem import CEMPlanner
 from mpc.errors import MPCError
 from mpc.gradient_descent import GradientDescentPlanner
@@ -16,15 +17,28 @@ from mpc.warm_started import SamplingWarmStartedPlanner
 PLANNER_NAMES = ("milp", "milp-cem", "mppi", "cem", "random", "gd")
 
 
-def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAULT_BOUNDS, threads: int = 1):
-    """A planner with plan(PlanningProblem) -> Plan; `bounds` and `threads` concern the MILP only.
+def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenNetwork | FrozenGraph:
+    """The model's frozen export (seam 2); a graph model's on `num_objects` objects if given."""
+    frozen = model.export()
+    if isinstance(frozen, FrozenGraph) and num_objects is not None:
+        frozen = frozen.with_objects(num_objects)
+    return frozen
+
+
+def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAULT_BOUNDS, threads: int = 1,
+                 num_objects: int | None = None):
+    """A planner with plan(PlanningProblem) -> Plan; `bounds`, `threads` and `num_objects` (the graph
+    the MILP encodes, for a graph model) concern the MILP only: the torch models take any state.
 
     "milp-cem" spends 30% of each step's budget on CEM and warm-starts the MILP with its plan.
     """
     if name == "milp":
-        return MILPPlanner(model.export(), model.state_dim, model.action_dim, bounds=bounds, threads=threads)
+        network = frozen_dynamics(model, num_objects)
+        state_dim = network.output_dim
+        return MILPPlanner(network, state_dim, network.input_dim - state_dim, bounds=bounds, threads=threads)
     if name == "milp-cem":
-        return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed), make_planner("milp", model, seed, bounds, threads))
+        milp = make_planner("milp", model, seed, bounds, threads, num_objects)
+        return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed), milp)
     if name == "mppi":
         return MPPIPlanner(model, seed=seed)
     if name == "cem":

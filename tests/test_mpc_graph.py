@@ -1,4 +1,4 @@
-"""The graph-model MILP: bounds are sound and, with the actions fixed, the program reproduces the rollout."""
+"""The graph-model MILP: bounds are sound, fixed actions reproduce the rollout, the planner finds the optimum."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from hypothesis import strategies as st
 from test_mpc_strategies import RELU, ZERO, IDENTITY, random_network
 
 from dynamics.frozen import POSITION_DIM, FrozenGraph
+from mpc.errors import ProblemError
 from mpc.graph_bounds import graph_rollout_bounds
+from mpc.graph_tightening import graph_lp_rollout_bounds
 from mpc.highs_solver import solve_program
 from mpc.horizon import build_horizon_program, predict_states
+from mpc.milp_planner import GRAPH_BOUND_MODES, MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
 
 ACTION_DIM = 2
@@ -94,3 +97,44 @@ def test_fixed_actions_give_the_graph_rollout(drawn, horizon):
     fixed = program.with_column_bounds(program.action_columns, actions, actions)
     states = solve_program(fixed, mip_rel_gap=0.0).values[program.state_columns]
     np.testing.assert_allclose(states, predict_states(graph, problem.state, actions), rtol=1e-6, atol=1e-6)
+
+
+def tiny_graph(seed):
+    """A graph on 2 objects with a few switching ReLUs in both networks."""
+    rng = np.random.default_rng(seed)
+    edge = random_network(rng, 2, POSITION_DIM + 1 + ACTION_DIM - 2, [np.full(4, RELU)], residual=False)
+    node = random_network(rng, POSITION_DIM, 1 + ACTION_DIM + 2, [np.full(3, RELU)], residual=True)
+    return FrozenGraph(edge, node, 2, ACTION_DIM), rng
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lp_state_bounds_are_sound_and_tighter(seed):
+    graph, rng = tiny_graph(seed)
+    problem = make_problem(graph, 4, rng)
+    interval = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, 4)
+    tightened = graph_lp_rollout_bounds(graph, problem)
+    states = predict_states(graph, problem.state, rng.uniform(-1, 1, size=(2000, 4, ACTION_DIM)))
+    assert np.all(states >= tightened.state_low - 1e-6) and np.all(states <= tightened.state_high + 1e-6)
+    assert np.all(tightened.state_high - tightened.state_low <= interval.state_high - interval.state_low + 1e-9)
+    assert np.sum(tightened.state_high - tightened.state_low) < np.sum(interval.state_high - interval.state_low)
+
+
+@pytest.mark.parametrize("bounds", GRAPH_BOUND_MODES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_planner_optimum_beats_random_search_on_the_graph(seed, bounds):
+    graph, rng = tiny_graph(seed)
+    problem = make_problem(graph, 2, rng)
+    plan = MILPPlanner(graph, graph.state_dim, ACTION_DIM, bounds=bounds, mip_gap=0.0).plan(problem)
+    assert plan.status == "optimal"
+    np.testing.assert_allclose(plan.states, predict_states(graph, problem.state, plan.actions), atol=1e-9)
+    grid = np.linspace(-1, 1, 9)
+    actions = np.stack(np.meshgrid(grid, grid, grid, grid), axis=-1).reshape(-1, 2, ACTION_DIM)
+    actions = np.concatenate([actions, rng.uniform(-1, 1, size=(20000, 2, ACTION_DIM))])
+    costs = trajectory_cost(problem, torch.from_numpy(predict_states(graph, problem.state, actions)), torch.from_numpy(actions))
+    assert plan.objective <= float(costs.min()) + 1e-6
+
+
+def test_linear_bounds_are_refused_for_a_graph():
+    graph, _ = tiny_graph(0)
+    with pytest.raises(ProblemError, match="interval, lp"):
+        MILPPlanner(graph, graph.state_dim, ACTION_DIM, bounds="linear")
