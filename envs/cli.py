@@ -35,7 +35,7 @@ def add_commands(subparsers) -> None:
 
 def run_collect(args: argparse.Namespace) -> int:
     env_id = resolve_env_id(args.env)
-    env_kwargs = _parse_env_kwargs(args.env_kwargs)
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
     out = Path(args.out)
     _check_writable(out)
     transitions = collect_transitions(env_id, args.episodes, args.steps, seed=args.seed, workers=args.workers,
@@ -48,7 +48,7 @@ def run_collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_env_kwargs(text: str) -> dict:
+def parse_env_kwargs(text: str) -> dict:
     try:
         kwargs = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -24,6 +24,7 @@ START_HALF_WIDTH = 6.0  # initial object centre is uniform in [-6, 6]^2
 GOAL_HALF_WIDTH = 10.0  # sampled goal centres are clipped to [-10, 10]^2
 GOAL_SHIFT = (2.0, 8.0)  # sampled goal: start pose moved by a distance in this range ...
 GOAL_TURN = math.pi / 4  # ... and turned by at most this angle
+SUCCESS_DISTANCE = 2.0  # a mean keypoint distance below this counts as reaching the goal
 RIGID_TOLERANCE = 0.01  # keypoints given to reset may deviate this much from a rigid copy of the object
 
 # Object shapes: convex polygons and keypoints in a body frame; centred on the area centroid below.
@@ -91,6 +92,7 @@ class ObjectPushingEnv(gymnasium.Env):
 
     Reward: minus the cost, the mean distance (cm) of the object keypoints to their goal positions;
     `info["cost"]` carries it. Episodes never terminate; the registered env truncates after 60 steps.
+    `success_threshold` (2 cm): a cost below it counts as reaching the goal.
 
     `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env
     for data files and planners.
@@ -128,6 +130,7 @@ class ObjectPushingEnv(gymnasium.Env):
         self._object: pymunk.Body | None = None
         self._pusher: pymunk.Body | None = None
         self.goal = np.zeros(2 * n_keypoints)
+        self.success_threshold = SUCCESS_DISTANCE
         self._goal_pose = (0.0, 0.0, 0.0)
 
     # --- public helpers -------------------------------------------------------------------------

@@ -29,7 +29,7 @@ PILE_GAP = 0.2  # ... at least this far apart (disc edge to disc edge)
 CLASS_COLORS = [(70, 110, 200), (230, 150, 30), (40, 160, 60), (150, 80, 190),
                 (30, 160, 160), (140, 90, 50), (220, 110, 170), (130, 140, 40)]
 OUTLINE_COLOR = (20, 30, 40)
-TARGET_MARK_RADIUS = 3.0  # cm, the ring drawn around a class target
+TARGET_MARK_RADIUS = 3.0  # cm, the ring drawn around a class target; success means discs this close on average
 
 
 def class_targets(num_classes: int) -> np.ndarray:
@@ -74,7 +74,9 @@ class ObjectSortingEnv(gymnasium.Env):
 
     Reward: minus the cost, the sum over discs of the Euclidean distance (cm) of each disc centre to its
     class target; `info["cost"]` carries it. Discs do not overlap, so the cost stays positive when a class
-    has several discs. Episodes never terminate; the registered env truncates after 100 steps.
+    has several discs. `success_threshold` is 3 cm per disc (the radius of the drawn target ring): a cost
+    below it means the discs lie 3 cm from their targets on average. Episodes never terminate; the
+    registered env truncates after 100 steps.
 
     `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env for
     data files and planners.
@@ -110,6 +112,7 @@ class ObjectSortingEnv(gymnasium.Env):
         self._pusher: pymunk.Body | None = None
         self.classes = np.arange(num_objects) % num_classes
         self.goal = self.class_targets[self.classes].ravel()
+        self.success_threshold = TARGET_MARK_RADIUS * num_objects
 
     def dataset_metadata(self, seed: int | None = None) -> dict:
         """The metadata a transition file of this env carries (see envs.dataset.REQUIRED_METADATA), plus the

@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 
 from dynamics.checkpoint import load_checkpoint
+from envs.cli import parse_env_kwargs
 from mpc.errors import MPCError
 from mpc.milp_planner import BOUND_MODES, DEFAULT_BOUNDS
-from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
-from mpc.runner import ControlSettings, run_closed_loop, save_gif, save_json, summary_table
+from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
+from mpc.runner import ControlSettings, env_metadata, run_closed_loop, save_gif, save_json, summary_table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
@@ -26,7 +27,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_settings_arguments(control, ControlSettings())
     control.add_argument("--episodes", type=positive_int, default=5)
     control.add_argument("--seed", type=int, default=1000, help="episode i uses env seed SEED + i")
-    control.add_argument("--bounds", choices=BOUND_MODES, default=DEFAULT_BOUNDS, help="MILP neuron bounds")
+    control.add_argument("--bounds", choices=BOUND_MODES, default=DEFAULT_BOUNDS,
+                         help="MILP neuron bounds (a graph model: interval or lp)")
+    control.add_argument("--env-kwargs", metavar="JSON",
+                         help="env options replacing those the model was trained with, e.g. "
+                         "'{\"num_objects\": 6}' to run a graph model on another number of objects")
     control.add_argument("--out", type=Path, default=Path("control_results.json"), help="results JSON")
     control.add_argument("--video", type=Path, help="write a GIF of the first episode")
     control.set_defaults(run=run_control)
@@ -75,13 +80,18 @@ def run_control(args: argparse.Namespace) -> int:
             check_writable(path)
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
-    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds)
+    metadata = checkpoint.metadata
+    if args.env_kwargs is not None:
+        metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
+    check_model_fits(checkpoint.model, metadata)
+    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds,
+                           num_objects=metadata.get("num_objects"))
     frames = [] if args.video else None
     settings = settings_from(args)
-    results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
+    results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
                               make_fallback_planner(checkpoint.model, args.seed), frames)
     results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds,
-                         "seed": args.seed, **settings.__dict__}
+                         "env_kwargs": metadata["env_kwargs"], "seed": args.seed, **settings.__dict__}
     save_json(results, args.out)
     if frames:
         save_gif(frames, args.video)
@@ -91,6 +101,16 @@ def run_control(args: argparse.Namespace) -> int:
         print(f"interrupted: kept {len(results['episodes'])} finished episode(s)")
         return 130
     return 0
+
+
+def check_model_fits(model, metadata: dict) -> None:
+    """MPCError unless the model predicts the env's state (a graph model fits any number of objects)."""
+    predicted = frozen_dynamics(model, metadata.get("num_objects")).output_dim
+    if predicted != len(metadata["state_layout"]):
+        raise MPCError(
+            f"the model predicts {predicted} state entries, {metadata['env_id']} with {metadata['env_kwargs']} has "
+            f"{len(metadata['state_layout'])}; only a graph model runs on another number of objects"
+        )
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -2,8 +2,9 @@
 
 Each episode resets the env with its own seed (initial state and goal both follow from it),
 then alternates planning on the model and stepping the real simulator. Results are plain dicts
-ready for JSON: per episode the initial and final task cost (the env's own cost), per step the
-planning time, objective, gap and whether the controller fell back.
+ready for JSON: per episode the initial and final task cost (the env's own cost) and success (a
+final cost below the env's `success_threshold`), per step the planning time, objective, gap and
+whether the controller fell back.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from tqdm import tqdm
 import envs  # noqa: F401  (registers the environments)
 from envs.collect import make_env
 from mpc.controller import CostWeights, RecedingHorizonController
-
-SUCCESS_THRESHOLD = 2.0  # an episode succeeds if its final task cost (mean keypoint distance, cm) is below this
-
 
 @dataclass
 class ControlSettings:
@@ -60,6 +58,14 @@ def task_weights(metadata: dict, settings: ControlSettings) -> CostWeights:
         running = np.append(running, [settings.reach_weight] * 2)
         terminal = np.append(terminal, [settings.reach_weight] * 2)
     return CostWeights(state=running, terminal=terminal, action=settings.action_weight, matrix=rows)
+
+
+def env_metadata(metadata: dict, env_kwargs: dict) -> dict:
+    """The metadata of the model's env with other constructor options (e.g. another number of objects)."""
+    env = make_env(metadata["env_id"], {**metadata["env_kwargs"], **env_kwargs}, max_episode_steps=None)
+    described = env.unwrapped.dataset_metadata()
+    env.close()
+    return described
 
 
 def make_controller(planner, metadata: dict, settings: ControlSettings, fallback_planner=None) -> RecedingHorizonController:
@@ -108,7 +114,8 @@ def run_episode(env, controller: RecedingHorizonController, seed: int, steps: in
         "seed": seed,
         "initial_cost": costs[0],
         "final_cost": costs[-1],
-        "success": costs[-1] < SUCCESS_THRESHOLD,
+        "success": costs[-1] < env.unwrapped.success_threshold,
+        "success_threshold": env.unwrapped.success_threshold,
         "cost_curve": costs,
         "steps": records,
     }
@@ -150,7 +157,7 @@ def summarise(episodes: list[dict]) -> dict:
         "final_cost_q25": float(quartiles[0]),
         "final_cost_q75": float(quartiles[1]),
         "success_rate": sum(episode["success"] for episode in episodes) / len(episodes),
-        "success_threshold": SUCCESS_THRESHOLD,
+        "success_threshold": episodes[0]["success_threshold"],
         "median_planning_time": statistics.median(times) if times else None,
         "max_planning_time": max(times) if times else None,
         "fallback_steps": int(fallbacks),

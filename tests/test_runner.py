@@ -96,11 +96,32 @@ def test_control_command_writes_results_and_video(tmp_path, metadata, capsys):
     [
         (["control", "missing.pt"], "does not exist"),
         (["control", "{model}", "--out", "/nonexistent-dir/results.json"], "cannot write"),
+        (["control", "{model}", "--env-kwargs", "[1]"], "must be a JSON object"),
+        (["control", "{model}", "--env-kwargs", '{"shape": "t", "num_objects": 3}'], "cannot be made"),
     ],
 )
 def test_control_command_errors_are_one_line(tmp_path, metadata, capsys, arguments, message):
     model_path = tmp_path / "model.pt"
     save_checkpoint(model_path, small_model(metadata), metadata, info={})
-    code = main([argument.format(model=model_path) for argument in arguments])
+    code = main([argument.replace("{model}", str(model_path)) for argument in arguments])
     error = capsys.readouterr().err
     assert code == 1 and message in error and len(error.strip().splitlines()) == 1
+
+
+def test_success_is_judged_by_the_env_threshold():
+    sorting = gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=2).unwrapped.dataset_metadata(seed=0)
+    model = small_model(sorting)
+    results = run_closed_loop(make_planner("random", model), sorting, ControlSettings(horizon=2, steps=1, time_limit=0.1),
+                              episodes=3, seed=0, show_progress=False)
+    assert results["summary"]["success_threshold"] == 6.0  # 3 cm per disc, 2 discs
+    for episode in results["episodes"]:
+        assert episode["success"] == (episode["final_cost"] < 6.0)
+
+
+def test_a_model_of_fixed_size_refuses_another_number_of_objects(tmp_path, capsys):
+    sorting = gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=2).unwrapped.dataset_metadata(seed=0)
+    model_path = tmp_path / "model.pt"
+    save_checkpoint(model_path, small_model(sorting), sorting, info={})
+    code = main(["control", str(model_path), "--env-kwargs", '{"num_objects": 3}', "--out", str(tmp_path / "r.json")])
+    error = capsys.readouterr().err
+    assert code == 1 and "only a graph model runs on another number of objects" in error
