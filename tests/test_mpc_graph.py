@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_mpc_strategies import RELU, ZERO, IDENTITY, random_network
+from test_mpc_pyomo import appsi_highs
+from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network
 
 from dynamics.frozen import POSITION_DIM, FrozenGraph
 from mpc.errors import ProblemError
@@ -17,6 +19,7 @@ from mpc.highs_solver import solve_program
 from mpc.horizon import build_horizon_program, predict_states
 from mpc.milp_planner import GRAPH_BOUND_MODES, MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
+from mpc.pyomo_export import to_pyomo
 
 ACTION_DIM = 2
 
@@ -138,3 +141,14 @@ def test_linear_bounds_are_refused_for_a_graph():
     graph, _ = tiny_graph(0)
     with pytest.raises(ProblemError, match="interval, lp"):
         MILPPlanner(graph, graph.state_dim, ACTION_DIM, bounds="linear")
+
+
+def test_pyomo_export_of_a_graph_program_has_the_fast_path_optimum():
+    graph, rng = tiny_graph(3)
+    program = MILPPlanner(graph, graph.state_dim, ACTION_DIM).build(make_problem(graph, 2, rng)).program
+    fast = solve_program(program, mip_rel_gap=1e-9)
+    model = to_pyomo(program)
+    result = appsi_highs().solve(model)
+    assert result.solver.termination_condition == pyo.TerminationCondition.optimal
+    assert pyo.value(model.cost) == pytest.approx(fast.objective, rel=1e-7, abs=1e-7)
+    assert isinstance(model.summed, pyo.Var) and isinstance(model.x, pyo.Var)
