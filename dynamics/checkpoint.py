@@ -4,7 +4,9 @@ Layout of the saved dict:
     format      "sparsedyn-dynamics"
     model       {"class": model class name, "config": constructor kwargs, "state": state_dict}
     metadata    the transition file's metadata (env_id, workspace and action boxes, ...)
-    info        kind counts, validation metrics, training arguments, progress
+    info        kind counts (in total and per network), validation metrics, training arguments,
+                progress; for a graph model also "graph": the number of objects trained with and
+                that the model runs on any number of objects
     training    optimizer and random-number state to resume an unfinished run, else None
 
 Files are written atomically (temporary file in the same directory, then rename) and read with
@@ -22,10 +24,11 @@ import torch
 from torch import nn
 
 from dynamics.errors import CheckpointError
+from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
 
 FORMAT = "sparsedyn-dynamics"
-MODEL_CLASSES = {"MLPDynamics": MLPDynamics}
+MODEL_CLASSES = {"MLPDynamics": MLPDynamics, "GraphDynamics": GraphDynamics}
 
 
 @dataclass

@@ -8,9 +8,12 @@ from pathlib import Path
 import torch
 
 from dynamics.checkpoint import Checkpoint, load_checkpoint
+from dynamics.data import TransitionTensors
 from dynamics.errors import CheckpointError, DataError, ModelConfigError
-from dynamics.train import TrainConfig, train
-from envs.dataset import load_transitions
+from dynamics.evaluate import prediction_errors
+from dynamics.gates import count_kinds
+from dynamics.train import MODELS, TrainConfig, train
+from envs.dataset import Transitions, load_transitions
 from envs.errors import DatasetError
 
 
@@ -22,10 +25,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Train a dense ReLU dynamics model, then sparsify it in phases until at most "
         "--relu-target ReLU neurons remain (the rest become identity or are removed).",
     )
+    widths = {name: ",".join(map(str, model["hidden"])) for name, model in MODELS.items()}
     parser.add_argument("data", type=Path, help="transition file (.npz) from `sparsedyn collect`")
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="checkpoint to write (atomically, after every epoch)")
-    parser.add_argument("--hidden", default=",".join(map(str, defaults.hidden)), metavar="W1,W2,...", help="hidden widths (default %(default)s)")
-    parser.add_argument("--relu-target", type=int, metavar="N", help="ReLU neurons to keep at most (default: dense model)")
+    parser.add_argument("--model", choices=list(MODELS), default=defaults.model,
+                        help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and "
+                        "N objects (data of pusher + object positions, e.g. ObjectSorting-v0), runs on any N (default %(default)s)")
+    parser.add_argument("--hidden", metavar="W1,W2,...",
+                        help=f"hidden widths of the MLP, or of each of the graph's edge and node networks "
+                        f"(default {widths['mlp']} for mlp, {widths['graph']} for graph)")
+    parser.add_argument("--message-dim", type=int, metavar="D",
+                        help=f"graph only: message width, the edge network's output (default {MODELS['graph']['message_dim']})")
+    parser.add_argument("--relu-target", type=int, metavar="N",
+                        help="ReLU neurons to keep at most, over all networks (default: dense model)")
     parser.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, metavar="K",
                         help="open-loop steps in the training loss (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="E", help="dense training epochs (default %(default)s)")
@@ -49,6 +61,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("inspect", help="show what a model checkpoint holds",
                                    description="Print a checkpoint's env, neuron counts, validation errors and training options.")
     parser.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
+    parser.add_argument("--data", type=Path, action="append", default=[], metavar="DATA.npz",
+                        help="also report the one-step and H-step RMSE on this transition file of the model's env "
+                        "(a graph model: any number of objects); repeatable")
     parser.set_defaults(run=run_inspect)
 
 
@@ -61,7 +76,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
-        hidden=parse_hidden(args.hidden),
+        model=args.model,
+        hidden=None if args.hidden is None else parse_hidden(args.hidden),
+        message_dim=args.message_dim,
         relu_target=args.relu_target,
         rollout_steps=args.rollout_steps,
         epochs=args.epochs,
@@ -72,13 +89,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     config.validate()
-    try:
-        transitions = load_transitions(args.data)
-    except DatasetError as exc:
-        raise DataError(str(exc)) from exc
-    env_id = transitions.metadata["env_id"]
-    if args.env is not None and args.env not in (env_id, env_id.split("/")[-1]):
-        raise DataError(f"{args.data} holds data from {env_id}, not from the requested env {args.env}")
+    transitions = load_data(args.data, args.env)
     torch.set_num_threads(max(1, args.threads))
     checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet)
     print(describe(checkpoint, args.out))
@@ -91,15 +102,41 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(describe(checkpoint, args.model))
     except KeyError as exc:
         raise CheckpointError(f"{args.model} holds a model but not the facts `sparsedyn train` records ({exc} missing)") from None
+    for path in args.data:
+        print(data_errors(checkpoint, path))
     return 0
+
+
+def load_data(path: Path, env: str | None) -> Transitions:
+    """The transition file at `path`; DataError if it is unusable or (given `env`) from another env."""
+    try:
+        transitions = load_transitions(path)
+    except DatasetError as exc:
+        raise DataError(str(exc)) from exc
+    env_id = transitions.metadata["env_id"]
+    if env is not None and env not in (env_id, env_id.split("/")[-1]):
+        raise DataError(f"{path} holds data from {env_id}, not from {env}")
+    return transitions
+
+
+def data_errors(checkpoint: Checkpoint, path: Path) -> str:
+    """One line: the model's one-step and H-step RMSE (H = the training's eval steps) on the transitions in `path`."""
+    transitions = load_data(path, checkpoint.metadata["env_id"])
+    checkpoint.model.check_metadata(transitions.metadata)
+    steps = checkpoint.info["config"]["eval_steps"]
+    metrics = prediction_errors(checkpoint.model, TransitionTensors.from_transitions(transitions), steps)
+    return (f"data        {path}: {metrics['transitions']} transitions, state {transitions.state_dim}; one-step RMSE "
+            f"{format_number(metrics['one_step_rmse'])}, {steps}-step RMSE {format_number(metrics['rollout_rmse'])}")
 
 
 def describe(checkpoint: Checkpoint, path: Path) -> str:
     """The facts a checkpoint holds, as aligned text."""
     info, metadata, model = checkpoint.info, checkpoint.metadata, checkpoint.model
     config, counts, progress = info["config"], info["kind_counts"], info["progress"]
-    frozen = model.export()
-    widths = [frozen.input_dim] + [layer.out_dim for layer in frozen.layers]
+    networks = {name: network.export() for name, network in model.networks().items()}
+    export = ", ".join(f"{name} {' -> '.join(map(str, [frozen.input_dim] + [layer.out_dim for layer in frozen.layers]))}"
+                       for name, frozen in networks.items())
+    architecture = model.architecture()
     epochs_done = "complete" if progress["complete"] else (
         f"unfinished: stopped in stage {progress['stage'] + 1} of {len(progress['stages'])} "
         f"({progress['stages'][progress['stage']]}), resume with --resume")
@@ -107,10 +144,11 @@ def describe(checkpoint: Checkpoint, path: Path) -> str:
         f"model       {path}",
         f"env         {metadata['env_id']}  state {len(metadata['state_layout'])} ({', '.join(metadata['state_layout'])}), "
         f"action {len(metadata['action_low'])}",
-        f"network     MLP {' -> '.join(map(str, [model.state_dim + model.action_dim, *model.net.hidden, model.state_dim]))}, "
-        "residual next state",
-        f"neurons     relu {counts['relu']}, identity {counts['identity']}, zero {counts['zero']}",
-        f"export      {' -> '.join(map(str, widths))} after folding, {frozen.relu_count} ReLU",
+        f"network     {architecture[0]}",
+        *(f"            {line}" for line in architecture[1:]),
+        f"neurons     {format_counts(counts)}",
+        *(f"            {name}: {format_counts(count_kinds(network))}" for name, network in model.networks().items() if len(networks) > 1),
+        f"export      {export} after folding, {sum(frozen.relu_count for frozen in networks.values())} ReLU",
         f"training    {epochs_done}; {info['train_seconds']:.0f} s, last epoch loss {format_number(info['last_epoch_loss'])}",
         "options     " + " ".join(f"{key}={format_option(value)}" for key, value in config.items()),
         f"validation  {info['data']['validation_episodes']} held-out episodes, {info['data']['validation_transitions']} transitions",
@@ -121,6 +159,10 @@ def describe(checkpoint: Checkpoint, path: Path) -> str:
         if metrics is not None:
             lines.append(f"            {name:8}{format_number(metrics['one_step_rmse']):>15}{format_number(metrics['rollout_rmse']):>15}")
     return "\n".join(lines)
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    return f"relu {counts['relu']}, identity {counts['identity']}, zero {counts['zero']}"
 
 
 def format_number(value: float | None) -> str:

@@ -55,6 +55,13 @@ class TransitionTensors:
         return self.states[rows[:, 0]], self.actions[rows], self.next_states[rows]
 
 
+def standardisation(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column mean and standard deviation of (rows, columns) values in float64; 1 for a constant column."""
+    values = values.double()
+    spread = values.std(dim=0)
+    return values.mean(dim=0), torch.where(spread > 1e-8, spread, torch.ones_like(spread))
+
+
 def split_episodes(transitions: Transitions, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of training and validation transitions; whole episodes are held out."""
     episodes = np.unique(transitions.episode_ids)

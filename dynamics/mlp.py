@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dynamics.data import standardisation
+from dynamics.errors import DataError
 from dynamics.frozen import FrozenLayer, FrozenNetwork
 from dynamics.gates import GatedMLP, count_kinds
 
@@ -31,12 +33,10 @@ class MLPDynamics(nn.Module):
 
     def fit_normalisation(self, states: torch.Tensor, actions: torch.Tensor, next_states: torch.Tensor) -> None:
         """Standardise inputs and state changes with statistics of the training data."""
-        inputs = torch.cat([states, actions], dim=-1).double()
-        deltas = (next_states - states).double()
-        for mean, std, values in ((self.input_mean, self.input_std, inputs), (self.delta_mean, self.delta_std, deltas)):
-            spread = values.std(dim=0)
-            mean.copy_(values.mean(dim=0))
-            std.copy_(torch.where(spread > 1e-8, spread, torch.ones_like(spread)))
+        for mean, std, values in ((self.input_mean, self.input_std, torch.cat([states, actions], dim=-1)),
+                                  (self.delta_mean, self.delta_std, next_states - states)):
+            for buffer, fitted in zip((mean, std), standardisation(values)):
+                buffer.copy_(fitted)
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         inputs = (torch.cat([state, action], dim=-1) - self.input_mean) / self.input_std
@@ -49,15 +49,39 @@ class MLPDynamics(nn.Module):
         """Commit every hidden neuron by hand: one int array of NeuronKind values per hidden layer."""
         self.net.set_kinds(kinds)
 
+    def check_metadata(self, metadata: dict) -> None:
+        """DataError unless transitions with this metadata have the model's state and action widths."""
+        state_dim, action_dim = len(metadata["state_layout"]), len(metadata["action_low"])
+        if (state_dim, action_dim) != (self.state_dim, self.action_dim):
+            raise DataError(f"the model reads {self.state_dim} states and {self.action_dim} actions, "
+                            f"the data has {state_dim} and {action_dim}")
+
+    def networks(self) -> dict[str, GatedMLP]:
+        """The learned functions by name (one here; a graph model has two)."""
+        return {"mlp": self.net}
+
+    def architecture(self) -> list[str]:
+        """Lines describing the network, for `sparsedyn inspect`."""
+        widths = [self.state_dim + self.action_dim, *self.net.hidden, self.state_dim]
+        return [f"MLP {' -> '.join(map(str, widths))}, residual next state"]
+
     def export(self) -> FrozenNetwork:
         """Frozen network from [state, action] to next state: normalisation folded, residual as skip."""
-        network = self.net.export()
-        input_mean, input_std = self.input_mean.double().numpy(), self.input_std.double().numpy()
-        delta_mean, delta_std = self.delta_mean.double().numpy(), self.delta_std.double().numpy()
-        layers = list(network.layers)
-        first = layers[0]
-        layers[0] = FrozenLayer(first.weight / input_std, first.bias - first.weight @ (input_mean / input_std), first.relu)
-        last = layers[-1]
-        layers[-1] = FrozenLayer(delta_std[:, None] * last.weight, delta_std * last.bias + delta_mean, last.relu)
         skip = np.hstack([np.eye(self.state_dim), np.zeros((self.state_dim, self.action_dim))])
-        return FrozenNetwork(layers=tuple(layers), skip=skip)
+        return fold_normalisation(self.net.export(), self.input_mean, self.input_std, self.delta_mean, self.delta_std, skip)
+
+
+def fold_normalisation(network: FrozenNetwork, input_mean: torch.Tensor, input_std: torch.Tensor,
+                       output_mean: torch.Tensor, output_std: torch.Tensor, skip: np.ndarray) -> FrozenNetwork:
+    """The frozen network x -> network((x - input_mean) / input_std) * output_std + output_mean + skip @ x.
+
+    The input standardisation folds into the first affine map, the output scaling into the last (one
+    map may be both when every hidden layer was folded away).
+    """
+    input_mean, input_std, output_mean, output_std = (t.double().numpy() for t in (input_mean, input_std, output_mean, output_std))
+    layers = list(network.layers)
+    first = layers[0]
+    layers[0] = FrozenLayer(first.weight / input_std, first.bias - first.weight @ (input_mean / input_std), first.relu)
+    last = layers[-1]
+    layers[-1] = FrozenLayer(output_std[:, None] * last.weight, output_std * last.bias + output_mean, last.relu)
+    return FrozenNetwork(layers=tuple(layers), skip=skip)

@@ -5,9 +5,10 @@ epoch the whole run state (model, optimizer, random-number generators, position)
 atomically, so `resume=True` continues an interrupted run exactly where it stopped, and a run is
 reproducible bit for bit for a seed on one machine (same thread count).
 
-The loss is the mean squared K-step open-loop rollout error over windows of K consecutive
-transitions within one episode (K = 1: one-step error), in units of the per-entry standard
-deviation of the state change, plus the ReLU-count penalty while the gates train.
+The model is an MLP or a graph network (`TrainConfig.model`). The loss is the mean squared K-step
+open-loop rollout error over windows of K consecutive transitions within one episode (K = 1:
+one-step error), in units of the per-entry standard deviation of the state change in the training
+data, plus the ReLU-count penalty (over all learned functions) while the gates train.
 """
 
 from __future__ import annotations
@@ -22,18 +23,28 @@ import torch
 from tqdm import tqdm
 
 from dynamics.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from dynamics.data import TransitionTensors, split_episodes
+from dynamics.data import TransitionTensors, split_episodes, standardisation
 from dynamics.errors import CheckpointError, DataError, ModelConfigError, TrainingError
 from dynamics.evaluate import prediction_errors, rollout
 from dynamics.gates import count_kinds
+from dynamics.graph import GraphDynamics, object_count
 from dynamics.mlp import MLPDynamics
 from dynamics.sparsify import budget_schedule, commit_phase, relu_penalty, release, set_relaxed, temperature
 from envs.dataset import Transitions
 
 
+# Per model: the learned functions (each gets the hidden widths) and the defaults of the options left None.
+MODELS = {
+    "mlp": {"networks": 1, "hidden": (128, 128), "message_dim": None},
+    "graph": {"networks": 2, "hidden": (32, 32), "message_dim": 16},
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    hidden: tuple[int, ...] = (128, 128)
+    model: str = "mlp"  # "mlp" or "graph"
+    hidden: tuple[int, ...] | None = None  # of the MLP, or of each of the graph's edge and node networks
+    message_dim: int | None = None  # graph only: width of the edge network's output
     relu_target: int | None = None  # None: keep the model dense
     rollout_steps: int = 4  # K of the training loss
     epochs: int = 100  # dense training
@@ -46,17 +57,35 @@ class TrainConfig:
     eval_steps: int = 8  # H of the validation rollout error
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Fill the model's defaults for hidden and message_dim when left None."""
+        for name in ("hidden", "message_dim"):
+            if getattr(self, name) is None and self.model in MODELS:
+                object.__setattr__(self, name, MODELS[self.model][name])
+
+    @property
+    def neurons(self) -> int:
+        """Hidden neurons of the whole model (all learned functions), what the ReLU target counts."""
+        return sum(self.hidden) * MODELS[self.model]["networks"]
+
     def as_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}
 
     def validate(self) -> None:
         """Raise ModelConfigError for options no run can satisfy."""
+        if self.model not in MODELS:
+            raise ModelConfigError(f"--model {self.model!r} is not one of {', '.join(MODELS)}")
         if not self.hidden or min(self.hidden) < 1:
             raise ModelConfigError("--hidden needs at least one layer, every width at least 1")
-        neurons = sum(self.hidden)
-        if self.relu_target is not None and not 0 <= self.relu_target <= neurons:
+        if self.model == "graph" and self.message_dim < 1:
+            raise ModelConfigError("--message-dim must be at least 1")
+        if self.model != "graph" and self.message_dim is not None:
+            raise ModelConfigError("--message-dim applies to --model graph only")
+        if self.relu_target is not None and not 0 <= self.relu_target <= self.neurons:
             hidden = ",".join(map(str, self.hidden))
-            raise ModelConfigError(f"--relu-target {self.relu_target} is not between 0 and the {neurons} hidden neurons of --hidden {hidden}")
+            networks = " (edge and node networks)" if self.model == "graph" else ""
+            raise ModelConfigError(f"--relu-target {self.relu_target} is not between 0 and the {self.neurons} hidden neurons "
+                                   f"of --hidden {hidden}{networks}")
         for name in ("rollout_steps", "epochs", "phase_epochs", "batch_size", "eval_steps"):
             if getattr(self, name) < 1:
                 raise ModelConfigError(f"--{name.replace('_', '-')} must be at least 1")
@@ -82,7 +111,7 @@ class Stage:
 def plan_stages(config: TrainConfig) -> list[Stage]:
     stages = [Stage("dense", config.epochs)]
     if config.relu_target is not None:
-        budgets = budget_schedule(sum(config.hidden), config.relu_target)
+        budgets = budget_schedule(config.neurons, config.relu_target)
         for budget in budgets:
             final = budget == budgets[-1]
             stages += [Stage("gates", config.phase_epochs, budget, final), Stage("finetune", config.phase_epochs, budget, final)]
@@ -96,9 +125,23 @@ def data_fingerprint(transitions: Transitions) -> str:
     return digest.hexdigest()[:16]
 
 
-def rollout_loss(model: MLPDynamics, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean squared rollout error in units of the state-change standard deviation."""
-    return ((rollout(model, start, actions) - targets) / model.delta_std).pow(2).mean()
+def build_model(config: TrainConfig, transitions: Transitions) -> MLPDynamics | GraphDynamics:
+    """A new model of config.model for the data's state and action; DataError if the graph model cannot read the state."""
+    if config.model == "graph":
+        return GraphDynamics(object_count(transitions.metadata["state_layout"]), transitions.action_dim, config.hidden,
+                             config.message_dim)
+    return MLPDynamics(transitions.state_dim, transitions.action_dim, config.hidden)
+
+
+def rollout_loss(model: torch.nn.Module, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
+                 scale: torch.Tensor) -> torch.Tensor:
+    """Mean squared rollout error in units of `scale`, the per-entry standard deviation of the state change."""
+    return ((rollout(model, start, actions) - targets) / scale).pow(2).mean()
+
+
+def network_kind_counts(model: torch.nn.Module) -> dict[str, dict[str, int]]:
+    """Kind counts of each learned function (one application each)."""
+    return {name: count_kinds(network) for name, network in model.networks().items()}
 
 
 class TrainingRun:
@@ -117,7 +160,8 @@ class TrainingRun:
         self.window_starts = torch.as_tensor(self.train_data.window_starts(config.rollout_steps))
         if not len(self.window_starts):
             raise DataError(f"no training episode has {config.rollout_steps} consecutive transitions; lower --rollout-steps")
-        self.model = MLPDynamics(transitions.state_dim, transitions.action_dim, config.hidden)
+        self.model = build_model(config, transitions)
+        self.loss_scale = standardisation(self.train_data.next_states - self.train_data.states)[1].float()
         self.model.fit_normalisation(self.train_data.states, self.train_data.actions, self.train_data.next_states)
         self.gate_logits = [p for name, p in self.model.named_parameters() if name.endswith("logits")]
         weights = [p for name, p in self.model.named_parameters() if not name.endswith("logits")]
@@ -128,6 +172,7 @@ class TrainingRun:
         self.saved_epochs = None  # epochs completed at the last checkpoint of this run
         self.info = {
             "kind_counts": count_kinds(self.model),
+            "network_kind_counts": network_kind_counts(self.model),
             "metrics": {"dense": None, "sparse": None},
             "config": config.as_dict(),
             "data": {
@@ -141,6 +186,8 @@ class TrainingRun:
             "last_epoch_loss": None,
             "train_seconds": 0.0,
         }
+        if config.model == "graph":
+            self.info["graph"] = self.model.graph_info()
 
     @property
     def complete(self) -> bool:
@@ -195,7 +242,7 @@ class TrainingRun:
         losses = []
         for batch_starts in order.split(self.config.batch_size):
             start, actions, targets = self.train_data.windows(batch_starts, self.config.rollout_steps)
-            loss = rollout_loss(self.model, start, actions, targets)
+            loss = rollout_loss(self.model, start, actions, targets, self.loss_scale)
             if stage.kind == "gates":
                 loss = loss + relu_penalty(self.model, stage.budget, self.config.relu_penalty)
             if not torch.isfinite(loss):
@@ -230,6 +277,7 @@ class TrainingRun:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             self.fail("the weights became non-finite")
         self.info["kind_counts"] = count_kinds(self.model)
+        self.info["network_kind_counts"] = network_kind_counts(self.model)
         self.info["progress"].update(stage=self.stage_index, epoch=self.epoch, complete=self.complete)
         training = None
         if not self.complete:

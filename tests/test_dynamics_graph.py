@@ -1,0 +1,218 @@
+"""Graph dynamics model: message passing, export to FrozenGraph, N-independence, training CLI, checkpoints."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from dynamics.checkpoint import load_checkpoint, save_checkpoint
+from dynamics.errors import DataError, ModelConfigError
+from dynamics.frozen import graph_edges
+from dynamics.graph import GraphDynamics, batched_edge_index, object_count
+from dynamics.toy import toy_transitions
+from dynamics.train import TrainConfig
+from envs.collect import collect_transitions
+from mpc.cli import main
+
+TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM = 3, 2, (12, 10), 6
+TINY = ["--hidden", "8,8", "--message-dim", "4", "--rollout-steps", "2", "--epochs", "2", "--phase-epochs", "1",
+        "--batch-size", "64", "--eval-steps", "3", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def sorting_files(tmp_path_factory):
+    """Small sorting data sets with 3 objects (to train on) and with 4 objects (to run the same model on)."""
+    directory = tmp_path_factory.mktemp("sorting")
+    paths = {}
+    for num_objects in (3, 4):
+        paths[num_objects] = directory / f"sorting{num_objects}.npz"
+        collect_transitions("ObjectSorting-v0", episodes=8, steps=15, seed=num_objects,
+                            env_kwargs={"num_objects": num_objects}).save(paths[num_objects])
+    return paths
+
+
+def random_model(seed: int) -> GraphDynamics:
+    """Random weights, random normalisation and random kinds (relu, identity, zero) in both networks, float64."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = GraphDynamics(TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM)
+    with torch.no_grad():
+        for name in ("edge", "node", "delta"):
+            mean, std = getattr(model, f"{name}_mean"), getattr(model, f"{name}_std")
+            mean.copy_(torch.randn_like(mean) * 3)
+            std.copy_(torch.rand_like(std) * 2 + 0.1)
+    for network in model.networks().values():
+        network.set_kinds([rng.choice(3, size=width, p=[0.3, 0.3, 0.4]) for width in network.hidden])
+    return model.double().eval()
+
+
+def random_batch(seed: int, num_objects: int, batch: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed + 100)
+    state = torch.randn(batch, 2 * (num_objects + 1), generator=generator, dtype=torch.float64) * 8
+    return state, torch.randn(batch, ACTION_DIM, generator=generator, dtype=torch.float64) * 2
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Largest error over rows, relative to the row's size."""
+    return float(np.max(np.linalg.norm(actual - expected, axis=1) / np.linalg.norm(expected, axis=1)))
+
+
+def by_hand(model: GraphDynamics, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """The documented step, one edge at a time, with the model's torch edge and node functions (no torch-geometric)."""
+    num_objects = state.shape[1] // 2 - 1
+    positions = state.reshape(len(state), num_objects + 1, 2)
+    controls = torch.zeros(len(state), num_objects + 1, 1 + ACTION_DIM, dtype=state.dtype)
+    controls[:, 0, 0], controls[:, 0, 1:] = 1.0, action
+    summed = torch.zeros(len(state), num_objects + 1, model.message_dim, dtype=state.dtype)
+    for sender, receiver in zip(*graph_edges(num_objects)):
+        edge_input = torch.cat([positions[:, sender] - positions[:, receiver], controls[:, sender]], dim=-1)
+        summed[:, receiver] += model.edge((edge_input - model.edge_mean) / model.edge_std)
+    node_input = (torch.cat([positions, controls, summed], dim=-1) - model.node_mean) / model.node_std
+    return (positions + model.node(node_input) * model.delta_std + model.delta_mean).reshape(state.shape)
+
+
+@pytest.mark.parametrize("num_objects", [1, TRAINED_OBJECTS, 6])
+def test_message_passing_is_the_documented_step(num_objects):
+    model = random_model(num_objects)
+    state, action = random_batch(num_objects, num_objects)
+    with torch.no_grad():
+        assert torch.allclose(model(state, action), by_hand(model, state, action), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("num_objects", [None, 1, 5])
+def test_export_equals_the_torch_model(seed, num_objects):
+    model = random_model(seed)
+    frozen = model.export(num_objects)
+    assert frozen.num_objects == (TRAINED_OBJECTS if num_objects is None else num_objects)
+    state, action = random_batch(seed, frozen.num_objects)
+    with torch.no_grad():
+        expected = model(state, action).numpy()
+    assert relative_error(frozen.forward(torch.cat([state, action], dim=1).numpy()), expected) < 1e-6
+    assert frozen.relu_count == model.kind_counts()["relu"]
+    assert frozen.edge.relu_count == model.edge.kind_counts()["relu"]
+
+
+def test_runs_on_any_number_of_objects_and_treats_objects_alike():
+    model = random_model(0)
+    state, action = random_batch(0, 5)
+    order = torch.tensor([3, 1, 5, 2, 4])  # objects in another order, the pusher stays node 0
+    nodes = torch.cat([torch.tensor([0]), order])
+    columns = torch.stack([2 * nodes, 2 * nodes + 1], dim=1).ravel()
+    with torch.no_grad():
+        following = model(state, action)
+        permuted = model(state[:, columns], action)
+    assert following.shape == state.shape
+    assert torch.allclose(permuted, following[:, columns], rtol=1e-12, atol=1e-12)
+
+
+def test_batched_forward_equals_one_state_at_a_time_and_reuses_the_edge_index():
+    model = random_model(1)
+    state, action = random_batch(1, 4, batch=7)
+    with torch.no_grad():
+        batched = model(state, action)
+        single = torch.cat([model(state[i : i + 1], action[i : i + 1]) for i in range(7)])
+    assert torch.allclose(batched, single, rtol=1e-12, atol=1e-12)
+    assert batched_edge_index(7, 4) is batched_edge_index(7, 4)
+    assert batched_edge_index(7, 4).shape == (2, 7 * 4 * 4)
+
+
+def test_actions_get_gradients_for_the_gradient_planner():
+    model = random_model(2)
+    state, action = random_batch(2, 3)
+    action.requires_grad_(True)
+    model(state, action).sum().backward()
+    assert action.grad is not None and action.grad.abs().sum() > 0
+
+
+def test_normalisation_standardises_edge_and_node_inputs_and_position_changes():
+    model = GraphDynamics(TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM)
+    state, action = random_batch(3, TRAINED_OBJECTS, batch=500)
+    following = state + torch.randn_like(state)
+    model.fit_normalisation(state.float(), action.float(), following.float())
+    pos, control, (senders, receivers) = model.graph(state, action)
+    edge_inputs = (model.edge_inputs(pos[receivers], pos[senders], control[senders]) - model.edge_mean) / model.edge_std
+    assert torch.allclose(edge_inputs.mean(0), torch.zeros(5, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(edge_inputs.std(0), torch.ones(5, dtype=torch.float64), atol=1e-5)
+    known = 2 + 1 + ACTION_DIM  # the messages are not standardised
+    node_inputs = (torch.cat([pos, control], dim=1) - model.node_mean[:known]) / model.node_std[:known]
+    assert torch.allclose(node_inputs.std(0), torch.ones(known, dtype=torch.float64), atol=1e-5)
+    assert torch.equal(model.node_mean[known:], torch.zeros(MESSAGE_DIM))
+
+
+def test_wrong_state_widths_are_a_typed_error():
+    model = random_model(0)
+    with pytest.raises(ModelConfigError, match="2 \\(N \\+ 1\\)"):
+        model(torch.zeros(2, 5, dtype=torch.float64), torch.zeros(2, ACTION_DIM, dtype=torch.float64))
+    assert object_count(["pusher_x", "pusher_y", "obj0_x", "obj0_y"]) == 1
+    with pytest.raises(DataError, match="pusher and object positions"):
+        object_count(["pusher_x", "pusher_y", "keypoint0_x", "keypoint0_y"])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = random_model(5).float()
+    info = {"graph": model.graph_info()}
+    save_checkpoint(tmp_path / "g.pt", model, {"env_id": "x"}, info)
+    loaded = load_checkpoint(tmp_path / "g.pt")
+    assert isinstance(loaded.model, GraphDynamics) and loaded.model.config() == model.config()
+    assert loaded.info["graph"] == {"num_objects": TRAINED_OBJECTS, "runs_on_any_num_objects": True,
+                                    "edges": "all ordered pairs with an object receiver"}
+    state, action = random_batch(5, 4)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(state.float(), action.float()), model(state.float(), action.float()))
+
+
+def test_config_defaults_per_model():
+    assert TrainConfig().hidden == (128, 128) and TrainConfig().message_dim is None
+    graph = TrainConfig(model="graph", relu_target=8)
+    assert graph.hidden == (32, 32) and graph.message_dim == 16 and graph.neurons == 128
+    with pytest.raises(ModelConfigError, match="130 hidden neurons"):
+        TrainConfig(model="graph", hidden=(40, 25), relu_target=131).validate()
+    with pytest.raises(ModelConfigError, match="graph only"):
+        TrainConfig(message_dim=8).validate()
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_graph_then_inspect_on_another_number_of_objects(capsys, sorting_files, tmp_path):
+    out = tmp_path / "graph.pt"
+    code, stdout, _ = run(capsys, "train", sorting_files[3], "--model", "graph", "--relu-target", 5, "--out", out, *TINY)
+    assert code == 0
+    checkpoint = load_checkpoint(out)
+    info = checkpoint.info
+    assert isinstance(checkpoint.model, GraphDynamics) and info["config"]["model"] == "graph"
+    assert info["graph"]["num_objects"] == 3 and info["graph"]["runs_on_any_num_objects"]
+    per_network = info["network_kind_counts"]
+    assert set(per_network) == {"edge", "node"}
+    assert {kind: per_network["edge"][kind] + per_network["node"][kind] for kind in per_network["edge"]} == info["kind_counts"]
+    assert info["kind_counts"]["relu"] <= 5 and sum(info["kind_counts"].values()) == 32
+    assert "trained with 3 objects" in stdout and "edge 5 -> 8 -> 8 -> 4" in stdout
+    assert f"edge: relu {per_network['edge']['relu']}," in stdout
+
+    code, report, _ = run(capsys, "inspect", out, "--data", sorting_files[4])
+    assert code == 0 and report.startswith(stdout)
+    line = report.splitlines()[-1]
+    assert line.startswith(f"data        {sorting_files[4]}: 120 transitions, state 10; one-step RMSE ")
+
+
+def test_graph_model_on_data_without_objects_is_one_clear_error(capsys, sorting_files, tmp_path):
+    toy = tmp_path / "toy.npz"
+    toy_transitions(episodes=4, steps=5).save(toy)
+    code, _, err = run(capsys, "train", toy, "--model", "graph", "--out", tmp_path / "g.pt", *TINY)
+    assert code != 0 and err.count("\n") == 1 and "pusher and object positions" in err
+    assert not (tmp_path / "g.pt").exists()
+    code, _, err = run(capsys, "train", toy, "--message-dim", "4", "--out", tmp_path / "m.pt", "--quiet")
+    assert code != 0 and err.count("\n") == 1 and "--model graph only" in err
