@@ -166,3 +166,16 @@ def test_inspect_a_checkpoint_saved_without_training_facts(capsys, tmp_path):
     save_checkpoint(tmp_path / "bare.pt", MLPDynamics(2, 1, (4,)), toy_transitions(episodes=2, steps=3).metadata, {})
     code, _, err = main(["inspect", str(tmp_path / "bare.pt")]), *capsys.readouterr()
     assert code == 1 and "not the facts" in err and err.count("\n") == 1
+
+
+def test_inspect_reports_the_errors_on_other_data(capsys, data_file, tmp_path):
+    out = tmp_path / "m.pt"
+    assert run(capsys, "train", data_file, "--out", out, *TINY)[0] == 0
+    code, report, _ = main(["inspect", str(out), "--data", str(data_file)]), *capsys.readouterr()
+    assert code == 0 and report.splitlines()[-1].startswith(f"data        {data_file}: 500 transitions, state 2; one-step RMSE ")
+    wide = toy_transitions(episodes=4, steps=5)
+    wide.observations, wide.next_observations = np.tile(wide.observations, 2), np.tile(wide.next_observations, 2)
+    wide.metadata.update({key: wide.metadata[key] * 2 for key in ("state_layout", "workspace_low", "workspace_high")})
+    wide.save(tmp_path / "wide.npz")
+    code, _, err = main(["inspect", str(out), "--data", str(tmp_path / "wide.npz")]), *capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "reads 2 states and 1 actions, the data has 4 and 1" in err
