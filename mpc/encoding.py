@@ -28,7 +28,7 @@ import numpy as np
 
 from dynamics.frozen import FrozenNetwork
 from mpc.bounds import NetworkBounds
-from mpc.program import ProgramBuilder, spread
+from mpc.program import ProgramBuilder, masked
 
 
 @dataclass(frozen=True)
@@ -66,24 +66,23 @@ class AffineMap:
         before it), so they are gathered into a dense (copies, d, columns per copy) block and
         multiplied by the weight in one batched product; repeated columns add up on the way.
         """
-        copies, dim = self.copies, self.dim
-        copy, index = np.divmod(self.rows, dim)
+        copies, dim, out = self.copies, self.dim, weight.shape[0]
         # Number the distinct columns of each copy 0, 1, ... (slots), in one sort of (copy, column).
         stride = int(self.columns.max(initial=0)) + 1
-        distinct, entry_key = np.unique(copy * stride + self.columns, return_inverse=True)
+        distinct, entry_key = np.unique(self.rows // dim * stride + self.columns, return_inverse=True)
         distinct_copy, distinct_column = np.divmod(distinct, stride)
         slot = np.arange(distinct.size) - np.searchsorted(distinct_copy, distinct_copy)
         width = int(slot.max(initial=-1)) + 1
-        flat = (copy * dim + index) * width + slot[entry_key]
-        dense = np.bincount(flat, weights=self.values, minlength=copies * dim * width).reshape(copies, dim, width)
-        product = np.matmul(weight, dense)  # (copies, out, width)
-        copy_of, row_of, slot_of = np.nonzero(product)
+        # dense[copy, index, slot] at flat position (row of the entry) * width + slot.
+        dense = np.bincount(self.rows * width + slot[entry_key], weights=self.values, minlength=copies * dim * width)
+        product = np.matmul(weight, dense.reshape(copies, dim, width)).reshape(-1)  # (copies, out, width), flat
+        nonzero = np.flatnonzero(product)
         columns = np.zeros((copies, width), dtype=np.int64)
         columns[distinct_copy, slot] = distinct_column
         return AffineMap(
-            copy_of * weight.shape[0] + row_of,
-            columns[copy_of, slot_of],
-            product[copy_of, row_of, slot_of],
+            nonzero // width,
+            columns[nonzero // (out * width), nonzero % width],
+            product[nonzero],
             self.offset @ weight.T + bias,
         )
 
@@ -118,17 +117,25 @@ class AffineMap:
         entries = flat[self.rows]
         offset = self.offset[where]
         builder.add_rows(
-            int(flat.sum()),
+            offset.size,
             row_of[self.rows[entries]],
             self.columns[entries],
             self.values[entries],
-            spread(lower, where.shape)[where] - offset,
-            spread(upper, where.shape)[where] - offset,
+            masked(lower, where) - offset,
+            masked(upper, where) - offset,
         )
 
     def tie(self, builder: ProgramBuilder, targets: np.ndarray) -> None:
         """Equality rows column targets[k, i] = expression (k, i) wherever targets >= 0."""
-        (self - AffineMap.of_columns(targets)).constrain(builder, 0.0, 0.0, where=targets >= 0)
+        where = targets >= 0
+        tied = np.flatnonzero(where)
+        expression_minus_target = AffineMap(
+            np.concatenate([self.rows, tied]),
+            np.concatenate([self.columns, targets.reshape(-1)[tied]]),
+            np.concatenate([self.values, np.full(tied.size, -1.0)]),
+            self.offset,
+        )
+        expression_minus_target.constrain(builder, 0.0, 0.0, where)
 
 
 @dataclass(frozen=True)

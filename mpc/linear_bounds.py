@@ -94,10 +94,9 @@ def _lower_bounds(
 
 def linear_tightener(network: FrozenNetwork, problem: PlanningProblem) -> Tightener:
     """Back-substitution bounds for `refine_rollout_bounds`: every neuron of a layer, or every state entry."""
-    identities = {width: np.eye(width) for width in {layer.out_dim for layer in network.layers}}
 
     def tighten(step: int, layer: int, prefix: RolloutBounds) -> tuple[np.ndarray, np.ndarray]:
-        identity = identities[network.layers[layer].out_dim]
+        identity = np.eye(network.layers[layer].out_dim)
         steps = [prefix.network.copy_range(current, current + 1) for current in range(step + 1)]
         lower = _lower_bounds(
             network, steps, prefix.state_low, prefix.state_high, problem.action_low, problem.action_high,

@@ -13,7 +13,7 @@ look at names, the Pyomo export turns every block into one indexed variable.
 
 `ProgramBuilder` assembles a program from blocks of columns and blocks of rows, each added in
 one vectorised call as numpy arrays (row, column, value triplets); scipy only builds the final
-matrix, so assembling even a small program costs well under a millisecond per block.
+matrix, so a block costs a few microseconds.
 """
 
 from __future__ import annotations
@@ -97,18 +97,44 @@ class MatrixProgram:
         )
 
 
+def _scalar(value) -> bool:
+    """A Python number (kept as is by the builder until `build`, cheaper than a filled array)."""
+    return isinstance(value, (int, float))
+
+
+def masked(value, mask: np.ndarray):
+    """`value` broadcast to the shape of `mask`, at its True positions; a Python scalar stays a scalar (hot path)."""
+    return value if _scalar(value) else spread(value, mask.shape)[mask]
+
+
+def _joined(parts: list, counts: list[int], total: int, dtype=np.float64) -> np.ndarray:
+    """One array of `total` entries from consecutive parts of the given counts, each a scalar or an array."""
+    joined = np.empty(total, dtype=dtype)
+    start = 0
+    for part, count in zip(parts, counts):
+        joined[start : start + count] = part
+        start += count
+    return joined
+
+
 class ProgramBuilder:
-    """Collects column blocks and row blocks, then assembles one `MatrixProgram`."""
+    """Collects column blocks and row blocks, then assembles one `MatrixProgram`.
+
+    Bounds given as scalars stay scalars until `build` fills them in: most blocks have a constant
+    bound on one side, and a build of a small program is mostly such per-block overhead.
+    """
 
     def __init__(self) -> None:
         self.num_columns = 0
         self.num_rows = 0
-        self._col_lower: list[np.ndarray] = []
-        self._col_upper: list[np.ndarray] = []
-        self._integrality: list[np.ndarray] = []
+        self._col_counts: list[int] = []
+        self._col_lower: list[np.ndarray | float] = []
+        self._col_upper: list[np.ndarray | float] = []
+        self._integrality: list[bool] = []
         self._cost_terms: list[tuple[np.ndarray, np.ndarray]] = []
-        self._row_lower: list[np.ndarray] = []
-        self._row_upper: list[np.ndarray] = []
+        self._row_counts: list[int] = []
+        self._row_lower: list[np.ndarray | float] = []
+        self._row_upper: list[np.ndarray | float] = []
         self._entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.blocks: dict[str, np.ndarray] = {}
 
@@ -122,12 +148,13 @@ class ProgramBuilder:
         if name in self.blocks:
             raise ValueError(f"column block {name!r} exists already")
         present = np.asarray(present, dtype=bool)
-        count = int(present.sum())
+        count = np.count_nonzero(present)
         block = np.full(present.shape, ABSENT, dtype=np.int64)
         block[present] = np.arange(self.num_columns, self.num_columns + count)
-        self._col_lower.append(spread(lower, present.shape)[present])
-        self._col_upper.append(spread(upper, present.shape)[present])
-        self._integrality.append(np.full(count, integer))
+        self._col_lower.append(masked(lower, present))
+        self._col_upper.append(masked(upper, present))
+        self._col_counts.append(count)
+        self._integrality.append(integer)
         self.num_columns += count
         self.blocks[name] = block
         return block
@@ -143,8 +170,9 @@ class ProgramBuilder:
             raise ValueError("row coefficients refer to columns that do not exist yet")
         entries = (np.asarray(rows) + self.num_rows, np.asarray(columns), np.asarray(values, dtype=np.float64))
         self._entries.append(entries)
-        self._row_lower.append(spread(lower, (count,)))
-        self._row_upper.append(spread(upper, (count,)))
+        self._row_lower.append(lower if _scalar(lower) else spread(lower, (count,)))
+        self._row_upper.append(upper if _scalar(upper) else spread(upper, (count,)))
+        self._row_counts.append(count)
         self.num_rows += count
 
     def add_sum_rows(self, terms: list[tuple[np.ndarray, np.ndarray | float]], lower, upper) -> None:
@@ -153,10 +181,9 @@ class ProgramBuilder:
         Every term's columns is a 1-D array of the same length; coefficients broadcast to it.
         """
         count = terms[0][0].size
-        rows = np.tile(np.arange(count), len(terms))
         columns = np.concatenate([columns for columns, _ in terms])
-        values = np.concatenate([spread(coefficients, (count,)) for _, coefficients in terms])
-        self.add_rows(count, rows, columns, values, lower, upper)
+        values = _joined([coefficients for _, coefficients in terms], [count] * len(terms), columns.size)
+        self.add_rows(count, np.arange(columns.size) % max(count, 1), columns, values, lower, upper)
 
     def add_cost(self, columns: np.ndarray, weights: np.ndarray) -> None:
         """Add weights to the linear cost of the given columns."""
@@ -164,7 +191,6 @@ class ProgramBuilder:
         self._cost_terms.append((columns.ravel(), weights.ravel()))
 
     def build(self) -> MatrixProgram:
-        concat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
         if self._entries:
             rows, cols, values = (np.concatenate(part) for part in zip(*self._entries))
         else:
@@ -173,16 +199,19 @@ class ProgramBuilder:
         matrix = sp.csr_array((values, (rows, cols)), shape=(self.num_rows, self.num_columns))
         matrix.sum_duplicates()
         matrix.eliminate_zeros()
-        cost = np.zeros(self.num_columns)
-        for columns, weights in self._cost_terms:
-            np.add.at(cost, columns, weights)
+        if self._cost_terms:
+            columns, weights = (np.concatenate(part) for part in zip(*self._cost_terms))
+            cost = np.bincount(columns, weights, minlength=self.num_columns)
+        else:
+            cost = np.zeros(self.num_columns)
+        row_counts, col_counts = self._row_counts, self._col_counts
         return MatrixProgram(
             matrix=matrix,
-            row_lower=concat(self._row_lower),
-            row_upper=concat(self._row_upper),
-            col_lower=concat(self._col_lower),
-            col_upper=concat(self._col_upper),
-            integrality=concat(self._integrality).astype(bool),
+            row_lower=_joined(self._row_lower, row_counts, self.num_rows),
+            row_upper=_joined(self._row_upper, row_counts, self.num_rows),
+            col_lower=_joined(self._col_lower, col_counts, self.num_columns),
+            col_upper=_joined(self._col_upper, col_counts, self.num_columns),
+            integrality=_joined(self._integrality, col_counts, self.num_columns, dtype=bool),
             cost=cost,
             blocks=dict(self.blocks),
         )
