@@ -12,6 +12,7 @@ from test_mpc_pyomo import appsi_highs
 from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network
 
 from dynamics.frozen import POSITION_DIM, FrozenGraph
+from dynamics.graph import GraphDynamics
 from mpc.errors import ProblemError
 from mpc.graph_bounds import graph_rollout_bounds
 from mpc.graph_tightening import graph_lp_rollout_bounds
@@ -152,3 +153,29 @@ def test_pyomo_export_of_a_graph_program_has_the_fast_path_optimum():
     assert result.solver.termination_condition == pyo.TerminationCondition.optimal
     assert pyo.value(model.cost) == pytest.approx(fast.objective, rel=1e-7, abs=1e-7)
     assert isinstance(model.summed, pyo.Var) and isinstance(model.x, pyo.Var)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3, 5]), st.sampled_from([2, 3]))
+def test_fixed_actions_give_the_torch_geometric_rollout(seed, horizon, num_objects):
+    """The program of the exported model reproduces GraphDynamics itself, also on another N than trained."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model = GraphDynamics(num_objects=2, action_dim=ACTION_DIM, hidden=(6, 5), message_dim=3).double().eval()
+    for network in (model.edge, model.node):
+        network.set_kinds([rng.choice([ZERO, IDENTITY, RELU], size=width) for width in (6, 5)])
+    states = torch.from_numpy(rng.normal(scale=5.0, size=(64, 6)))
+    actions = torch.from_numpy(rng.uniform(-1, 1, size=(64, ACTION_DIM)))
+    model.fit_normalisation(states, actions, states + 0.3 * torch.from_numpy(rng.normal(size=(64, 6))))
+    graph = model.export(num_objects)
+    problem = make_problem(graph, horizon, rng)
+    horizon_program, _ = build(graph, problem)
+    program = horizon_program.program
+    plan_actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
+    fixed = program.with_column_bounds(program.action_columns, plan_actions, plan_actions)
+    solved = solve_program(fixed, mip_rel_gap=0.0).values[program.state_columns]
+    expected = [torch.from_numpy(problem.state)[None]]
+    with torch.no_grad():
+        for action in plan_actions:
+            expected.append(model(expected[-1], torch.from_numpy(action)[None]))
+    np.testing.assert_allclose(solved, torch.cat(expected).numpy(), rtol=1e-6, atol=1e-6)
