@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from dynamics.checkpoint import load_checkpoint  # noqa: E402
 from envs.collect import make_env  # noqa: E402
 from mpc.commands import EXAMPLES  # noqa: E402
-from mpc.milp_planner import GRAPH_BOUND_MODES, MILPPlanner  # noqa: E402
+from mpc.milp_planner import BOUND_MODES, MILPPlanner  # noqa: E402
 from mpc.planners import frozen_dynamics  # noqa: E402
 from mpc.runner import ControlSettings, goal_features, make_controller, save_json  # noqa: E402
 
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=EXAMPLES / "checkpoints" / "sorting_graph_sparse.pt")
     parser.add_argument("--objects", type=int, nargs="+", default=[2, 4, 6])
     parser.add_argument("--horizons", type=int, nargs="+", default=[2, 4, 6])
-    parser.add_argument("--bounds", nargs="+", default=list(GRAPH_BOUND_MODES), choices=GRAPH_BOUND_MODES)
+    parser.add_argument("--bounds", nargs="+", default=list(BOUND_MODES), choices=BOUND_MODES)
     parser.add_argument("--problems", type=int, default=3, help="seeded start states per size")
     parser.add_argument("--seed", type=int, default=7000)
     parser.add_argument("--time-limit", type=float, default=20.0, help="per plan: bounds, build and solve (s)")

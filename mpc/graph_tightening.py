@@ -24,7 +24,8 @@ from mpc.tightening import _lp_ranges
 
 def graph_lp_rollout_bounds(graph: FrozenGraph, problem: PlanningProblem, threads: int = 1,
                             deadline: float = np.inf) -> RolloutBounds:
-    """Interval bounds with every state box LP-tightened, in step order until `deadline` (perf_counter)."""
+    """Linear bounds (mpc.graph_bounds) with every state box LP-tightened, in step order until `deadline`
+    (a time.perf_counter() value)."""
     workspace_low, workspace_high = problem.workspace_low, problem.workspace_high
     if workspace_low is None:
         workspace_low, workspace_high = np.full(graph.state_dim, -np.inf), np.full(graph.state_dim, np.inf)
@@ -33,7 +34,7 @@ def graph_lp_rollout_bounds(graph: FrozenGraph, problem: PlanningProblem, thread
     for step in range(problem.horizon):
         edge, node, low, high = graph_step_bounds(
             graph, state_low[-1], state_high[-1], problem.action_low, problem.action_high,
-            workspace_low, workspace_high, step,
+            workspace_low, workspace_high, step, linear=True,
         )  # fmt: skip
         edges.append(edge)
         nodes.append(node)

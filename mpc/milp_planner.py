@@ -19,7 +19,6 @@ from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.tightening import lp_tightener
 
 BOUND_MODES = ("interval", "linear", "lp")
-GRAPH_BOUND_MODES = ("interval", "lp")
 DEFAULT_BOUNDS = "lp"  # chosen by measurement, see examples/bench_milp.py
 
 
@@ -29,8 +28,8 @@ class MILPPlanner:
     bounds: "interval" (interval propagation clipped to the workspace box), "linear" (then
     back-substitution through the unrolled horizon) or "lp" (linear, then LP-based tightening of
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
-    problem's time limit). A graph model has "interval" and "lp" (LP tightening of the states only,
-    mpc.graph_tightening).
+    problem's time limit). For a graph model, "linear" back-substitutes within each edge and node
+    network copy, and "lp" adds LP tightening of the states (mpc.graph_bounds, mpc.graph_tightening).
     """
 
     def __init__(
@@ -43,9 +42,8 @@ class MILPPlanner:
         threads: int = 1,
         lp_budget: float = 0.25,
     ) -> None:
-        modes = GRAPH_BOUND_MODES if isinstance(network, FrozenGraph) else BOUND_MODES
-        if bounds not in modes:
-            raise ProblemError(f"bounds must be one of {', '.join(modes)} for this model, got {bounds!r}")
+        if bounds not in BOUND_MODES:
+            raise ProblemError(f"bounds must be one of {', '.join(BOUND_MODES)}, got {bounds!r}")
         if network.input_dim != state_dim + action_dim or network.output_dim != state_dim:
             raise ProblemError(
                 f"the network maps {network.input_dim} inputs to {network.output_dim} outputs; a dynamics model "
@@ -75,7 +73,7 @@ class MILPPlanner:
                 return graph_lp_rollout_bounds(self.network, problem, self.threads, deadline)
             return graph_rollout_bounds(
                 self.network, problem.state, problem.action_low, problem.action_high, problem.horizon,
-                problem.workspace_low, problem.workspace_high,
+                problem.workspace_low, problem.workspace_high, linear=self.bounds == "linear",
             )  # fmt: skip
         bounds = rollout_interval_bounds(
             self.network,

@@ -8,17 +8,19 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_mpc_encoding import hidden_pre_activations
 from test_mpc_pyomo import appsi_highs
-from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network
+from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 
 from dynamics.frozen import POSITION_DIM, FrozenGraph
 from dynamics.graph import GraphDynamics
 from mpc.errors import ProblemError
-from mpc.graph_bounds import graph_rollout_bounds
+from mpc.bounds import propagate_intervals
+from mpc.graph_bounds import graph_rollout_bounds, linear_copy_bounds
 from mpc.graph_tightening import graph_lp_rollout_bounds
 from mpc.highs_solver import solve_program
 from mpc.horizon import build_horizon_program, predict_states
-from mpc.milp_planner import GRAPH_BOUND_MODES, MILPPlanner
+from mpc.milp_planner import BOUND_MODES, MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.pyomo_export import to_pyomo
 
@@ -63,12 +65,29 @@ def build(graph, problem):
     return build_horizon_program(graph, problem, bounds), bounds
 
 
+@settings(max_examples=40, deadline=None)
+@given(sparse_networks())
+def test_linear_copy_bounds_contain_every_neuron_and_lie_within_the_intervals(drawn):
+    network, _, _, rng = drawn
+    centre = rng.normal(size=(3, network.input_dim))
+    radius = rng.uniform(0, 2, size=(3, network.input_dim))
+    interval = propagate_intervals(network, centre - radius, centre + radius)
+    linear = linear_copy_bounds(network, centre - radius, centre + radius)
+    inputs = centre[:, None] + radius[:, None] * rng.uniform(-1, 1, size=(3, 300, network.input_dim))
+    for layer, values in enumerate(hidden_pre_activations(network, inputs)):
+        assert np.all(values >= linear.pre_low[layer][:, None] - 1e-9)
+        assert np.all(values <= linear.pre_high[layer][:, None] + 1e-9)
+        assert np.all(linear.pre_low[layer] >= interval.pre_low[layer]) and np.all(linear.pre_high[layer] <= interval.pre_high[layer])
+    outputs = network.forward(inputs)
+    assert np.all(outputs >= linear.output_low[:, None] - 1e-9) and np.all(outputs <= linear.output_high[:, None] + 1e-9)
+
+
 @settings(max_examples=30, deadline=None)
-@given(sparse_graphs(), st.integers(1, 4))
-def test_interval_bounds_contain_every_sampled_rollout(drawn, horizon):
+@given(sparse_graphs(), st.integers(1, 4), st.booleans())
+def test_graph_bounds_contain_every_sampled_rollout(drawn, horizon, linear):
     graph, rng = drawn
     problem = make_problem(graph, horizon, rng)
-    bounds = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, horizon)
+    bounds = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, horizon, linear=linear)
     states = predict_states(graph, problem.state, rng.uniform(-1, 1, size=(300, horizon, ACTION_DIM)))
     assert np.all(states >= bounds.state_low - 1e-9)
     assert np.all(states <= bounds.state_high + 1e-9)
@@ -112,18 +131,23 @@ def tiny_graph(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_lp_state_bounds_are_sound_and_tighter(seed):
+def test_linear_and_lp_state_bounds_are_sound_and_tighter(seed):
     graph, rng = tiny_graph(seed)
     problem = make_problem(graph, 4, rng)
-    interval = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, 4)
+    box = (problem.state, problem.action_low, problem.action_high, 4)
+    interval = graph_rollout_bounds(graph, *box)
+    linear = graph_rollout_bounds(graph, *box, linear=True)
     tightened = graph_lp_rollout_bounds(graph, problem)
     states = predict_states(graph, problem.state, rng.uniform(-1, 1, size=(2000, 4, ACTION_DIM)))
-    assert np.all(states >= tightened.state_low - 1e-6) and np.all(states <= tightened.state_high + 1e-6)
-    assert np.all(tightened.state_high - tightened.state_low <= interval.state_high - interval.state_low + 1e-9)
-    assert np.sum(tightened.state_high - tightened.state_low) < np.sum(interval.state_high - interval.state_low)
+    looser = interval
+    for bounds in (linear, tightened):
+        assert np.all(states >= bounds.state_low - 1e-6) and np.all(states <= bounds.state_high + 1e-6)
+        width, looser_width = bounds.state_high - bounds.state_low, looser.state_high - looser.state_low
+        assert np.all(width <= looser_width + 1e-9) and np.sum(width) < np.sum(looser_width)
+        looser = bounds
 
 
-@pytest.mark.parametrize("bounds", GRAPH_BOUND_MODES)
+@pytest.mark.parametrize("bounds", BOUND_MODES)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_planner_optimum_beats_random_search_on_the_graph(seed, bounds):
     graph, rng = tiny_graph(seed)
@@ -136,12 +160,6 @@ def test_planner_optimum_beats_random_search_on_the_graph(seed, bounds):
     actions = np.concatenate([actions, rng.uniform(-1, 1, size=(20000, 2, ACTION_DIM))])
     costs = trajectory_cost(problem, torch.from_numpy(predict_states(graph, problem.state, actions)), torch.from_numpy(actions))
     assert plan.objective <= float(costs.min()) + 1e-6
-
-
-def test_linear_bounds_are_refused_for_a_graph():
-    graph, _ = tiny_graph(0)
-    with pytest.raises(ProblemError, match="interval, lp"):
-        MILPPlanner(graph, graph.state_dim, ACTION_DIM, bounds="linear")
 
 
 def test_pyomo_export_of_a_graph_program_has_the_fast_path_optimum():
