@@ -41,6 +41,7 @@ class StepRecord:
     fallback: bool
     binaries: int | None = None
     node_count: int | None = None
+    sampled_objective: float | None = None  # a sampling-warm-started MILP: the sampled plan's objective
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -128,6 +129,7 @@ class RecedingHorizonController:
             fallback=fallback,
             binaries=plan.binaries,
             node_count=plan.node_count,
+            sampled_objective=plan.extras.get("sampled_objective"),
         )
         return np.clip(plan.actions[0], self.action_low, self.action_high), record
 

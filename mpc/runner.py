@@ -149,6 +149,8 @@ def summarise(episodes: list[dict]) -> dict:
     final = [episode["final_cost"] for episode in episodes]
     times = [step["planning_time"] for episode in episodes for step in episode["steps"]]
     fallbacks = sum(step["fallback"] for episode in episodes for step in episode["steps"])
+    warm_started = [step for episode in episodes for step in episode["steps"] if step.get("sampled_objective") is not None]
+    improved = sum(step["objective"] < step["sampled_objective"] - 1e-9 for step in warm_started)
     quartiles = np.percentile(final, [25, 75])
     return {
         "episodes": len(episodes),
@@ -161,6 +163,7 @@ def summarise(episodes: list[dict]) -> dict:
         "median_planning_time": statistics.median(times) if times else None,
         "max_planning_time": max(times) if times else None,
         "fallback_steps": int(fallbacks),
+        "milp_improved_steps": int(improved) if warm_started else None,  # over the sampled warm start
         "steps": len(times),
     }
 

@@ -41,6 +41,13 @@ def test_every_planner_closes_the_loop(metadata, planner_name):
         assert episode["final_cost"] == episode["cost_curve"][-1] == episode["steps"][-1]["task_cost"]
         assert all(step["planning_time"] > 0 for step in episode["steps"])
     assert results["summary"]["episodes"] == 2 and results["summary"]["steps"] == 6
+    sampled = [step["sampled_objective"] for episode in results["episodes"] for step in episode["steps"]]
+    if planner_name == "milp-cem":  # the MILP's plan is never worse than the sampled one it starts from
+        assert all(step["objective"] <= step["sampled_objective"] + 1e-4 * (1 + abs(step["sampled_objective"]))
+                   for episode in results["episodes"] for step in episode["steps"] if not step["fallback"])
+        assert 0 <= results["summary"]["milp_improved_steps"] <= 6
+    else:
+        assert sampled == [None] * 6 and results["summary"]["milp_improved_steps"] is None
 
 
 def test_same_seed_gives_the_same_episodes(metadata):
