@@ -29,13 +29,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("data", type=Path, help="transition file (.npz) from `sparsedyn collect`")
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="checkpoint to write (atomically, after every epoch)")
     parser.add_argument("--model", choices=list(MODELS), default=defaults.model,
-                        help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and "
-                        "N objects (data of pusher + object positions, e.g. ObjectSorting-v0), runs on any N (default %(default)s)")
+                        help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and N objects "
+                        "(data of pusher + object positions, e.g. ObjectSorting-v0), runs on any N (default %(default)s)")
     parser.add_argument("--hidden", metavar="W1,W2,...",
                         help=f"hidden widths of the MLP, or of each of the graph's edge and node networks "
                         f"(default {widths['mlp']} for mlp, {widths['graph']} for graph)")
+    graph = MODELS["graph"]
     parser.add_argument("--message-dim", type=int, metavar="D",
-                        help=f"graph only: message width, the edge network's output (default {MODELS['graph']['message_dim']})")
+                        help=f"graph only: message width, the edge network's output (default {graph['message_dim']})")
+    parser.add_argument("--message-penalty", type=float, metavar="W",
+                        help="graph only: loss per unit of mean absolute message, so that pairs which do not interact send "
+                        f"nothing and the model carries over to other numbers of objects (default {graph['message_penalty']})")
     parser.add_argument("--relu-target", type=int, metavar="N",
                         help="ReLU neurons to keep at most, over all networks (default: dense model)")
     parser.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, metavar="K",
@@ -79,6 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
         model=args.model,
         hidden=None if args.hidden is None else parse_hidden(args.hidden),
         message_dim=args.message_dim,
+        message_penalty=args.message_penalty,
         relu_target=args.relu_target,
         rollout_steps=args.rollout_steps,
         epochs=args.epochs,
@@ -147,7 +152,8 @@ def describe(checkpoint: Checkpoint, path: Path) -> str:
         f"network     {architecture[0]}",
         *(f"            {line}" for line in architecture[1:]),
         f"neurons     {format_counts(counts)}",
-        *(f"            {name}: {format_counts(count_kinds(network))}" for name, network in model.networks().items() if len(networks) > 1),
+        *(f"            {name}: {format_counts(count_kinds(network))}"
+          for name, network in model.networks().items() if len(networks) > 1),
         f"export      {export} after folding, {sum(frozen.relu_count for frozen in networks.values())} ReLU",
         f"training    {epochs_done}; {info['train_seconds']:.0f} s, last epoch loss {format_number(info['last_epoch_loss'])}",
         "options     " + " ".join(f"{key}={format_option(value)}" for key, value in config.items()),

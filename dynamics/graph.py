@@ -14,7 +14,8 @@ from the state width, so a model trained with N objects runs on any number of ob
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -134,6 +135,17 @@ class GraphDynamics(MessagePassing):
         object_count(metadata["state_layout"])
         if len(metadata["action_low"]) != self.action_dim:
             raise DataError(f"the model reads {self.action_dim} actions, the data has {len(metadata['action_low'])}")
+
+    @contextmanager
+    def recording_messages(self) -> Iterator[list[torch.Tensor]]:
+        """Inside the block, every application of the edge function appends its mean absolute message to the
+        yielded list (training penalises it so that pairs which do not interact send nothing, whatever N)."""
+        sizes = []
+        handle = self.edge.register_forward_hook(lambda _module, _inputs, messages: sizes.append(messages.abs().mean()))
+        try:
+            yield sizes
+        finally:
+            handle.remove()
 
     def kind_counts(self) -> dict[str, int]:
         return count_kinds(self)

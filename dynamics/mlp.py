@@ -78,7 +78,8 @@ def fold_normalisation(network: FrozenNetwork, input_mean: torch.Tensor, input_s
     The input standardisation folds into the first affine map, the output scaling into the last (one
     map may be both when every hidden layer was folded away).
     """
-    input_mean, input_std, output_mean, output_std = (t.double().numpy() for t in (input_mean, input_std, output_mean, output_std))
+    input_mean, input_std, output_mean, output_std = (
+        t.double().numpy() for t in (input_mean, input_std, output_mean, output_std))
     layers = list(network.layers)
     first = layers[0]
     layers[0] = FrozenLayer(first.weight / input_std, first.bias - first.weight @ (input_mean / input_std), first.relu)

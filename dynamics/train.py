@@ -35,9 +35,10 @@ from envs.dataset import Transitions
 
 # Per model: the learned functions (each gets the hidden widths) and the defaults of the options left None.
 MODELS = {
-    "mlp": {"networks": 1, "hidden": (128, 128), "message_dim": None},
-    "graph": {"networks": 2, "hidden": (32, 32), "message_dim": 16},
+    "mlp": {"networks": 1, "hidden": (128, 128), "message_dim": None, "message_penalty": None},
+    "graph": {"networks": 2, "hidden": (32, 32), "message_dim": 16, "message_penalty": 1.0},
 }
+GRAPH_OPTIONS = ("message_dim", "message_penalty")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class TrainConfig:
     model: str = "mlp"  # "mlp" or "graph"
     hidden: tuple[int, ...] | None = None  # of the MLP, or of each of the graph's edge and node networks
     message_dim: int | None = None  # graph only: width of the edge network's output
+    message_penalty: float | None = None  # graph only: loss per unit of mean absolute message
     relu_target: int | None = None  # None: keep the model dense
     rollout_steps: int = 4  # K of the training loss
     epochs: int = 100  # dense training
@@ -58,8 +60,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        """Fill the model's defaults for hidden and message_dim when left None."""
-        for name in ("hidden", "message_dim"):
+        """Fill the model's defaults for the options left None."""
+        for name in ("hidden", *GRAPH_OPTIONS):
             if getattr(self, name) is None and self.model in MODELS:
                 object.__setattr__(self, name, MODELS[self.model][name])
 
@@ -77,10 +79,11 @@ class TrainConfig:
             raise ModelConfigError(f"--model {self.model!r} is not one of {', '.join(MODELS)}")
         if not self.hidden or min(self.hidden) < 1:
             raise ModelConfigError("--hidden needs at least one layer, every width at least 1")
-        if self.model == "graph" and self.message_dim < 1:
-            raise ModelConfigError("--message-dim must be at least 1")
-        if self.model != "graph" and self.message_dim is not None:
-            raise ModelConfigError("--message-dim applies to --model graph only")
+        if self.model == "graph" and (self.message_dim < 1 or self.message_penalty < 0):
+            raise ModelConfigError("--message-dim must be at least 1 and --message-penalty non-negative")
+        for name in GRAPH_OPTIONS:
+            if self.model != "graph" and getattr(self, name) is not None:
+                raise ModelConfigError(f"--{name.replace('_', '-')} applies to --model graph only")
         if self.relu_target is not None and not 0 <= self.relu_target <= self.neurons:
             hidden = ",".join(map(str, self.hidden))
             networks = " (edge and node networks)" if self.model == "graph" else ""
@@ -242,7 +245,7 @@ class TrainingRun:
         losses = []
         for batch_starts in order.split(self.config.batch_size):
             start, actions, targets = self.train_data.windows(batch_starts, self.config.rollout_steps)
-            loss = rollout_loss(self.model, start, actions, targets, self.loss_scale)
+            loss = self.prediction_loss(start, actions, targets)
             if stage.kind == "gates":
                 loss = loss + relu_penalty(self.model, stage.budget, self.config.relu_penalty)
             if not torch.isfinite(loss):
@@ -256,6 +259,14 @@ class TrainingRun:
                 bar.set_postfix_str(f"{stage.label} loss {losses[-1]:.4g} ReLU {count_kinds(self.model)['relu']}", refresh=False)
         self.model.eval()
         return float(np.mean(losses))
+
+    def prediction_loss(self, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The rollout loss, plus for a graph model the message penalty on the messages of the rollout."""
+        if not self.config.message_penalty:
+            return rollout_loss(self.model, start, actions, targets, self.loss_scale)
+        with self.model.recording_messages() as sizes:
+            loss = rollout_loss(self.model, start, actions, targets, self.loss_scale)
+        return loss + self.config.message_penalty * torch.stack(sizes).mean()
 
     def finish_stage(self) -> None:
         """Stage-end work: validation errors after dense and final training, gate commits after gate

@@ -80,6 +80,12 @@ def by_hand(model: GraphDynamics, state: torch.Tensor, action: torch.Tensor) -> 
     return (positions + model.node(node_input) * model.delta_std + model.delta_mean).reshape(state.shape)
 
 
+def by_edge(model: GraphDynamics, state: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Receiver positions, sender positions and sender control inputs of every edge of the batch."""
+    pos, control, (senders, receivers) = model.graph(state, action)
+    return pos[receivers], pos[senders], control[senders]
+
+
 @pytest.mark.parametrize("num_objects", [1, TRAINED_OBJECTS, 6])
 def test_message_passing_is_the_documented_step(num_objects):
     model = random_model(num_objects)
@@ -134,13 +140,25 @@ def test_actions_get_gradients_for_the_gradient_planner():
     assert action.grad is not None and action.grad.abs().sum() > 0
 
 
+def test_recording_messages_sees_every_edge_function_application_inside_the_block_only():
+    model = random_model(4)
+    state, action = random_batch(4, 3)
+    with model.recording_messages() as sizes:
+        model(state, action)
+        model(state, action)
+    model(state, action)
+    with torch.no_grad():
+        messages = model.message(*by_edge(model, state, action))
+    assert len(sizes) == 2 and torch.allclose(sizes[0], messages.abs().mean())
+
+
 def test_normalisation_standardises_edge_and_node_inputs_and_position_changes():
     model = GraphDynamics(TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM)
     state, action = random_batch(3, TRAINED_OBJECTS, batch=500)
     following = state + torch.randn_like(state)
     model.fit_normalisation(state.float(), action.float(), following.float())
-    pos, control, (senders, receivers) = model.graph(state, action)
-    edge_inputs = (model.edge_inputs(pos[receivers], pos[senders], control[senders]) - model.edge_mean) / model.edge_std
+    pos, control, _ = model.graph(state, action)
+    edge_inputs = (model.edge_inputs(*by_edge(model, state, action)) - model.edge_mean) / model.edge_std
     assert torch.allclose(edge_inputs.mean(0), torch.zeros(5, dtype=torch.float64), atol=1e-5)
     assert torch.allclose(edge_inputs.std(0), torch.ones(5, dtype=torch.float64), atol=1e-5)
     known = 2 + 1 + ACTION_DIM  # the messages are not standardised
@@ -174,7 +192,7 @@ def test_checkpoint_round_trip(tmp_path):
 def test_config_defaults_per_model():
     assert TrainConfig().hidden == (128, 128) and TrainConfig().message_dim is None
     graph = TrainConfig(model="graph", relu_target=8)
-    assert graph.hidden == (32, 32) and graph.message_dim == 16 and graph.neurons == 128
+    assert graph.hidden == (32, 32) and graph.message_dim == 16 and graph.message_penalty == 1.0 and graph.neurons == 128
     with pytest.raises(ModelConfigError, match="130 hidden neurons"):
         TrainConfig(model="graph", hidden=(40, 25), relu_target=131).validate()
     with pytest.raises(ModelConfigError, match="graph only"):
@@ -214,5 +232,6 @@ def test_graph_model_on_data_without_objects_is_one_clear_error(capsys, sorting_
     code, _, err = run(capsys, "train", toy, "--model", "graph", "--out", tmp_path / "g.pt", *TINY)
     assert code != 0 and err.count("\n") == 1 and "pusher and object positions" in err
     assert not (tmp_path / "g.pt").exists()
-    code, _, err = run(capsys, "train", toy, "--message-dim", "4", "--out", tmp_path / "m.pt", "--quiet")
-    assert code != 0 and err.count("\n") == 1 and "--model graph only" in err
+    for option in ("--message-dim", "--message-penalty"):
+        code, _, err = run(capsys, "train", toy, option, "4", "--out", tmp_path / "m.pt", "--quiet")
+        assert code != 0 and err.count("\n") == 1 and f"{option} applies to --model graph only" in err
