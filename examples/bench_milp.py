@@ -244,6 +244,38 @@ def print_omlt_table(rows: list[dict]) -> None:
         )
 
 
+def _geometric_mean(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
+
+
+def print_omlt_summary(rows: list[dict]) -> None:
+    """One line per size: build ratio range; solve time ratios to OMLT (geometric mean over the seeds where
+    both were optimal, and how often ours was faster), for ours with OMLT's bounds and with the default
+    bounds (solve alone, then with the LP tightening added); problems solved; largest optimum difference."""
+    print(
+        f"{'width':>5} {'H':>2} {'build ratio':>11} {'same bounds':>17} {'default':>17} {'default+bounds':>14} "
+        f"{'solved ours/OMLT/default':>24} {'max obj diff':>12}"
+    )
+    for width, horizon in dict.fromkeys((row["width"], row["horizon"]) for row in rows):
+        size = [row for row in rows if (row["width"], row["horizon"]) == (width, horizon)]
+        builds = [row["omlt"]["build_time"] / row["ours"]["build_time"] for row in size]
+        optimal = lambda record: record["status"] == "optimal"  # noqa: E731
+        same = [row for row in size if optimal(row["ours"]) and optimal(row["omlt"])]
+        default = [row for row in size if optimal(row["default"]) and optimal(row["omlt"])]
+        ratios = [row["ours"]["solve_time"] / row["omlt"]["solve_time"] for row in same]
+        default_ratios = [row["default"]["solve_time"] / row["omlt"]["solve_time"] for row in default]
+        total_ratios = [(row["default"]["bound_time"] + row["default"]["solve_time"]) / row["omlt"]["solve_time"] for row in default]
+        differences = [abs(row[name]["objective"] - row["omlt"]["objective"]) / abs(row["omlt"]["objective"])
+                       for row in size for name in ("ours", "default") if optimal(row[name]) and optimal(row["omlt"])]  # fmt: skip
+        solved = "/".join(str(sum(optimal(row[name]) for row in size)) for name in ("ours", "omlt", "default"))
+        print(
+            f"{width:>5} {horizon:>2} {min(builds):>5.0f}-{max(builds):<4.0f}x "
+            f"{_geometric_mean(ratios):>6.2f} ({sum(r < 1 for r in ratios):>2}/{len(ratios):<2} faster) "
+            f"{_geometric_mean(default_ratios):>6.2f} ({sum(r < 1 for r in default_ratios):>2}/{len(default_ratios):<2} faster) "
+            f"{_geometric_mean(total_ratios):>14.2f} {solved + f' of {len(size)}':>24} {max(differences, default=float('nan')):>12.1e}"
+        )
+
+
 def pushing_problems(metadata: dict, data: Path, horizon: int, count: int, time_limit: float) -> list[PlanningProblem]:
     """Start states drawn from the training transitions (seeded), goals sampled by the env from each start.
 
@@ -371,6 +403,8 @@ def main() -> None:
                     print_omlt_table(rows[-1:])
         print()
         print_omlt_table(rows)
+        print()
+        print_omlt_summary(rows)
     else:
         print(PUSHING_HEADER)
         rows = pushing_curve(

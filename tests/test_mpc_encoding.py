@@ -171,3 +171,44 @@ def test_copies_on_affine_inputs_with_fresh_outputs(drawn, copies):
     encoding = encode_network_copies(builder, network, differences, bounds, name="edge")
     result = solve_program(builder.build(), mip_rel_gap=0.0)
     np.testing.assert_allclose(result.values[encoding.outputs], network.forward(inputs), rtol=1e-6, atol=1e-6)
+
+
+def test_builder_keeps_scalar_and_array_bounds_in_block_order_and_adds_repeated_entries():
+    builder = ProgramBuilder()
+    first = builder.add_columns("first", np.array([True, False, True]), np.array([-1.0, -2.0, -3.0]), 5.0)
+    second = builder.add_columns("second", np.ones((2, 1), dtype=bool), 0.0, np.array([[1.0], [2.0]]), integer=True)
+    builder.add_rows(2, np.array([0, 0, 1, 0]), np.array([0, 2, 1, 0]), np.array([1.0, 2.0, 3.0, 4.0]), -np.inf, [7.0, 8.0])
+    builder.add_sum_rows([(second.ravel(), 1.0), (np.array([0, 1]), np.array([-1.0, 1.0]))], 0.0, np.inf)
+    builder.add_cost(np.array([1, 3, 1]), np.array([0.5, 1.0, 0.25]))
+    program = builder.build()
+    np.testing.assert_array_equal(first, [0, -1, 1])
+    np.testing.assert_array_equal(program.col_lower, [-1.0, -3.0, 0.0, 0.0])
+    np.testing.assert_array_equal(program.col_upper, [5.0, 5.0, 1.0, 2.0])
+    np.testing.assert_array_equal(program.integrality, [False, False, True, True])
+    np.testing.assert_array_equal(program.row_lower, [-np.inf, -np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(program.row_upper, [7.0, 8.0, np.inf, np.inf])
+    expected = [[5.0, 0.0, 2.0, 0.0], [0.0, 3.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]]
+    np.testing.assert_array_equal(program.matrix.toarray(), expected)
+    np.testing.assert_array_equal(program.cost, [0.0, 0.75, 0.0, 1.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 5), st.integers(1, 4))
+def test_then_affine_is_the_weight_times_each_copys_expressions(seed, copies, dim, out):
+    """Dense check with repeated columns within an expression and columns shared between copies."""
+    rng = np.random.default_rng(seed)
+    entries = int(rng.integers(0, 3 * copies * dim))
+    affine = AffineMap(
+        rng.integers(0, copies * dim, entries), rng.integers(0, 6, entries), rng.normal(size=entries),
+        rng.normal(size=(copies, dim)),
+    )  # fmt: skip
+    weight, bias = rng.normal(size=(out, dim)), rng.normal(size=out)
+
+    def dense(expressions: AffineMap) -> np.ndarray:
+        matrix = np.zeros((expressions.copies * expressions.dim, 6))
+        np.add.at(matrix, (expressions.rows, expressions.columns), expressions.values)
+        return matrix.reshape(expressions.copies, expressions.dim, 6)
+
+    result = affine.then_affine(weight, bias)
+    np.testing.assert_allclose(dense(result), weight @ dense(affine), atol=1e-12)
+    np.testing.assert_allclose(result.offset, affine.offset @ weight.T + bias, atol=1e-12)
