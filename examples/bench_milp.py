@@ -279,9 +279,12 @@ def print_omlt_summary(rows: list[dict]) -> None:
 def pushing_problems(metadata: dict, data: Path, horizon: int, count: int, time_limit: float) -> list[PlanningProblem]:
     """Start states drawn from the training transitions (seeded), goals sampled by the env from each start.
 
-    The cost is the mean L1 distance of the object keypoints to the goal, a tenth of it per step.
+    A drawn state the env refuses as a start (the pusher inside the object after a contact) is
+    replaced by a further draw. The cost is the mean L1 distance of the object keypoints to the
+    goal, a tenth of it per step.
     """
     from envs.dataset import load_transitions
+    from envs.errors import EnvOptionsError
     from envs.pushing import ObjectPushingEnv
 
     observations = load_transitions(data).observations
@@ -290,9 +293,13 @@ def pushing_problems(metadata: dict, data: Path, horizon: int, count: int, time_
     goal_indices = np.asarray(metadata["goal_indices"])
     weights = np.zeros(observations.shape[1])
     weights[goal_indices] = 1.0 / len(goal_indices)
-    problems = []
-    for seed, row in enumerate(rng.choice(len(observations), size=count, replace=False)):
-        state, _ = env.reset(seed=seed, options={"state": observations[row]})
+    problems, rows = [], list(rng.choice(len(observations), size=count, replace=False))
+    while len(problems) < count:
+        row = rows.pop(0) if rows else rng.integers(len(observations))
+        try:
+            state, _ = env.reset(seed=len(problems), options={"state": observations[row]})
+        except EnvOptionsError:
+            continue
         goal = np.asarray(state, dtype=np.float64).copy()
         goal[goal_indices] = env.unwrapped.goal
         problems.append(
