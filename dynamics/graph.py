@@ -87,9 +87,9 @@ class GraphDynamics(MessagePassing):
     def graph(self, state: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Node positions (B (N+1), 2), control inputs (B (N+1), 1 + m) and edge_index of a batch (B, 2 (N+1)), (B, m)."""
         num_nodes, odd = divmod(state.shape[-1], POSITION_DIM)
-        if odd or num_nodes < 2 or action.shape[-1] != self.action_dim:
-            raise ModelConfigError(f"the graph model takes states of 2 (N + 1) entries (N >= 1 objects) and "
-                                   f"{self.action_dim} actions, got {state.shape[-1]} and {action.shape[-1]}")
+        if state.ndim != 2 or odd or num_nodes < 2 or action.shape != (state.shape[0], self.action_dim):
+            raise ModelConfigError(f"the graph model takes batches of states (B, 2 (N + 1)), N >= 1 objects, and actions "
+                                   f"(B, {self.action_dim}), got {tuple(state.shape)} and {tuple(action.shape)}")
         batch = state.shape[0]
         pusher = torch.cat([torch.ones_like(action[:, :1]), action], dim=-1)
         controls = torch.cat([pusher[:, None], pusher.new_zeros(batch, num_nodes - 1, pusher.shape[-1])], dim=1)

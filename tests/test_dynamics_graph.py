@@ -169,8 +169,9 @@ def test_normalisation_standardises_edge_and_node_inputs_and_position_changes():
 
 def test_wrong_state_widths_are_a_typed_error():
     model = random_model(0)
-    with pytest.raises(ModelConfigError, match="2 \\(N \\+ 1\\)"):
-        model(torch.zeros(2, 5, dtype=torch.float64), torch.zeros(2, ACTION_DIM, dtype=torch.float64))
+    for state in (torch.zeros(2, 5), torch.zeros(8)):
+        with pytest.raises(ModelConfigError, match="\\(B, 2 \\(N \\+ 1\\)\\)"):
+            model(state.double(), torch.zeros(2, ACTION_DIM, dtype=torch.float64))
     assert object_count(["pusher_x", "pusher_y", "obj0_x", "obj0_y"]) == 1
     with pytest.raises(DataError, match="pusher and object positions"):
         object_count(["pusher_x", "pusher_y", "keypoint0_x", "keypoint0_y"])
