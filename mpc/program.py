@@ -183,7 +183,8 @@ class ProgramBuilder:
         count = terms[0][0].size
         columns = np.concatenate([columns for columns, _ in terms])
         values = _joined([coefficients for _, coefficients in terms], [count] * len(terms), columns.size)
-        self.add_rows(count, np.arange(columns.size) % max(count, 1), columns, values, lower, upper)
+        rows = np.arange(columns.size) % max(count, 1)  # 0..count-1 once per term (count may be 0)
+        self.add_rows(count, rows, columns, values, lower, upper)
 
     def add_cost(self, columns: np.ndarray, weights: np.ndarray) -> None:
         """Add weights to the linear cost of the given columns."""
