@@ -6,15 +6,21 @@ here it becomes one line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import sys
+import os
 
-import dynamics.cli
-import envs.cli
-import mpc.commands
-from dynamics.errors import DynamicsError
-from envs.errors import EnvsError
-from mpc.errors import MPCError
+# Before numpy loads: the programs' matrices are small, and spinning BLAS threads on busy cores made
+# one assembly step 100x slower (examples/bench_milp.py). Set the variable to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+import dynamics.cli  # noqa: E402
+import envs.cli  # noqa: E402
+import mpc.commands  # noqa: E402
+from dynamics.errors import DynamicsError  # noqa: E402
+from envs.errors import EnvsError  # noqa: E402
+from mpc.errors import MPCError  # noqa: E402
 
 USER_ERRORS = (EnvsError, DynamicsError, MPCError)
 

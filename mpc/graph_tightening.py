@@ -19,7 +19,7 @@ from mpc.bounds import RolloutBounds, intersect, stack_copies
 from mpc.graph_bounds import GraphBounds, graph_step_bounds
 from mpc.horizon import build_horizon_program
 from mpc.problem import PlanningProblem
-from mpc.tightening import _lp_ranges
+from mpc.tightening import lp_ranges
 
 
 def graph_lp_rollout_bounds(graph: FrozenGraph, problem: PlanningProblem, threads: int = 1,
@@ -46,7 +46,7 @@ def graph_lp_rollout_bounds(graph: FrozenGraph, problem: PlanningProblem, thread
             program = build_horizon_program(
                 graph, dataclasses.replace(problem, horizon=step + 1, warm_start=None), prefix
             ).program
-            lp_low, lp_high = _lp_ranges(program, program.state_columns[step + 1], threads, deadline)
+            lp_low, lp_high = lp_ranges(program, program.state_columns[step + 1], threads, deadline)
             low, high = intersect(low, high, lp_low, lp_high)
         state_low.append(low)
         state_high.append(high)

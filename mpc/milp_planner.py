@@ -20,6 +20,7 @@ from mpc.tightening import lp_tightener
 
 BOUND_MODES = ("interval", "linear", "lp")
 DEFAULT_BOUNDS = "lp"  # chosen by measurement, see examples/bench_milp.py
+LP_MIN_BINARIES = 28  # "lp" on an MLP with fewer interval-bound binaries runs as "linear": the LPs cost more than they save
 
 
 class MILPPlanner:
@@ -28,7 +29,8 @@ class MILPPlanner:
     bounds: "interval" (interval propagation clipped to the workspace box), "linear" (then
     back-substitution through the unrolled horizon) or "lp" (linear, then LP-based tightening of
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
-    problem's time limit). For a graph model, "linear" back-substitutes within each edge and node
+    problem's time limit; below LP_MIN_BINARIES binaries after interval bounds, "lp" skips the LPs,
+    which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph model, "linear" back-substitutes within each edge and node
     network copy, and "lp" adds LP tightening of the states (mpc.graph_bounds, mpc.graph_tightening).
     """
 
@@ -84,6 +86,9 @@ class MILPPlanner:
             problem.workspace_low,
             problem.workspace_high,
         )
+        mode = self.bounds
+        if mode == "lp" and bounds.network.binary_count(self.network) < LP_MIN_BINARIES:
+            mode = "linear"
         tighteners = {
             "interval": [],
             "linear": [linear_tightener(self.network, problem)],
@@ -91,7 +96,7 @@ class MILPPlanner:
                 linear_tightener(self.network, problem),
                 lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
             ],
-        }[self.bounds]
+        }[mode]
         return refine_rollout_bounds(self.network, problem, bounds, tighteners) if tighteners else bounds
 
     def build(self, problem: PlanningProblem) -> HorizonProgram:

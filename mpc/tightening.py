@@ -28,7 +28,7 @@ from mpc.program import MatrixProgram
 SAFETY = 1e-7  # absolute slack added to LP bounds, above HiGHS's LP tolerances
 
 
-def _lp_ranges(
+def lp_ranges(
     program: MatrixProgram, columns: np.ndarray, threads: int, deadline: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimum and maximum of each given column over the LP relaxation of `program`.
@@ -86,11 +86,11 @@ def lp_tightener(
         prefix_problem = dataclasses.replace(problem, horizon=step + 1, warm_start=None)
         encoded = build_horizon_program(network, prefix_problem, prefix)
         if layer == output_layer:
-            return _lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads, deadline)
+            return lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads, deadline)
         columns = encoded.dynamics.hidden[layer].pre[step]
         switching = np.flatnonzero(columns >= 0)
         low, high = np.full(width, -np.inf), np.full(width, np.inf)
-        low[switching], high[switching] = _lp_ranges(encoded.program, columns[switching], threads, deadline)
+        low[switching], high[switching] = lp_ranges(encoded.program, columns[switching], threads, deadline)
         return low, high
 
     return tighten

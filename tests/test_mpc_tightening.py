@@ -13,7 +13,7 @@ from test_mpc_strategies import sparse_networks
 
 from mpc.bounds import refine_rollout_bounds, rollout_interval_bounds
 from mpc.linear_bounds import linear_tightener
-from mpc.milp_planner import MILPPlanner
+from mpc.milp_planner import LP_MIN_BINARIES, MILPPlanner
 from mpc.tightening import lp_tightener
 
 
@@ -99,3 +99,18 @@ def test_lp_tightening_past_its_deadline_changes_nothing(drawn, horizon):
     tightened, reference = both.network, linear.network
     for mine, theirs in zip(tightened.pre_low + tightened.pre_high, reference.pre_low + reference.pre_high):
         np.testing.assert_array_equal(mine, theirs)
+
+
+@settings(max_examples=20, deadline=None)
+@given(sparse_networks(max_width=8), st.integers(1, 6))
+def test_lp_mode_skips_the_lps_when_interval_bounds_leave_few_binaries(drawn, horizon):
+    network, state_dim, action_dim, rng = drawn
+    problem = make_problem(state_dim, action_dim, horizon, rng)
+    bounds = {
+        mode: MILPPlanner(network, state_dim, action_dim, bounds=mode).rollout_bounds(problem)
+        for mode in ("interval", "linear", "lp")
+    }
+    if bounds["interval"].network.binary_count(network) < LP_MIN_BINARIES:
+        assert np.array_equal(bounds["linear"].state_low, bounds["lp"].state_low)
+        for linear, lp in zip(bounds["linear"].network.pre_low, bounds["lp"].network.pre_low):
+            assert np.array_equal(linear, lp)
