@@ -162,7 +162,7 @@ def rollout_step_bounds(
     return bounds, next_low, next_high
 
 
-def _workspace_box(n: int, low: np.ndarray | None, high: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def workspace_box(n: int, low: np.ndarray | None, high: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The workspace box, all of space where the problem gives none."""
     return (np.full(n, -np.inf), np.full(n, np.inf)) if low is None else (low, high)
 
@@ -177,7 +177,7 @@ def rollout_interval_bounds(
     workspace_high: np.ndarray | None = None,
 ) -> RolloutBounds:
     """Interval bounds of a rollout from the fixed state x0 under any actions in the box."""
-    workspace_low, workspace_high = _workspace_box(network.output_dim, workspace_low, workspace_high)
+    workspace_low, workspace_high = workspace_box(network.output_dim, workspace_low, workspace_high)
     state_low, state_high = [np.asarray(state, dtype=np.float64)], [np.asarray(state, dtype=np.float64)]
     steps = []
     for step in range(horizon):
@@ -215,7 +215,7 @@ def refine_rollout_bounds(
     cheap one can spare an expensive one work), and before every layer the step's interval
     bounds are propagated again from the tightened ones: every improvement carries forward.
     """
-    workspace_low, workspace_high = _workspace_box(network.output_dim, problem.workspace_low, problem.workspace_high)
+    workspace_low, workspace_high = workspace_box(network.output_dim, problem.workspace_low, problem.workspace_high)
     state_low, state_high = bounds.state_low.copy(), bounds.state_high.copy()
     steps = [bounds.network.copy_range(step, step + 1) for step in range(bounds.horizon)]
     output_layer = len(network.layers) - 1

@@ -13,12 +13,13 @@ dependence on the copy's inputs and stay close to the true reach.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from dynamics.frozen import POSITION_DIM, FrozenGraph, FrozenNetwork
-from mpc.bounds import NetworkBounds, RolloutBounds, intersect, propagate_intervals, stack_copies
+from mpc.bounds import NetworkBounds, RolloutBounds, intersect, propagate_intervals, stack_copies, workspace_box
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ def graph_step_bounds(
     return edge, node, next_low, next_high
 
 
+StateTightener = Callable[[int, RolloutBounds], tuple[np.ndarray, np.ndarray]]
+
+
 def graph_rollout_bounds(
     graph: FrozenGraph,
     state: np.ndarray,
@@ -133,19 +137,29 @@ def graph_rollout_bounds(
     workspace_low: np.ndarray | None = None,
     workspace_high: np.ndarray | None = None,
     linear: bool = False,
+    tighten_state: StateTightener | None = None,
 ) -> RolloutBounds:
     """Bounds of a graph model's rollout from the fixed state x0 under any actions in the box
-    (intervals; linear: tightened by back-substitution within each network copy)."""
-    if workspace_low is None:
-        workspace_low, workspace_high = np.full(graph.state_dim, -np.inf), np.full(graph.state_dim, np.inf)
+    (intervals; linear: tightened by back-substitution within each network copy).
+
+    tighten_state(step, prefix), if given, returns bounds on x[step + 1] given the bounds of steps
+    0..step (`prefix`); they are intersected with the propagated box before the next step.
+    """
+    workspace_low, workspace_high = workspace_box(graph.state_dim, workspace_low, workspace_high)
     state_low, state_high = [np.asarray(state, dtype=np.float64)], [np.asarray(state, dtype=np.float64)]
     edges, nodes = [], []
+
+    def rollout(lows: list[np.ndarray], highs: list[np.ndarray]) -> RolloutBounds:
+        return RolloutBounds(np.stack(lows), np.stack(highs), GraphBounds(stack_copies(edges), stack_copies(nodes), len(edges)))
+
     for step in range(horizon):
         edge, node, low, high = graph_step_bounds(
             graph, state_low[-1], state_high[-1], action_low, action_high, workspace_low, workspace_high, step, linear
         )
         edges.append(edge)
         nodes.append(node)
+        if tighten_state is not None:
+            low, high = intersect(low, high, *tighten_state(step, rollout(state_low + [low], state_high + [high])))
         state_low.append(low)
         state_high.append(high)
-    return RolloutBounds(np.stack(state_low), np.stack(state_high), GraphBounds(stack_copies(edges), stack_copies(nodes), horizon))
+    return rollout(state_low, state_high)
