@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_mpc_encoding import hidden_pre_activations
+from test_mpc_encoding import hidden_pre_activations, solve_with_fixed_actions
 from test_mpc_pyomo import appsi_highs
 from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 
@@ -115,10 +115,8 @@ def test_fixed_actions_give_the_graph_rollout(drawn, horizon):
     graph, rng = drawn
     problem = make_problem(graph, horizon, rng)
     horizon_program, _ = build(graph, problem)
-    program = horizon_program.program
     actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
-    fixed = program.with_column_bounds(program.action_columns, actions, actions)
-    states = solve_program(fixed, mip_rel_gap=0.0).values[program.state_columns]
+    states = solve_with_fixed_actions(horizon_program, actions)
     np.testing.assert_allclose(states, predict_states(graph, problem.state, actions), rtol=1e-6, atol=1e-6)
 
 
@@ -188,10 +186,8 @@ def test_fixed_actions_give_the_torch_geometric_rollout(seed, horizon, num_objec
     graph = model.export(num_objects)
     problem = make_problem(graph, horizon, rng)
     horizon_program, _ = build(graph, problem)
-    program = horizon_program.program
     plan_actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
-    fixed = program.with_column_bounds(program.action_columns, plan_actions, plan_actions)
-    solved = solve_program(fixed, mip_rel_gap=0.0).values[program.state_columns]
+    solved = solve_with_fixed_actions(horizon_program, plan_actions)
     expected = [torch.from_numpy(problem.state)[None]]
     with torch.no_grad():
         for action in plan_actions:
