@@ -4,7 +4,9 @@ The sampling planner gets a share of the step's budget and starts from the probl
 start (the previous plan, shifted); its best sequence then warm-starts the MILP, which gets the
 rest of the budget. HiGHS keeps a feasible start as its first incumbent, so the result is never
 worse on the model than the sampled plan: the MILP can only improve on it, up to proving it
-optimal. If the MILP finds nothing in its share, the sampled plan is returned.
+optimal. If the MILP finds nothing in its share, or its program is infeasible (no plan keeps the
+predicted states in the workspace box: a constraint only the MILP enforces), the sampled plan is
+returned.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from mpc.errors import NoIncumbentError
+from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.problem import Plan, PlanningProblem
 
 
@@ -28,8 +30,8 @@ class SamplingWarmStartedPlanner:
         remaining = max(problem.time_limit - (time.perf_counter() - started), 0.05 * problem.time_limit)
         try:
             plan = self.milp.plan(dataclasses.replace(problem, time_limit=remaining, warm_start=sampled.actions))
-        except NoIncumbentError:
-            sampled.status = "sampled (MILP found no incumbent)"
+        except (NoIncumbentError, InfeasibleError) as error:
+            sampled.status = f"sampled (MILP: {error.__class__.__name__})"
             plan = sampled
         plan.wall_time = time.perf_counter() - started
         plan.extras["sampled_objective"] = sampled.objective

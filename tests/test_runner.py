@@ -9,10 +9,11 @@ import torch
 
 import envs  # noqa: F401
 from dynamics.checkpoint import save_checkpoint
+from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
 from mpc.cli import main
 from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
-from mpc.runner import ControlSettings, run_closed_loop
+from mpc.runner import ControlSettings, env_metadata, run_closed_loop
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +133,19 @@ def test_a_model_of_fixed_size_refuses_another_number_of_objects(tmp_path, capsy
     code = main(["control", str(model_path), "--env-kwargs", '{"num_objects": 3}', "--out", str(tmp_path / "r.json")])
     error = capsys.readouterr().err
     assert code == 1 and "only a graph model runs on another number of objects" in error
+
+
+@pytest.mark.parametrize("planner_name", PLANNER_NAMES)
+def test_every_planner_sorts_with_a_graph_model_on_another_number_of_objects(planner_name):
+    trained_on = gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=2).unwrapped.dataset_metadata(seed=0)
+    torch.manual_seed(0)
+    model = GraphDynamics(num_objects=2, action_dim=2, hidden=(6, 6), message_dim=3).eval()
+    for network in (model.edge, model.node):
+        network.set_kinds([np.array([2, 2, 1, 0, 2, 1]), np.array([1, 2, 0, 0, 1, 2])])
+    metadata = env_metadata(trained_on, {"num_objects": 3})
+    planner = make_planner(planner_name, model, seed=0, num_objects=metadata["num_objects"])
+    results = run_closed_loop(planner, metadata, ControlSettings(horizon=2, time_limit=0.3, steps=2), episodes=1,
+                              seed=5, fallback_planner=make_fallback_planner(model), show_progress=False)
+    episode = results["episodes"][0]
+    assert len(episode["steps"]) == 2 and results["summary"]["success_threshold"] == 9.0
+    assert not any(step["fallback"] for step in episode["steps"]) or planner_name == "milp"

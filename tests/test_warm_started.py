@@ -1,11 +1,12 @@
 """The MILP warm-started by a sampling planner: never worse than the sampled plan on the model."""
 
 import numpy as np
+import pytest
 import torch
 
 from dynamics.mlp import MLPDynamics
 from mpc.cem import CEMPlanner
-from mpc.errors import NoIncumbentError
+from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.milp_planner import MILPPlanner
 from mpc.problem import PlanningProblem
 from mpc.warm_started import SamplingWarmStartedPlanner
@@ -33,14 +34,18 @@ def test_milp_improves_on_or_matches_the_sampled_plan():
     assert np.all(np.abs(plan.actions) <= 1 + 1e-9)
 
 
-class NeverFinds:
+class Failing:
+    def __init__(self, error):
+        self.error = error
+
     def plan(self, problem):
-        raise NoIncumbentError("no incumbent")
+        raise self.error
 
 
-def test_sampled_plan_is_returned_when_the_milp_finds_nothing():
+@pytest.mark.parametrize("error", [NoIncumbentError("no incumbent"), InfeasibleError("leaves the workspace")])
+def test_sampled_plan_is_returned_when_the_milp_finds_nothing(error):
     model = small_model()
-    planner = SamplingWarmStartedPlanner(CEMPlanner(model, seed=0, max_iterations=2), NeverFinds())
+    planner = SamplingWarmStartedPlanner(CEMPlanner(model, seed=0, max_iterations=2), Failing(error))
     plan = planner.plan(problem())
-    assert plan.status.startswith("sampled")
+    assert plan.status == f"sampled (MILP: {error.__class__.__name__})"
     assert plan.objective == plan.extras["sampled_objective"]
