@@ -68,6 +68,19 @@ def pass_program(highs: highspy.Highs, program: MatrixProgram, relax: bool = Fal
         raise MPCError("HiGHS rejected the program")
 
 
+def _run(program: MatrixProgram, time_limit: float | None, mip_rel_gap: float, threads: int,
+         start: np.ndarray | None) -> highspy.Highs:
+    """One HiGHS run of the program from `start` (a full primal point) if given."""
+    highs = new_highs(threads, time_limit, mip_rel_gap)
+    pass_program(highs, program)
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = np.asarray(start, dtype=np.float64)
+        highs.setSolution(solution)
+    highs.run()
+    return highs
+
+
 def solve_program(
     program: MatrixProgram,
     time_limit: float | None = None,
@@ -80,14 +93,18 @@ def solve_program(
     Raises InfeasibleError if the program has no feasible point and NoIncumbentError if a limit
     stopped the solver before it found one.
     """
-    highs = new_highs(threads, time_limit, mip_rel_gap)
-    pass_program(highs, program)
-    if start is not None:
-        solution = highspy.HighsSolution()
-        solution.col_value = np.asarray(start, dtype=np.float64)
-        highs.setSolution(solution)
     began = time.perf_counter()
-    highs.run()
+    highs = _run(program, time_limit, mip_rel_gap, threads, start)
+    values = np.asarray(highs.getSolution().col_value)
+    if start is not None and highs.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible:
+        # HiGHS 1.16 can report the optimum found while handing back the start's values (seen when
+        # presolve settles the program). Such a point is not what the objective says: solve again
+        # without the start, in whatever time is left.
+        reported = highs.getInfo().objective_function_value
+        if abs(program.objective(values) - reported) > 1e-6 * (1.0 + abs(reported)):
+            remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - began), 0.01)
+            highs = _run(program, remaining, mip_rel_gap, threads, None)
+            values = np.asarray(highs.getSolution().col_value)
     solve_time = time.perf_counter() - began
 
     model_status = highs.getModelStatus()
@@ -100,7 +117,7 @@ def solve_program(
             "without a feasible plan"
         )
     return SolveResult(
-        values=np.asarray(highs.getSolution().col_value),
+        values=values,
         objective=info.objective_function_value,
         best_bound=info.mip_dual_bound if program.num_binaries else info.objective_function_value,
         gap=info.mip_gap if program.num_binaries else 0.0,

@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_mpc_strategies import random_network
 
+from dynamics.frozen import FrozenLayer, FrozenNetwork
 from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
 from mpc.errors import InfeasibleError, NoIncumbentError, ProblemError
 from mpc.highs_solver import solve_program
 from mpc.horizon import predict_states
 from mpc.milp_planner import MILPPlanner
-from mpc.problem import PlanningProblem
+from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.rollout import evaluate
 
 
@@ -171,3 +172,41 @@ def test_mismatched_dimensions_and_non_finite_inputs_raise_problem_errors():
         planner.plan(tiny_problem(2, horizon=2, workspace_low=np.full(2, np.nan), workspace_high=np.ones(2)))
     with pytest.raises(ProblemError, match="non-finite"):
         tiny_problem(2, horizon=2, goal=np.array([np.inf, 0.0]))
+
+
+def test_returned_actions_attain_the_reported_optimum_when_presolve_settles_the_program():
+    """Regression (found by hypothesis): HiGHS 1.16 reported the optimum 9.9514 but handed back the
+    start's values (actions 0, cost 10.42); the solver now checks the point against the objective."""
+    network = FrozenNetwork(
+        layers=(
+            FrozenLayer(
+                np.array([[-0.15921497959599087, -0.04675182970353729, -0.3662554541331166, 0.0527071717894677],
+                          [0.4759345934454396, 0.028754756041459266, 0.5402019671253724, 0.317670616544595],
+                          [-0.8029750980564964, -0.3071566044948359, -0.06039294598556235, -0.567796488475697]]),
+                np.array([-0.4192825369616573, -0.10083623599873072, 0.17273371633894702]),
+                np.array([True, True, False]),
+            ),
+            FrozenLayer(
+                np.array([[-0.4158291978476402, 0.9072062118715019, 1.016406324948064],
+                          [-0.19828294217660897, -0.7584285207281947, -0.6613062774546616],
+                          [-0.5613404646964025, -0.3427080399044806, -0.412822793443796]]),
+                np.array([-0.1070224994187479, -0.7021048963872222, -0.3474440682696237]),
+                np.zeros(3, dtype=bool),
+            ),
+        ),
+        skip=np.eye(3, 4),
+    )
+    problem = PlanningProblem(
+        state=[-0.9370964551248627, 1.1829543826662987, -0.1968588590472831],
+        goal=[0.9636788153037972, -0.4352055440152571, 1.2479641624551452],
+        horizon=3, action_low=[-1.0], action_high=[1.0],
+        state_weights=[0.0745424555162818, 0.0, 0.5129640165707071],
+        terminal_weights=[0.1686517557419982, 1.0814287045485462, 1.848116877826939],
+        action_weight=0.3, time_limit=30.0,
+    )  # fmt: skip
+    plan = MILPPlanner(network, 3, 1, bounds="interval", mip_gap=1e-9).plan(problem)
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(plan.extras["program_objective"], rel=1e-9)
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, 21)] * 3, indexing="ij"), axis=-1).reshape(-1, 3, 1)
+    costs = trajectory_cost(problem, torch.from_numpy(predict_states(network, problem.state, grid)), torch.from_numpy(grid))
+    assert plan.objective <= float(costs.min()) + 1e-9
