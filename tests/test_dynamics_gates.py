@@ -15,12 +15,7 @@ from dynamics.sparsify import release, set_relaxed
 STATE_DIM, ACTION_DIM, HIDDEN = 5, 2, (24, 20, 12)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_model(seed: int, kinds: list[np.ndarray] | None = None) -> MLPDynamics:

@@ -20,12 +20,7 @@ TINY = ["--hidden", "8,8", "--message-dim", "4", "--rollout-steps", "2", "--epoc
         "--batch-size", "64", "--eval-steps", "3", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from dynamics.train import TrainConfig, plan_stages, train
 TINY = TrainConfig(hidden=(16, 16), relu_target=5, rollout_steps=3, epochs=3, phase_epochs=2, batch_size=64, eval_steps=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
