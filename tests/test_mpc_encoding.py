@@ -61,6 +61,17 @@ def build(network, problem):
     return build_horizon_program(network, problem, bounds), bounds
 
 
+def check_primal_point(horizon_program, bounds, network, actions, states, violation):
+    """The forward pass under `actions` is a feasible point (within `violation`) costing the trajectory
+    cost of `states`, and the program has one binary per ReLU the bounds leave switching."""
+    program, problem = horizon_program.program, horizon_program.problem
+    values = horizon_program.primal_point(actions)
+    assert program.violation(values) <= violation
+    expected = trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))
+    assert program.objective(values) == pytest.approx(float(expected[0]), rel=1e-9, abs=1e-9)
+    assert program.num_binaries == bounds.network.binary_count(network)
+
+
 def solve_with_fixed_actions(horizon_program, actions):
     program = horizon_program.program
     fixed = program.with_column_bounds(program.action_columns, actions, actions)
@@ -89,14 +100,9 @@ def test_forward_pass_is_a_feasible_point_costing_the_trajectory_cost(drawn, hor
     network, state_dim, action_dim, rng = drawn
     problem = make_problem(state_dim, action_dim, horizon, rng)
     horizon_program, bounds = build(network, problem)
-    program = horizon_program.program
     actions = rng.uniform(-1, 1, size=(horizon, action_dim))
-    values = horizon_program.primal_point(actions)
-    assert program.violation(values) <= 1e-9
     states = forward_rollout(lambda x, u: network.forward(np.concatenate([x, u])), problem.state, actions)
-    expected = trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))
-    assert program.objective(values) == pytest.approx(float(expected[0]), rel=1e-9, abs=1e-9)
-    assert program.num_binaries == bounds.network.binary_count(network)
+    check_primal_point(horizon_program, bounds, network, actions, states, violation=1e-9)
 
 
 @settings(max_examples=25, deadline=None)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_mpc_encoding import hidden_pre_activations, solve_with_fixed_actions
+from test_mpc_encoding import check_primal_point, hidden_pre_activations, solve_with_fixed_actions
 from test_mpc_pyomo import appsi_highs
 from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 
@@ -99,14 +99,9 @@ def test_forward_pass_is_a_feasible_point_costing_the_trajectory_cost(drawn, hor
     graph, rng = drawn
     problem = make_problem(graph, horizon, rng)
     horizon_program, bounds = build(graph, problem)
-    program = horizon_program.program
     actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
-    values = horizon_program.primal_point(actions)
-    assert program.violation(values) <= 1e-8
     states = predict_states(graph, problem.state, actions)
-    expected = trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))
-    assert program.objective(values) == pytest.approx(float(expected[0]), rel=1e-9, abs=1e-9)
-    assert program.num_binaries == bounds.network.binary_count(graph)
+    check_primal_point(horizon_program, bounds, graph, actions, states, violation=1e-8)
 
 
 @settings(max_examples=25, deadline=None)
