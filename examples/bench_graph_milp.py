@@ -23,10 +23,10 @@ import torch  # noqa: E402
 
 from dynamics.checkpoint import load_checkpoint  # noqa: E402
 from envs.collect import make_env  # noqa: E402
-from mpc.commands import EXAMPLES  # noqa: E402
-from mpc.milp_planner import BOUND_MODES, MILPPlanner  # noqa: E402
+from mpc.cli import EXAMPLES  # noqa: E402
+from mpc.milp.planner import BOUND_MODES, MILPPlanner  # noqa: E402
 from mpc.planners import frozen_dynamics  # noqa: E402
-from mpc.runner import ControlSettings, goal_features, make_controller, save_json  # noqa: E402
+from mpc.control.runner import ControlSettings, goal_features, make_controller, save_json  # noqa: E402
 
 
 def plan_once(model, num_objects: int, horizon: int, bounds: str, seed: int, time_limit: float) -> dict:

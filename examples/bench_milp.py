@@ -34,9 +34,9 @@ import torch  # noqa: E402
 from dynamics.frozen import FrozenNetwork  # noqa: E402
 from dynamics.mlp import MLPDynamics  # noqa: E402
 from mpc.errors import MPCError, NoIncumbentError  # noqa: E402
-from mpc.highs_solver import solve_program  # noqa: E402
-from mpc.horizon import build_horizon_program  # noqa: E402
-from mpc.milp_planner import DEFAULT_BOUNDS, MILPPlanner  # noqa: E402
+from mpc.milp.highs import solve_program  # noqa: E402
+from mpc.milp.horizon import build_horizon_program  # noqa: E402
+from mpc.milp.planner import DEFAULT_BOUNDS, MILPPlanner  # noqa: E402
 from mpc.problem import PlanningProblem  # noqa: E402
 
 STATE_DIM, ACTION_DIM = 10, 2

@@ -20,7 +20,7 @@ import torch
 
 from dynamics.train import TrainConfig, train
 from envs.dataset import load_transitions
-from mpc.cli import main as sparsedyn
+from mpc.main import main as sparsedyn
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,54 +1,163 @@
-"""The `sparsedyn` command: the root parser. Each package owns the subcommands of its own work.
-
-A user error (bad file, wrong dimensions, infeasible constraint, ...) raises a typed exception;
-here it becomes one line on stderr and a non-zero exit, never a traceback.
-"""
+"""The `control` and `demo` subcommands: closed-loop runs from the command line."""
 
 from __future__ import annotations
 
+import argparse
 import os
+from pathlib import Path
 
-# Before numpy loads: the programs' matrices are small, and spinning BLAS threads on busy cores made
-# one assembly step 100x slower (examples/bench_milp.py). Set the variable to override.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import torch
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
+from dynamics.checkpoint import load_checkpoint
+from envs.cli import parse_env_kwargs
+from mpc.errors import MPCError
+from mpc.milp.planner import BOUND_MODES, DEFAULT_BOUNDS
+from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
+from mpc.control.runner import ControlSettings, env_metadata, run_closed_loop, save_gif, save_json, summary_table
 
-import dynamics.cli  # noqa: E402
-import envs.cli  # noqa: E402
-import mpc.commands  # noqa: E402
-from dynamics.errors import DynamicsError  # noqa: E402
-from envs.errors import EnvsError  # noqa: E402
-from mpc.errors import MPCError  # noqa: E402
-
-USER_ERRORS = (EnvsError, DynamicsError, MPCError)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
+DEMO_RUNS = (("milp", "sparse"), ("milp-cem", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sparsedyn",
-        description="Model-based control with sparse neural dynamics.",
-    )
-    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    envs.cli.add_commands(subcommands)
-    dynamics.cli.add_commands(subcommands)
-    mpc.commands.add_commands(subcommands)
-    return parser
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    control = subparsers.add_parser("control", help="run closed-loop episodes with a planner on a trained model")
+    control.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
+    control.add_argument("--planner", choices=PLANNER_NAMES, default="milp")
+    add_settings_arguments(control, ControlSettings())
+    control.add_argument("--episodes", type=positive_int, default=5)
+    control.add_argument("--seed", type=int, default=1000, help="episode i uses env seed SEED + i")
+    control.add_argument("--bounds", choices=BOUND_MODES, default=DEFAULT_BOUNDS, help="MILP neuron bounds")
+    control.add_argument("--env-kwargs", metavar="JSON",
+                         help="env options replacing those the model was trained with, e.g. "
+                         "'{\"num_objects\": 6}' to run a graph model on another number of objects")
+    control.add_argument("--out", type=Path, default=Path("control_results.json"), help="results JSON")
+    control.add_argument("--video", type=Path, help="write a GIF of the first episode")
+    control.set_defaults(run=run_control)
+
+    demo = subparsers.add_parser("demo", help="compare MILP, MPPI and CEM on the bundled pushing models")
+    add_settings_arguments(demo, ControlSettings(horizon=8, time_limit=0.5, steps=25))
+    demo.add_argument("--episodes", type=positive_int, default=3)
+    demo.add_argument("--seed", type=int, default=2000)
+    demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
+    demo.set_defaults(run=run_demo)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.run(args) or 0)
-    except USER_ERRORS as exc:
-        print(f"sparsedyn {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"sparsedyn {args.command}: interrupted", file=sys.stderr)
+def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSettings) -> None:
+    parser.add_argument("--horizon", type=positive_int, default=defaults.horizon, help="planning horizon in steps")
+    parser.add_argument("--time-limit", type=positive_float, default=defaults.time_limit, help="planning budget per step (s)")
+    parser.add_argument("--steps", type=positive_int, default=defaults.steps, help="control steps per episode")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def settings_from(args: argparse.Namespace) -> ControlSettings:
+    return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps)
+
+
+def check_writable(path: Path) -> None:
+    directory = path.parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        raise MPCError(f"cannot write {path}: directory {directory} does not exist or is not writable")
+
+
+def run_control(args: argparse.Namespace) -> int:
+    for path in (args.out, args.video):
+        if path is not None:
+            check_writable(path)
+    torch.set_num_threads(1)
+    checkpoint = load_checkpoint(args.model)
+    metadata = checkpoint.metadata
+    if args.env_kwargs is not None:
+        metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
+    check_model_fits(checkpoint.model, metadata)
+    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds,
+                           num_objects=metadata.get("num_objects"))
+    frames = [] if args.video else None
+    settings = settings_from(args)
+    results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
+                              make_fallback_planner(checkpoint.model, args.seed), frames)
+    results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds,
+                         "env_kwargs": metadata["env_kwargs"], "seed": args.seed, **settings.__dict__}
+    save_json(results, args.out)
+    if frames:
+        save_gif(frames, args.video)
+    print(summary_table({f"{args.planner} on {args.model.name}": results["summary"]}))
+    print(f"results: {args.out}" + (f", video: {args.video}" if args.video else ""))
+    if results["interrupted"]:
+        print(f"interrupted: kept {len(results['episodes'])} finished episode(s)")
         return 130
+    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def check_model_fits(model, metadata: dict) -> None:
+    """MPCError unless the model predicts the env's state (a graph model fits any number of objects)."""
+    predicted = frozen_dynamics(model, metadata.get("num_objects")).output_dim
+    if predicted != len(metadata["state_layout"]):
+        raise MPCError(
+            f"the model predicts {predicted} state entries, {metadata['env_id']} with {metadata['env_kwargs']} has "
+            f"{len(metadata['state_layout'])}; only a graph model runs on another number of objects"
+        )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    models = {name: load_checkpoint(path) for name, path in DEMO_MODELS.items()}
+    settings = settings_from(args)
+    summaries, runs = {}, {}
+    frames: list = []
+    for planner_name, model_name in DEMO_RUNS:
+        checkpoint = models[model_name]
+        label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
+        print(f"running {label}")
+        planner = make_planner(planner_name, checkpoint.model, seed=args.seed)
+        video = frames if planner_name == "milp-cem" else None
+        results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
+                                  make_fallback_planner(checkpoint.model, args.seed), video)
+        summaries[label], runs[label] = results["summary"], results
+        if results["interrupted"]:
+            break
+    table = summary_table(summaries)
+    save_json({"config": settings.__dict__, "runs": runs}, args.out_dir / "demo_results.json")
+    (args.out_dir / "demo_table.md").write_text(table + "\n")
+    if frames:
+        save_gif(frames, args.out_dir / "milp_episode.gif")
+    plot_costs(runs, args.out_dir / "cost_over_time.png")
+    print(table)
+    print(f"written to {args.out_dir}/: demo_table.md, demo_results.json, milp_episode.gif, cost_over_time.png")
+    return 0
+
+
+def plot_costs(runs: dict[str, dict], path: Path) -> None:
+    """Task cost against control step: the median over episodes for every run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for label, results in runs.items():
+        curves = [episode["cost_curve"] for episode in results["episodes"]]
+        if curves:
+            length = min(len(curve) for curve in curves)
+            axes.plot(np.median([curve[:length] for curve in curves], axis=0), label=label)
+    axes.set_xlabel("control step")
+    axes.set_ylabel("task cost (median over episodes)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from torch import nn
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork
-from mpc.cem import CEMPlanner
+from mpc.sampling.cem import CEMPlanner
 from mpc.errors import MPCError
-from mpc.gradient_descent import GradientDescentPlanner
-from mpc.milp_planner import DEFAULT_BOUNDS, MILPPlanner
-from mpc.mppi import MPPIPlanner
-from mpc.random_shooting import RandomShootingPlanner
-from mpc.warm_started import SamplingWarmStartedPlanner
+from mpc.sampling.gradient_descent import GradientDescentPlanner
+from mpc.milp.planner import DEFAULT_BOUNDS, MILPPlanner
+from mpc.sampling.mppi import MPPIPlanner
+from mpc.sampling.random_shooting import RandomShootingPlanner
+from mpc.milp.warm_started import SamplingWarmStartedPlanner
 
 PLANNER_NAMES = ("milp", "milp-cem", "mppi", "cem", "random", "gd")
 

@@ -14,7 +14,7 @@ from envs.collect import collect_transitions
 from envs.dataset import REQUIRED_METADATA, load_transitions
 from envs.errors import CollectionError, UnknownEnvError
 from envs.pushing import ObjectPushingEnv
-from mpc.cli import main
+from mpc.main import main
 
 ENV_ID = "sparsedyn/ObjectPushing-v0"
 

@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 
-from mpc.controller import CostWeights, RecedingHorizonController
+from mpc.control.controller import CostWeights, RecedingHorizonController
 from mpc.errors import NoIncumbentError
-from mpc.mppi import MPPIPlanner
+from mpc.sampling.mppi import MPPIPlanner
 from mpc.problem import Plan
 
 

@@ -6,9 +6,9 @@ import torch
 
 from dynamics.mlp import MLPDynamics
 from mpc.errors import ProblemError
-from mpc.milp_planner import MILPPlanner
+from mpc.milp.planner import MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
-from mpc.rollout import evaluate
+from mpc.sampling.base import evaluate
 
 FEATURES = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]])  # both entries, and their difference
 

@@ -13,7 +13,7 @@ from dynamics.graph import GraphDynamics, batched_edge_index, object_count
 from dynamics.toy import toy_transitions
 from dynamics.train import TrainConfig
 from envs.collect import collect_transitions
-from mpc.cli import main
+from mpc.main import main
 
 TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM = 3, 2, (12, 10), 6
 TINY = ["--hidden", "8,8", "--message-dim", "4", "--rollout-steps", "2", "--epochs", "2", "--phase-epochs", "1",

@@ -13,12 +13,12 @@ from test_mpc_strategies import sparse_networks
 
 from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
-from mpc.bounds import propagate_intervals, rollout_interval_bounds
-from mpc.encoding import AffineMap, encode_network_copies
-from mpc.highs_solver import solve_program
-from mpc.horizon import build_horizon_program
+from mpc.milp.bounds.interval import propagate_intervals, rollout_interval_bounds
+from mpc.milp.formulation import AffineMap, encode_network_copies
+from mpc.milp.highs import solve_program
+from mpc.milp.horizon import build_horizon_program
 from mpc.problem import PlanningProblem, trajectory_cost
-from mpc.program import ProgramBuilder
+from mpc.milp.program import ProgramBuilder
 
 
 def hidden_pre_activations(network, inputs):

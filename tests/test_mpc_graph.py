@@ -15,14 +15,14 @@ from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network, sparse_net
 from dynamics.frozen import POSITION_DIM, FrozenGraph
 from dynamics.graph import GraphDynamics
 from mpc.errors import ProblemError
-from mpc.bounds import propagate_intervals
-from mpc.graph_bounds import graph_rollout_bounds, linear_copy_bounds
-from mpc.graph_tightening import graph_lp_rollout_bounds
-from mpc.highs_solver import solve_program
-from mpc.horizon import build_horizon_program, predict_states
-from mpc.milp_planner import BOUND_MODES, MILPPlanner
+from mpc.milp.bounds.interval import propagate_intervals
+from mpc.milp.bounds.graph import graph_rollout_bounds, linear_copy_bounds
+from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
+from mpc.milp.highs import solve_program
+from mpc.milp.horizon import build_horizon_program, predict_states
+from mpc.milp.planner import BOUND_MODES, MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
-from mpc.pyomo_export import to_pyomo
+from mpc.milp.pyomo_export import to_pyomo
 
 ACTION_DIM = 2
 

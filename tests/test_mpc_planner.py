@@ -15,11 +15,11 @@ from dynamics.frozen import FrozenLayer, FrozenNetwork
 from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
 from mpc.errors import InfeasibleError, NoIncumbentError, ProblemError
-from mpc.highs_solver import solve_program
-from mpc.horizon import predict_states
-from mpc.milp_planner import MILPPlanner
+from mpc.milp.highs import solve_program
+from mpc.milp.horizon import predict_states
+from mpc.milp.planner import MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
-from mpc.rollout import evaluate
+from mpc.sampling.base import evaluate
 
 
 def tiny_model(seed: int, state_dim: int = 2, action_dim: int = 1, hidden=(5, 4)) -> MLPDynamics:

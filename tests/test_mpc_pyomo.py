@@ -7,10 +7,10 @@ import pyomo.environ as pyo
 import pytest
 from test_mpc_planner import tiny_model, tiny_problem
 
-from mpc.highs_solver import solve_program
-from mpc.horizon import predict_states
-from mpc.milp_planner import MILPPlanner
-from mpc.pyomo_export import to_pyomo
+from mpc.milp.highs import solve_program
+from mpc.milp.horizon import predict_states
+from mpc.milp.planner import MILPPlanner
+from mpc.milp.pyomo_export import to_pyomo
 
 
 def appsi_highs():

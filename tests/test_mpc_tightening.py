@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from test_mpc_encoding import forward_rollout, hidden_pre_activations, make_problem
 from test_mpc_strategies import sparse_networks
 
-from mpc.bounds import refine_rollout_bounds, rollout_interval_bounds
-from mpc.linear_bounds import linear_tightener
-from mpc.milp_planner import LP_MIN_BINARIES, MILPPlanner
-from mpc.tightening import lp_tightener
+from mpc.milp.bounds.interval import refine_rollout_bounds, rollout_interval_bounds
+from mpc.milp.bounds.crown import linear_tightener
+from mpc.milp.planner import LP_MIN_BINARIES, MILPPlanner
+from mpc.milp.bounds.lp import lp_tightener
 
 
 TIGHTENERS = {

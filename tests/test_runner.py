@@ -11,9 +11,9 @@ import envs  # noqa: F401
 from dynamics.checkpoint import save_checkpoint
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
-from mpc.cli import main
+from mpc.main import main
 from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
-from mpc.runner import ControlSettings, env_metadata, run_closed_loop
+from mpc.control.runner import ControlSettings, env_metadata, run_closed_loop
 
 
 @pytest.fixture(scope="module")

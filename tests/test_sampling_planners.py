@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from mpc.cem import CEMPlanner
-from mpc.gradient_descent import GradientDescentPlanner
-from mpc.mppi import MPPIPlanner
+from mpc.sampling.cem import CEMPlanner
+from mpc.sampling.gradient_descent import GradientDescentPlanner
+from mpc.sampling.mppi import MPPIPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
-from mpc.random_shooting import RandomShootingPlanner
-from mpc.rollout import rollout
+from mpc.sampling.random_shooting import RandomShootingPlanner
+from mpc.sampling.base import rollout
 
 
 class Integrator(torch.nn.Module):

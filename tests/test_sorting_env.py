@@ -14,7 +14,7 @@ from envs.dataset import REQUIRED_METADATA, load_transitions
 from envs.errors import EnvOptionsError, SimulationError
 from envs.sorting import OBJECT_LIMIT, OBJECT_RADIUS, ObjectSortingEnv
 from envs.table import MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS
-from mpc.cli import main
+from mpc.main import main
 
 ENV_ID = "sparsedyn/ObjectSorting-v0"
 FAR = [[-12.0, 12.0], [12.0, 12.0], [12.0, -12.0], [-12.0, -12.0]]  # out of the way of pushes along y = 0

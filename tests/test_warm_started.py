@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from dynamics.mlp import MLPDynamics
-from mpc.cem import CEMPlanner
+from mpc.sampling.cem import CEMPlanner
 from mpc.errors import InfeasibleError, NoIncumbentError
-from mpc.milp_planner import MILPPlanner
+from mpc.milp.planner import MILPPlanner
 from mpc.problem import PlanningProblem
-from mpc.warm_started import SamplingWarmStartedPlanner
+from mpc.milp.warm_started import SamplingWarmStartedPlanner
 
 
 def small_model():

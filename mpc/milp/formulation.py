@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
-from mpc.bounds import NetworkBounds
-from mpc.program import ProgramBuilder, masked
+from mpc.milp.bounds.interval import NetworkBounds
+from mpc.milp.program import ProgramBuilder, masked
 
 
 @dataclass(frozen=True)

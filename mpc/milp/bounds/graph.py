@@ -1,6 +1,6 @@
 """Bounds on every edge- and node-network copy of a graph model over a planning horizon.
 
-Step by step, as for an MLP (mpc.bounds): the state box gives every edge's input box (relative
+Step by step, as for an MLP (mpc.milp.bounds.interval): the state box gives every edge's input box (relative
 positions, the pusher's action box), propagation through the edge network gives the message
 boxes, their sums per receiver the node networks' input boxes, and propagation through the node
 network the next state box, intersected with the workspace box.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dynamics.frozen import POSITION_DIM, FrozenGraph, FrozenNetwork
-from mpc.bounds import NetworkBounds, RolloutBounds, intersect, propagate_intervals, stack_copies, workspace_box
+from mpc.milp.bounds.interval import NetworkBounds, RolloutBounds, intersect, propagate_intervals, stack_copies, workspace_box
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Columns x[t, i] (t = 0..H, x[0] fixed to the start state) and u[t, j] (t = 0..H-1, inside the
 action box); the network is encoded once per step with input [x_t, u_t] and output tied to
-x[t + 1] (a graph model: its edge and node networks once per edge and node, mpc.graph_encoding); the cost of `mpc.problem.trajectory_cost` is made linear with auxiliary columns:
+x[t + 1] (a graph model: its edge and node networks once per edge and node, mpc.milp.graph_formulation); the cost of `mpc.problem.trajectory_cost` is made linear with auxiliary columns:
 
     c[t]    =  C x[t + 1]               cost features, if the problem has a cost_matrix C
     e[t, i] >= |c[t, i] - goal_i|       for features whose weight is non-zero (c = x without C)
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork
-from mpc.bounds import RolloutBounds
-from mpc.encoding import AffineMap, NetworkEncoding, encode_network_copies
-from mpc.graph_encoding import GraphEncoding, encode_graph_steps
+from mpc.milp.bounds.interval import RolloutBounds
+from mpc.milp.formulation import AffineMap, NetworkEncoding, encode_network_copies
+from mpc.milp.graph_formulation import GraphEncoding, encode_graph_steps
 from mpc.problem import PlanningProblem
-from mpc.program import MatrixProgram, ProgramBuilder
+from mpc.milp.program import MatrixProgram, ProgramBuilder
 
 
 def predict_states(network: FrozenNetwork | FrozenGraph, state: np.ndarray, actions: np.ndarray) -> np.ndarray:

@@ -5,8 +5,8 @@ with u <= 0 is always off and l >= 0 always on, and neither needs a binary. Inte
 propagation gives such bounds cheaply for a batch of input boxes (one per network copy). Over a
 planning horizon the state boxes would grow step after step, so every predicted state box is
 intersected with the workspace box: the planner only considers plans whose predicted states
-stay inside it. `refine_rollout_bounds` then lets tighter methods (mpc.linear_bounds,
-mpc.tightening) improve these bounds step by step.
+stay inside it. `refine_rollout_bounds` then lets tighter methods (mpc.milp.bounds.crown,
+mpc.milp.bounds.lp) improve these bounds step by step.
 """
 
 from __future__ import annotations

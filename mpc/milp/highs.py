@@ -9,7 +9,7 @@ import highspy
 import numpy as np
 
 from mpc.errors import InfeasibleError, MPCError, NoIncumbentError
-from mpc.program import MatrixProgram
+from mpc.milp.program import MatrixProgram
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: "optimal",

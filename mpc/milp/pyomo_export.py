@@ -13,7 +13,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from mpc.program import MatrixProgram
+from mpc.milp.program import MatrixProgram
 
 
 def _bound(value: float) -> float | None:

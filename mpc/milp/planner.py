@@ -8,15 +8,15 @@ import numpy as np
 import torch
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork
-from mpc.bounds import RolloutBounds, refine_rollout_bounds, rollout_interval_bounds
+from mpc.milp.bounds.interval import RolloutBounds, refine_rollout_bounds, rollout_interval_bounds
 from mpc.errors import ProblemError
-from mpc.graph_bounds import graph_rollout_bounds
-from mpc.graph_tightening import graph_lp_rollout_bounds
-from mpc.highs_solver import solve_program
-from mpc.horizon import HorizonProgram, build_horizon_program, predict_states
-from mpc.linear_bounds import linear_tightener
+from mpc.milp.bounds.graph import graph_rollout_bounds
+from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
+from mpc.milp.highs import solve_program
+from mpc.milp.horizon import HorizonProgram, build_horizon_program, predict_states
+from mpc.milp.bounds.crown import linear_tightener
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
-from mpc.tightening import lp_tightener
+from mpc.milp.bounds.lp import lp_tightener
 
 BOUND_MODES = ("interval", "linear", "lp")
 DEFAULT_BOUNDS = "lp"  # chosen by measurement, see examples/bench_milp.py
@@ -31,7 +31,7 @@ class MILPPlanner:
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
     problem's time limit; below LP_MIN_BINARIES binaries after interval bounds, "lp" skips the LPs,
     which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph model, "linear" back-substitutes within each edge and node
-    network copy, and "lp" adds LP tightening of the states (mpc.graph_bounds, mpc.graph_tightening).
+    network copy, and "lp" adds LP tightening of the states (mpc.milp.bounds.graph, mpc.milp.bounds.graph_lp).
     """
 
     def __init__(

@@ -2,7 +2,7 @@
 
 Interval bounds through a graph step are loose: every object's box grows with the boxes of all
 the nodes that send it messages. Step by step, each next-state entry is minimised and maximised
-over the LP relaxation of the program up to that step (mpc.tightening's LP loop), and the
+over the LP relaxation of the program up to that step (mpc.milp.bounds.lp's LP loop), and the
 following step's interval bounds start from the tightened box. Per-neuron LPs, as for an MLP,
 would mean one LP per switching ReLU of every edge copy; the state boxes carry most of the gain.
 """
@@ -15,16 +15,16 @@ import time
 import numpy as np
 
 from dynamics.frozen import FrozenGraph
-from mpc.bounds import RolloutBounds
-from mpc.graph_bounds import graph_rollout_bounds
-from mpc.horizon import build_horizon_program
+from mpc.milp.bounds.interval import RolloutBounds
+from mpc.milp.bounds.graph import graph_rollout_bounds
+from mpc.milp.horizon import build_horizon_program
 from mpc.problem import PlanningProblem
-from mpc.tightening import lp_ranges
+from mpc.milp.bounds.lp import lp_ranges
 
 
 def graph_lp_rollout_bounds(graph: FrozenGraph, problem: PlanningProblem, threads: int = 1,
                             deadline: float = np.inf) -> RolloutBounds:
-    """Linear bounds (mpc.graph_bounds) with every state box LP-tightened, in step order until `deadline`
+    """Linear bounds (mpc.milp.bounds.graph) with every state box LP-tightened, in step order until `deadline`
     (a time.perf_counter() value)."""
 
     def tighten(step: int, prefix: RolloutBounds) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
-from mpc.bounds import NetworkBounds, RolloutBounds, Tightener
+from mpc.milp.bounds.interval import NetworkBounds, RolloutBounds, Tightener
 from mpc.problem import PlanningProblem
 
 

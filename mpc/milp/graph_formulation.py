@@ -1,7 +1,7 @@
 """Mixed-integer formulation of a graph model over K steps, built from the per-network encoding.
 
 A graph model (dynamics.frozen.FrozenGraph) applies its edge network to every edge and its node
-network to every node. Both are encoded by `mpc.encoding.encode_network_copies`, once for all
+network to every node. Both are encoded by `mpc.milp.formulation.encode_network_copies`, once for all
 K x edges copies and once for all K x nodes copies, so the graph adds no formulation of its own,
 only affine glue:
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dynamics.frozen import FrozenGraph
-from mpc.encoding import AffineMap, NetworkEncoding, encode_network_copies
-from mpc.graph_bounds import GraphBounds
-from mpc.program import ProgramBuilder
+from mpc.milp.formulation import AffineMap, NetworkEncoding, encode_network_copies
+from mpc.milp.bounds.graph import GraphBounds
+from mpc.milp.program import ProgramBuilder
 
 
 def affine_matrix(function: Callable[[np.ndarray], np.ndarray], in_dim: int) -> tuple[np.ndarray, np.ndarray]:

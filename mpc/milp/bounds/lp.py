@@ -18,12 +18,12 @@ import highspy
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
-from mpc.bounds import RolloutBounds, Tightener
+from mpc.milp.bounds.interval import RolloutBounds, Tightener
 from mpc.errors import InfeasibleError
-from mpc.highs_solver import new_highs, pass_program
-from mpc.horizon import build_horizon_program
+from mpc.milp.highs import new_highs, pass_program
+from mpc.milp.horizon import build_horizon_program
 from mpc.problem import PlanningProblem
-from mpc.program import MatrixProgram
+from mpc.milp.program import MatrixProgram
 
 SAFETY = 1e-7  # absolute slack added to LP bounds, above HiGHS's LP tolerances
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import envs  # noqa: F401  (registers the environments)
 from envs.collect import make_env
-from mpc.controller import CostWeights, RecedingHorizonController
+from mpc.control.controller import CostWeights, RecedingHorizonController
 
 @dataclass
 class ControlSettings:

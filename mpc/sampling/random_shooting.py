@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from mpc.problem import Plan, PlanningProblem
-from mpc.rollout import BestSoFar, Budget, action_box, evaluate, initial_sequence
+from mpc.sampling.base import BestSoFar, Budget, action_box, evaluate, initial_sequence
 
 
 class RandomShootingPlanner:
