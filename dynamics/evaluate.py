@@ -9,9 +9,13 @@ from dynamics.data import TransitionTensors
 
 
 def rollout(model: nn.Module, start: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Predicted states (B, steps, n) from start states (B, n) under actions (B, steps, m)."""
-    states = []
-    state = start
+    """Open-loop rollout of `model(state, action) -> next_state`: the one torch rollout of the project.
+
+    Shapes:
+        start (n,) or (B, n); actions (B, H, m) -> states (B, H + 1, n), the start state first.
+    """
+    state = start.expand(actions.shape[0], -1)
+    states = [state]
     for step in range(actions.shape[1]):
         state = model(state, actions[:, step])
         states.append(state)

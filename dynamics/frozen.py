@@ -76,11 +76,6 @@ class FrozenNetwork:
     def relu_count(self) -> int:
         return int(sum(layer.relu.sum() for layer in self.layers))
 
-    @property
-    def identity_count(self) -> int:
-        """Hidden neurons without a ReLU (the output layer is not counted)."""
-        return int(sum((~layer.relu).sum() for layer in self.layers[:-1]))
-
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Evaluate on a batch (..., input_dim) in float64."""
         inputs = np.asarray(inputs, dtype=np.float64)
@@ -200,3 +195,16 @@ class FrozenGraph:
         messages = self.edge.forward(self.edge_inputs(positions, controls))
         following = self.node.forward(self.node_inputs(positions, controls, self.sum_messages(messages)))
         return following.reshape(following.shape[:-2] + (self.state_dim,))
+
+
+def rollout(network: FrozenNetwork | FrozenGraph, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Open-loop rollout of a frozen network or graph in float64: the one numpy rollout of the project.
+
+    Shapes:
+        state (n,) or (..., n); actions (..., H, m) -> states (..., H + 1, n), the start state first.
+    """
+    state = np.asarray(state, dtype=np.float64)
+    states = [np.broadcast_to(state, actions.shape[:-2] + state.shape[-1:])]
+    for step in range(actions.shape[-2]):
+        states.append(network.forward(np.concatenate([states[-1], actions[..., step, :]], axis=-1)))
+    return np.stack(states, axis=-2)

@@ -132,7 +132,6 @@ class Plan:
     node_count: int | None = None
     build_time: float | None = None
     binaries: int | None = None
-    fallback: bool = False
     extras: dict = field(default_factory=dict)
 
 

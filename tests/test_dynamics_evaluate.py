@@ -5,7 +5,7 @@ import torch
 
 from dynamics.data import TransitionTensors, split_episodes
 from dynamics.evaluate import prediction_errors
-from dynamics.toy import toy_step, toy_transitions
+from toy import toy_step, toy_transitions
 
 
 class ToyModel(torch.nn.Module):

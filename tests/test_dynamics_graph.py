@@ -10,7 +10,7 @@ from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.errors import DataError, ModelConfigError
 from dynamics.frozen import graph_edges
 from dynamics.graph import GraphDynamics, batched_edge_index, object_count
-from dynamics.toy import toy_transitions
+from toy import toy_transitions
 from dynamics.train import TrainConfig
 from envs.collect import collect_transitions
 from mpc.main import main

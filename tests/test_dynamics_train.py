@@ -9,7 +9,7 @@ import torch
 import dynamics.train
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.errors import CheckpointError, DataError, ModelConfigError, TrainingError
-from dynamics.toy import toy_transitions
+from toy import toy_transitions
 from dynamics.train import TrainConfig, plan_stages, train
 
 TINY = TrainConfig(hidden=(16, 16), relu_target=5, rollout_steps=3, epochs=3, phase_epochs=2, batch_size=64, eval_steps=4)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_mpc_strategies import sparse_networks
+from strategies import sparse_networks
 
 from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
@@ -218,3 +218,12 @@ def test_then_affine_is_the_weight_times_each_copys_expressions(seed, copies, di
     result = affine.then_affine(weight, bias)
     np.testing.assert_allclose(dense(result), weight @ dense(affine), atol=1e-12)
     np.testing.assert_allclose(result.offset, affine.offset @ weight.T + bias, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(sparse_networks())
+def test_strategy_deletes_zero_neurons_and_fits_the_dimensions(drawn):
+    network, state_dim, action_dim, _ = drawn
+    assert network.input_dim == state_dim + action_dim
+    assert network.output_dim == state_dim
+    assert network.forward(np.zeros((4, network.input_dim))).shape == (4, state_dim)

@@ -10,16 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_mpc_encoding import check_primal_point, hidden_pre_activations, solve_with_fixed_actions
 from test_mpc_pyomo import appsi_highs
-from test_mpc_strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
+from strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 
-from dynamics.frozen import POSITION_DIM, FrozenGraph
+from dynamics.frozen import FrozenGraph, POSITION_DIM, rollout
 from dynamics.graph import GraphDynamics
 from mpc.errors import ProblemError
 from mpc.milp.bounds.interval import propagate_intervals
 from mpc.milp.bounds.graph import graph_rollout_bounds, linear_copy_bounds
 from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
 from mpc.milp.highs import solve_program
-from mpc.milp.horizon import build_horizon_program, predict_states
+from mpc.milp.horizon import build_horizon_program
 from mpc.milp.planner import BOUND_MODES, MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.milp.pyomo_export import to_pyomo
@@ -88,7 +88,7 @@ def test_graph_bounds_contain_every_sampled_rollout(drawn, horizon, linear):
     graph, rng = drawn
     problem = make_problem(graph, horizon, rng)
     bounds = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, horizon, linear=linear)
-    states = predict_states(graph, problem.state, rng.uniform(-1, 1, size=(300, horizon, ACTION_DIM)))
+    states = rollout(graph, problem.state, rng.uniform(-1, 1, size=(300, horizon, ACTION_DIM)))
     assert np.all(states >= bounds.state_low - 1e-9)
     assert np.all(states <= bounds.state_high + 1e-9)
 
@@ -100,7 +100,7 @@ def test_forward_pass_is_a_feasible_point_costing_the_trajectory_cost(drawn, hor
     problem = make_problem(graph, horizon, rng)
     horizon_program, bounds = build(graph, problem)
     actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
-    states = predict_states(graph, problem.state, actions)
+    states = rollout(graph, problem.state, actions)
     check_primal_point(horizon_program, bounds, graph, actions, states, violation=1e-8)
 
 
@@ -112,7 +112,7 @@ def test_fixed_actions_give_the_graph_rollout(drawn, horizon):
     horizon_program, _ = build(graph, problem)
     actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))
     states = solve_with_fixed_actions(horizon_program, actions)
-    np.testing.assert_allclose(states, predict_states(graph, problem.state, actions), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(states, rollout(graph, problem.state, actions), rtol=1e-6, atol=1e-6)
 
 
 def tiny_graph(seed):
@@ -131,7 +131,7 @@ def test_linear_and_lp_state_bounds_are_sound_and_tighter(seed):
     interval = graph_rollout_bounds(graph, *box)
     linear = graph_rollout_bounds(graph, *box, linear=True)
     tightened = graph_lp_rollout_bounds(graph, problem)
-    states = predict_states(graph, problem.state, rng.uniform(-1, 1, size=(2000, 4, ACTION_DIM)))
+    states = rollout(graph, problem.state, rng.uniform(-1, 1, size=(2000, 4, ACTION_DIM)))
     looser = interval
     for bounds in (linear, tightened):
         assert np.all(states >= bounds.state_low - 1e-6) and np.all(states <= bounds.state_high + 1e-6)
@@ -147,11 +147,11 @@ def test_planner_optimum_beats_random_search_on_the_graph(seed, bounds):
     problem = make_problem(graph, 2, rng)
     plan = MILPPlanner(graph, graph.state_dim, ACTION_DIM, bounds=bounds, mip_gap=0.0).plan(problem)
     assert plan.status == "optimal"
-    np.testing.assert_allclose(plan.states, predict_states(graph, problem.state, plan.actions), atol=1e-9)
+    np.testing.assert_allclose(plan.states, rollout(graph, problem.state, plan.actions), atol=1e-9)
     grid = np.linspace(-1, 1, 9)
     actions = np.stack(np.meshgrid(grid, grid, grid, grid), axis=-1).reshape(-1, 2, ACTION_DIM)
     actions = np.concatenate([actions, rng.uniform(-1, 1, size=(20000, 2, ACTION_DIM))])
-    costs = trajectory_cost(problem, torch.from_numpy(predict_states(graph, problem.state, actions)), torch.from_numpy(actions))
+    costs = trajectory_cost(problem, torch.from_numpy(rollout(graph, problem.state, actions)), torch.from_numpy(actions))
     assert plan.objective <= float(costs.min()) + 1e-6
 
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_mpc_strategies import random_network
+from strategies import random_network
 
-from dynamics.frozen import FrozenLayer, FrozenNetwork
+from dynamics.frozen import FrozenLayer, FrozenNetwork, rollout
 from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
 from mpc.errors import InfeasibleError, NoIncumbentError, ProblemError
 from mpc.milp.highs import solve_program
-from mpc.milp.horizon import predict_states
+
 from mpc.milp.planner import MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.sampling.base import evaluate
@@ -131,8 +131,8 @@ def test_time_limit_without_incumbent_raises_a_typed_error():
     network = random_network(rng, 4, 2, [np.full(16, 2), np.full(16, 2)])
     free = tiny_problem(0, horizon=4, state_dim=4, action_dim=2)
     # x_t[0] >= limit for t >= 1: the default start (the action box centre) breaks it, others do not.
-    lowest = predict_states(network, free.state, rng.uniform(-1, 1, size=(2000, 4, 2)))[:, 1:, 0].min(axis=1)
-    resting = predict_states(network, free.state, np.zeros((4, 2)))[1:, 0].min()
+    lowest = rollout(network, free.state, rng.uniform(-1, 1, size=(2000, 4, 2)))[:, 1:, 0].min(axis=1)
+    resting = rollout(network, free.state, np.zeros((4, 2)))[1:, 0].min()
     assert lowest.max() > resting
     constraint = (-np.eye(4)[:1], -np.array([(lowest.max() + resting) / 2]))
     problem = tiny_problem(0, horizon=4, state_dim=4, action_dim=2, time_limit=1e-6, state_constraints=constraint)
@@ -208,5 +208,5 @@ def test_returned_actions_attain_the_reported_optimum_when_presolve_settles_the_
     assert plan.status == "optimal"
     assert plan.objective == pytest.approx(plan.extras["program_objective"], rel=1e-9)
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, 21)] * 3, indexing="ij"), axis=-1).reshape(-1, 3, 1)
-    costs = trajectory_cost(problem, torch.from_numpy(predict_states(network, problem.state, grid)), torch.from_numpy(grid))
+    costs = trajectory_cost(problem, torch.from_numpy(rollout(network, problem.state, grid)), torch.from_numpy(grid))
     assert plan.objective <= float(costs.min()) + 1e-9

@@ -7,8 +7,9 @@ import pyomo.environ as pyo
 import pytest
 from test_mpc_planner import tiny_model, tiny_problem
 
+from dynamics.frozen import rollout
 from mpc.milp.highs import solve_program
-from mpc.milp.horizon import predict_states
+
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.pyomo_export import to_pyomo
 
@@ -25,7 +26,7 @@ def appsi_highs():
 @pytest.mark.parametrize("seed, horizon", [(3, 2), (4, 3), (5, 3)])
 def test_pyomo_model_has_the_fast_path_optimum(seed, horizon):
     model = tiny_model(seed)
-    resting = predict_states(model.export(), tiny_problem(seed, horizon).state, np.zeros((horizon, 1)))
+    resting = rollout(model.export(), tiny_problem(seed, horizon).state, np.zeros((horizon, 1)))
     keep_below = np.array([resting[1:, 1].max() + 0.01])  # a half-plane that resting satisfies
     problem = tiny_problem(seed, horizon, state_constraints=(np.array([[0.0, 1.0]]), keep_below))
     horizon_program = MILPPlanner(model.export(), 2, 1).build(problem)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_mpc_encoding import forward_rollout, hidden_pre_activations, make_problem
-from test_mpc_strategies import sparse_networks
+from strategies import sparse_networks
 
 from mpc.milp.bounds.interval import refine_rollout_bounds, rollout_interval_bounds
 from mpc.milp.bounds.crown import linear_tightener

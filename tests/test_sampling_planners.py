@@ -9,7 +9,7 @@ from mpc.sampling.gradient_descent import GradientDescentPlanner
 from mpc.sampling.mppi import MPPIPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.sampling.random_shooting import RandomShootingPlanner
-from mpc.sampling.base import rollout
+from dynamics.evaluate import rollout
 
 
 class Integrator(torch.nn.Module):

@@ -7,7 +7,7 @@ import torch
 import dynamics.train
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.mlp import MLPDynamics
-from dynamics.toy import ENV_ID, toy_transitions
+from toy import ENV_ID, toy_transitions
 from mpc.main import main
 
 TINY = ["--hidden", "16,16", "--rollout-steps", "3", "--epochs", "3", "--phase-epochs", "2", "--batch-size", "64",

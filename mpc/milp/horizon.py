@@ -17,21 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dynamics.frozen import FrozenGraph, FrozenNetwork
+from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
 from mpc.milp.bounds.interval import RolloutBounds
 from mpc.milp.formulation import AffineMap, NetworkEncoding, encode_network_copies
 from mpc.milp.graph_formulation import GraphEncoding, encode_graph_steps
 from mpc.problem import PlanningProblem
 from mpc.milp.program import MatrixProgram, ProgramBuilder
-
-
-def predict_states(network: FrozenNetwork | FrozenGraph, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """Predicted states (..., H + 1, n) from a start state (n,) or (..., n) and actions (..., H, m)."""
-    state = np.asarray(state, dtype=np.float64)
-    states = [np.broadcast_to(state, actions.shape[:-2] + state.shape[-1:])]
-    for step in range(actions.shape[-2]):
-        states.append(network.forward(np.concatenate([states[-1], actions[..., step, :]], axis=-1)))
-    return np.stack(states, axis=-2)
 
 
 @dataclass(frozen=True)
@@ -45,7 +36,7 @@ class HorizonProgram:
     def primal_point(self, actions: np.ndarray) -> np.ndarray:
         """Every column's value when the actions are `actions` (H, m): a warm start for the solver."""
         blocks, problem = self.program.blocks, self.problem
-        states = predict_states(self.dynamics.network, problem.state, actions)
+        states = rollout(self.dynamics.network, problem.state, actions)
         values = np.zeros(self.program.num_columns)
         values[blocks["x"]] = states
         values[blocks["u"]] = actions

@@ -7,13 +7,13 @@ import time
 import numpy as np
 import torch
 
-from dynamics.frozen import FrozenGraph, FrozenNetwork
+from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
 from mpc.milp.bounds.interval import RolloutBounds, refine_rollout_bounds, rollout_interval_bounds
 from mpc.errors import ProblemError
 from mpc.milp.bounds.graph import graph_rollout_bounds
 from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
 from mpc.milp.highs import solve_program
-from mpc.milp.horizon import HorizonProgram, build_horizon_program, predict_states
+from mpc.milp.horizon import HorizonProgram, build_horizon_program
 from mpc.milp.bounds.crown import linear_tightener
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.milp.bounds.lp import lp_tightener
@@ -131,7 +131,7 @@ class MILPPlanner:
         solve_limit = max(problem.time_limit - build_time, 0.1 * problem.time_limit)
         result = solve_program(program, solve_limit, self.mip_gap, self.threads, start)
         actions = np.clip(result.values[program.action_columns], problem.action_low, problem.action_high)
-        states = predict_states(self.network, problem.state, actions)
+        states = rollout(self.network, problem.state, actions)
         objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
         return Plan(
             actions=actions,

@@ -9,21 +9,8 @@ import time
 
 import torch
 
+from dynamics.evaluate import rollout
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
-
-
-def rollout(model: torch.nn.Module, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Roll `model(state, action) -> next_state` out from one start state.
-
-    state (n,), actions (B, H, m) -> states (B, H + 1, n), the start state first.
-    """
-    batch, horizon, _ = actions.shape
-    current = state.expand(batch, -1)
-    states = [current]
-    for t in range(horizon):
-        current = model(current, actions[:, t])
-        states.append(current)
-    return torch.stack(states, dim=1)
 
 
 def evaluate(model: torch.nn.Module, problem: PlanningProblem, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

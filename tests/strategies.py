@@ -1,4 +1,4 @@
-"""Random small sparse frozen networks for the MILP tests (hypothesis strategy), and its own checks.
+"""Random small sparse frozen networks for the MILP tests (hypothesis strategy).
 
 A network is drawn as a dense MLP whose hidden neurons are each ReLU, identity or zero, then
 exported the way the dynamics package does it: zero neurons are deleted (rows of their layer,
@@ -8,7 +8,6 @@ columns of the next) and the residual state connection becomes the skip matrix.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynamics.frozen import FrozenLayer, FrozenNetwork
@@ -45,12 +44,3 @@ def sparse_networks(draw, max_state_dim: int = 3, max_action_dim: int = 2, max_w
     kinds = [rng.choice([ZERO, IDENTITY, RELU], size=width, p=[0.2, 0.2, 0.6]) for width in widths]
     network = random_network(rng, state_dim, action_dim, kinds, residual=draw(st.booleans()))
     return network, state_dim, action_dim, rng
-
-
-@settings(max_examples=30, deadline=None)
-@given(sparse_networks())
-def test_strategy_deletes_zero_neurons_and_fits_the_dimensions(drawn):
-    network, state_dim, action_dim, _ = drawn
-    assert network.input_dim == state_dim + action_dim
-    assert network.output_dim == state_dim
-    assert network.forward(np.zeros((4, network.input_dim))).shape == (4, state_dim)
