@@ -10,27 +10,73 @@ planner alike:
 
 C is the optional `cost_matrix` (k, state_dim) of linear cost features, the identity if absent;
 goal and both weight vectors have one entry per feature.
+
+A PlanningProblem checks itself when it is made (`validate`): everything about the problem on its
+own, whichever planner gets it. What a planner adds is only whether the problem fits its model
+(state and action dimensions).
+
+Plan.status is one of PLAN_STATUSES:
+
+    ==============  =========================================================================
+    "optimal"       MILP: solved to its relative gap (mpc.milp.highs)
+    "time_limit"    MILP: stopped by the time limit with an incumbent; Plan.gap says how far
+    "stopped"       MILP: stopped by another HiGHS limit with an incumbent
+    "budget"        sampling planner: the best sequence it evaluated within its budget
+    "sampled"       MILP warm-started by sampling: the MILP found no plan, the sampled plan is
+                    returned, as "sampled (MILP: <error class>)" (mpc.milp.warm_started)
+    "fallback"      the controller: the planner raised, the warm start (or the centre of the
+                    action box) is used, as "fallback (<error class>)" (mpc.control.controller)
+    ==============  =========================================================================
+
+The last two carry the error in brackets; `Plan.status.split(" ")[0]` is always in PLAN_STATUSES.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from mpc.errors import ProblemError
+
+if TYPE_CHECKING:  # torch is imported where a cost is computed, so reading a problem stays light
+    import torch
+
+OPTIMAL, TIME_LIMIT, STOPPED = "optimal", "time_limit", "stopped"
+BUDGET = "budget"
+SAMPLED, FALLBACK = "sampled", "fallback"
+PLAN_STATUSES = (OPTIMAL, TIME_LIMIT, STOPPED, BUDGET, SAMPLED, FALLBACK)
 
 
 @dataclass
 class PlanningProblem:
     """What to plan: start, goal, horizon, action box, cost weights, constraints, time budget.
 
-    cost_matrix, if given, maps a state to the k features the cost compares with the goal
-    (e.g. object keypoints, and the pusher's offset from the object's centre).
-    state_constraints, if given, is a pair (G, h) meaning G @ x_t <= h for t = 1..H.
-    workspace_low/high bound every state entry (from the env metadata); None means unbounded.
-    warm_start is an (H, action_dim) action sequence inside the action box.
+    Args:
+        state: the current state x_0, shape (n,).
+        goal: the goal in cost-feature order, shape (k,): k = n without cost_matrix.
+        horizon: H, the number of actions planned (at least 1).
+        action_low, action_high: the action box, shape (m,) each, in the env's action units.
+        state_weights: L1 weights of |C x_t - goal| for t = 1..H-1, shape (k,), non-negative.
+        terminal_weights: L1 weights of |C x_H - goal|, shape (k,), non-negative.
+        action_weight: L1 weight of every |u_t| (cost units per action unit), non-negative.
+        cost_matrix: C, shape (k, n), the linear cost features of a state (e.g. object keypoints,
+            and the pusher's offset from the object's centre); None means the state itself.
+        state_constraints: (G, h) with G of shape (r, n) and h of shape (r,), meaning
+            G @ x_t <= h for t = 1..H; None means none. Only the MILP enforces them.
+        workspace_low, workspace_high: a box on every state entry, shape (n,) each (from the env
+            metadata; +-inf entries are unbounded); both None means no box. Only the MILP uses it.
+        time_limit: the planning budget in seconds, positive.
+        warm_start: an action sequence to start from, shape (H, m), normally inside the action box
+            (planners clip it); None means the centre of the box.
+
+    Inputs are converted to float64 arrays.
+
+    Raises:
+        ProblemError: a shape that does not fit, a non-finite number (NaN anywhere; inf outside the
+            workspace box), an empty action or workspace box, a negative weight, a non-positive
+            time limit, or only one side of the workspace box.
     """
 
     state: np.ndarray
@@ -53,6 +99,8 @@ class PlanningProblem:
         self.state, self.goal = as_vector(self.state), as_vector(self.goal)
         self.action_low, self.action_high = as_vector(self.action_low), as_vector(self.action_high)
         self.state_weights, self.terminal_weights = as_vector(self.state_weights), as_vector(self.terminal_weights)
+        if (self.workspace_low is None) != (self.workspace_high is None):
+            raise ProblemError("give both workspace_low and workspace_high, or neither")
         if self.workspace_low is not None:
             self.workspace_low, self.workspace_high = as_vector(self.workspace_low), as_vector(self.workspace_high)
         if self.warm_start is not None:
@@ -75,14 +123,23 @@ class PlanningProblem:
         return self.state_dim if self.cost_matrix is None else self.cost_matrix.shape[0]
 
     def cost_features(self, states):
-        """C x for states (..., n), numpy or torch."""
+        """C x for states (..., n), numpy or torch: shape (..., k)."""
         if self.cost_matrix is None:
             return states
-        if isinstance(states, torch.Tensor):
-            return states @ torch.as_tensor(self.cost_matrix, dtype=states.dtype).T
-        return states @ self.cost_matrix.T
+        if isinstance(states, np.ndarray):
+            return states @ self.cost_matrix.T
+        import torch
+
+        return states @ torch.as_tensor(self.cost_matrix, dtype=states.dtype).T
 
     def validate(self) -> None:
+        """Check the problem on its own (planners check only that it fits their model).
+
+        Called when the problem is made; call it again after changing a field in place.
+
+        Raises:
+            ProblemError: see the class docstring.
+        """
         n, k = self.state_dim, self.feature_dim
         if self.horizon < 1:
             raise ProblemError(f"horizon must be at least 1, got {self.horizon}")
@@ -95,13 +152,19 @@ class PlanningProblem:
             for name in ("workspace_low", "workspace_high"):
                 if getattr(self, name).shape != (n,):
                     raise ProblemError(f"{name} has {getattr(self, name).shape[0]} entries, the state has {n}")
+            if np.any(np.isnan(self.workspace_low)) or np.any(np.isnan(self.workspace_high)):
+                raise ProblemError("the workspace box holds NaN")
+            if np.any(self.workspace_low > self.workspace_high):
+                raise ProblemError("the workspace box is empty (workspace_low > workspace_high)")
         if self.action_high.shape != self.action_low.shape:
             raise ProblemError("action_low and action_high differ in length")
         for name in ("state", "goal", "action_low", "action_high", "state_weights", "terminal_weights") + (
             ("cost_matrix",) if self.cost_matrix is not None else ()
-        ):
+        ) + (("warm_start",) if self.warm_start is not None else ()):
             if not np.all(np.isfinite(getattr(self, name))):
                 raise ProblemError(f"{name} holds non-finite values")
+        if not np.isfinite(self.action_weight):
+            raise ProblemError("action_weight is not finite")
         if np.any(self.action_low > self.action_high):
             raise ProblemError("the action box is empty (action_low > action_high)")
         if np.any(self.state_weights < 0) or np.any(self.terminal_weights < 0) or self.action_weight < 0:
@@ -112,7 +175,7 @@ class PlanningProblem:
                 raise ProblemError("state_constraints must be (G, h) with G of shape (m, state_dim) and h (m,)")
             if not (np.all(np.isfinite(matrix)) and np.all(np.isfinite(rhs))):
                 raise ProblemError("state_constraints hold non-finite values")
-        if self.time_limit <= 0:
+        if not self.time_limit > 0:
             raise ProblemError("time_limit must be positive")
         if self.warm_start is not None and self.warm_start.shape != (self.horizon, self.action_dim):
             raise ProblemError(f"warm_start must have shape ({self.horizon}, {self.action_dim})")
@@ -120,12 +183,16 @@ class PlanningProblem:
 
 @dataclass
 class Plan:
-    """What every planner returns. Fields a planner has no notion of stay None."""
+    """What every planner returns. Fields a planner has no notion of stay None.
+
+    objective is the trajectory cost of (states, actions) in cost units; status is one of
+    PLAN_STATUSES (see the module docstring); wall_time and build_time are in seconds.
+    """
 
     actions: np.ndarray  # (H, action_dim)
     states: np.ndarray  # (H + 1, state_dim), predicted by the planner's model
     objective: float
-    status: str
+    status: str  # PLAN_STATUSES
     wall_time: float
     best_bound: float | None = None
     gap: float | None = None
@@ -136,7 +203,13 @@ class Plan:
 
 
 def trajectory_cost(problem: PlanningProblem, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Cost of batched trajectories: states (B, H+1, n), actions (B, H, m) -> (B,)."""
+    """Cost of batched trajectories (see the module docstring), in the dtype of `states`.
+
+    Shapes:
+        states (B, H+1, n), actions (B, H, m) -> costs (B,).
+    """
+    import torch
+
     goal = torch.as_tensor(problem.goal, dtype=states.dtype)
     weights = torch.as_tensor(problem.state_weights, dtype=states.dtype)
     terminal = torch.as_tensor(problem.terminal_weights, dtype=states.dtype)

@@ -56,16 +56,13 @@ class MILPPlanner:
         self.bounds, self.mip_gap, self.threads, self.lp_budget = bounds, mip_gap, threads, lp_budget
 
     def _check(self, problem: PlanningProblem) -> None:
+        """ProblemError unless the problem is valid (again: a field may have changed in place) and fits the model."""
+        problem.validate()
         if problem.state_dim != self.state_dim or problem.action_dim != self.action_dim:
             raise ProblemError(
                 f"the problem has {problem.state_dim} states and {problem.action_dim} actions, "
                 f"the model {self.state_dim} and {self.action_dim}"
             )
-        workspace = (problem.workspace_low, problem.workspace_high)
-        if problem.workspace_low is not None and np.any(np.isnan(workspace)):
-            raise ProblemError("the workspace box holds NaN")
-        if problem.warm_start is not None and not np.all(np.isfinite(problem.warm_start)):
-            raise ProblemError("warm_start holds non-finite values")
 
     def rollout_bounds(self, problem: PlanningProblem) -> RolloutBounds:
         """State and neuron bounds for the problem in the planner's bound mode."""

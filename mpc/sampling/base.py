@@ -1,6 +1,25 @@
-"""Batched open-loop rollouts of a torch dynamics model, and the plan record built from them.
+"""The sampling planners' common base: constructor, budget loop, best-so-far record, action box.
 
-Shared by every sampling planner so the cost of a candidate sequence is computed one way only.
+Every sampling planner (MPPI, CEM, random shooting, gradient descent) runs the same loop on a
+torch dynamics model, and differs only in how it proposes candidates and learns from their costs:
+
+    begin()                                   set up the search for one problem (hook)
+    while the budget allows another iteration:
+        actions = sample()                    K candidate sequences, (K, T, nu) (hook)
+        costs, states = evaluate(actions)     one batched rollout of the model
+        record the cheapest sequence so far
+        refit(actions, costs)                 learn from the costs (hook)
+    return the cheapest sequence evaluated, as a Plan with status "budget"
+
+A variant subclasses SamplingPlanner and overrides those hooks, the way pytorch_mppi's variants
+override small methods of one planner. During `plan` the problem and its action box are at hand
+as `self.problem`, `self.low`, `self.high` and `self.width` (float32 tensors of shape (nu,), in
+the env's action units); all randomness comes from `self.generator`, seeded once in the
+constructor, so a planner built with the same seed returns the same plans bit for bit (given
+max_iterations; a wall-clock budget alone may stop at another iteration).
+
+Notation: K sequences per iteration, T = problem.horizon steps, nu = problem.action_dim entries per
+action, n = problem.state_dim.
 """
 
 from __future__ import annotations
@@ -10,23 +29,27 @@ import time
 import torch
 
 from dynamics.evaluate import rollout
-from mpc.problem import Plan, PlanningProblem, trajectory_cost
+from mpc.problem import BUDGET, Plan, PlanningProblem, trajectory_cost
 
 
 def evaluate(model: torch.nn.Module, problem: PlanningProblem, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Costs (B,) and predicted states (B, H+1, n) of a batch of action sequences (B, H, m)."""
+    """Costs and predicted states of a batch of action sequences, in the dtype of `actions`.
+
+    Shapes:
+        actions (K, T, nu) -> costs (K,), states (K, T+1, n).
+    """
     state = torch.as_tensor(problem.state, dtype=actions.dtype)
     states = rollout(model, state, actions)
     return trajectory_cost(problem, states, actions), states
 
 
 def action_box(problem: PlanningProblem, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """The action box as tensors broadcastable over (B, H, m)."""
+    """The action box as tensors (low, high), each of shape (nu,), broadcastable over (K, T, nu)."""
     return (torch.as_tensor(problem.action_low, dtype=dtype), torch.as_tensor(problem.action_high, dtype=dtype))
 
 
 def initial_sequence(problem: PlanningProblem, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The warm start if the problem has one, else the centre of the action box, shape (H, m)."""
+    """The warm start if the problem has one, else the centre of the action box, shape (T, nu)."""
     if problem.warm_start is not None:
         return torch.as_tensor(problem.warm_start, dtype=dtype)
     low, high = action_box(problem, dtype)
@@ -43,6 +66,7 @@ class BestSoFar:
         self.evaluated = 0
 
     def update(self, costs: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> None:
+        """Shapes: costs (K,), actions (K, T, nu), states (K, T+1, n); ties keep the earlier sequence."""
         self.evaluated += costs.shape[0]
         best = int(torch.argmin(costs))
         if float(costs[best]) < self.cost:
@@ -51,18 +75,24 @@ class BestSoFar:
             self.states = states[best].detach().clone()
 
     def plan(self, started: float, iterations: int) -> Plan:
+        """The record as a float64 Plan with status "budget"; `started` is a time.perf_counter() value."""
         return Plan(
             actions=self.actions.double().numpy(),
             states=self.states.double().numpy(),
             objective=self.cost,
-            status="budget",
+            status=BUDGET,
             wall_time=time.perf_counter() - started,
             extras={"iterations": iterations, "sequences_evaluated": self.evaluated},
         )
 
 
 class Budget:
-    """Wall-clock budget for an iterative planner: stop before an iteration would overrun it."""
+    """Wall-clock budget for an iterative planner: stop before an iteration would overrun it.
+
+    Args:
+        seconds: the time budget, from now.
+        max_iterations: stop after this many iterations as well; None means time alone decides.
+    """
 
     def __init__(self, seconds: float, max_iterations: int | None) -> None:
         self.started = time.perf_counter()
@@ -85,3 +115,92 @@ class Budget:
         self.iterations += 1
         return True
 
+
+class SamplingPlanner:
+    """A planner that evaluates batches of action sequences on a torch dynamics model.
+
+    Subclasses override `sample` and, where they learn from costs, `begin` and `refit` (see the
+    module docstring). The plan is the cheapest sequence evaluated, within problem.time_limit
+    seconds (the first iteration always runs) and at most `max_iterations` iterations.
+
+    Args:
+        model: the dynamics, called as model(state, action) on batches: state (K, n) and
+            action (K, nu) -> next state (K, n), as `dynamics.evaluate.rollout` runs it.
+        samples: K, the number of sequences evaluated per iteration.
+        seed: seeds the planner's own torch.Generator (global torch RNG state is not touched).
+        max_iterations: an iteration cap on top of the time budget; None means time alone decides.
+
+    Shapes (in `plan`):
+        problem.state (n,), problem.warm_start (T, nu) -> Plan.actions (T, nu), Plan.states (T+1, n).
+
+    Raises:
+        ProblemError: from PlanningProblem, when the problem is made (the sampling planners take any
+            state the model takes: they do not check dimensions themselves).
+    """
+
+    #: Whether `plan` runs with autograd on (a planner that differentiates through the model).
+    differentiable = False
+
+    def __init__(
+        self, model: torch.nn.Module, samples: int = 256, seed: int = 0, max_iterations: int | None = None
+    ) -> None:
+        self.model = model
+        self.samples = samples
+        self.max_iterations = max_iterations
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def plan(self, problem: PlanningProblem) -> Plan:
+        """The cheapest sequence found within the problem's budget, with status "budget".
+
+        Plan.extras hold "iterations" and "sequences_evaluated".
+        """
+        with torch.set_grad_enabled(self.differentiable):
+            budget = Budget(problem.time_limit, self.max_iterations)
+            self.problem = problem
+            self.low, self.high = action_box(problem)
+            self.width = self.high - self.low
+            self.best = BestSoFar()
+            self.begin()
+            while budget.another():
+                actions = self.sample()
+                self.refit(actions, self.consider(actions))
+            return self.best.plan(budget.started, budget.iterations)
+
+    # Hooks a variant overrides.
+
+    def begin(self) -> None:
+        """Set up the search for `self.problem` (e.g. a mean from `initial_sequence()`); default: nothing."""
+
+    def sample(self) -> torch.Tensor:
+        """This iteration's candidate sequences, (K, T, nu), inside the action box."""
+        raise NotImplementedError
+
+    def refit(self, actions: torch.Tensor, costs: torch.Tensor) -> None:
+        """Learn from this iteration's candidates (K, T, nu) and their costs (K,); default: nothing."""
+
+    # Helpers for the hooks.
+
+    def consider(self, actions: torch.Tensor) -> torch.Tensor:
+        """Evaluate sequences (K, T, nu), record the cheapest, and return their costs (K,)."""
+        costs, states = evaluate(self.model, self.problem, actions)
+        self.best.update(costs.detach(), actions.detach(), states.detach())
+        return costs
+
+    def initial_sequence(self) -> torch.Tensor:
+        """The warm start, or the centre of the action box: (T, nu)."""
+        return initial_sequence(self.problem)
+
+    def uniform(self, count: int) -> torch.Tensor:
+        """`count` sequences drawn uniformly from the action box: (count, T, nu)."""
+        shape = (count, self.problem.horizon, self.problem.action_dim)
+        return self.low + torch.rand(shape, generator=self.generator) * self.width
+
+    def gaussian(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """K sequences mean + std * N(0, 1), clipped to the action box; the first is `mean` itself.
+
+        Shapes:
+            mean (T, nu), std broadcastable to (T, nu), in action units -> (K, T, nu).
+        """
+        noise = torch.randn((self.samples, *mean.shape), generator=self.generator)
+        noise[0] = 0.0  # always evaluate the mean itself
+        return torch.clamp(mean + noise * std, self.low, self.high)

@@ -10,48 +10,42 @@ from __future__ import annotations
 
 import torch
 
-from mpc.problem import Plan, PlanningProblem
-from mpc.sampling.base import BestSoFar, Budget, action_box, evaluate, initial_sequence
+from mpc.sampling.base import SamplingPlanner
 
 
-class CEMPlanner:
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        samples: int = 256,
-        elites: int = 32,
-        initial_std: float = 0.5,
-        min_std: float = 0.02,
-        momentum: float = 0.1,
-        seed: int = 0,
-        max_iterations: int | None = None,
-    ) -> None:
-        """initial_std and min_std are fractions of the action box width."""
-        self.model = model
-        self.samples = samples
+class CEMPlanner(SamplingPlanner):
+    """CEM: a Gaussian per step and action entry, refit to the cheapest `elites` samples.
+
+    Args:
+        model: the torch dynamics model (see SamplingPlanner).
+        elites: how many of the K cheapest sequences the Gaussian is refit to (at most K).
+        initial_std: the first standard deviation, as a fraction of the action box width.
+        min_std: the floor of the standard deviation, as a fraction of the action box width.
+        momentum: the share of the old mean and standard deviation kept at every refit (0: none).
+        **options: samples (K, default 256; the first is the mean itself), seed, max_iterations:
+            see SamplingPlanner.
+
+    Shapes:
+        mean and std (T, nu), the mean starting at the warm start or the box centre; samples (K, T, nu).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, elites: int = 32, initial_std: float = 0.5, min_std: float = 0.02,
+                 momentum: float = 0.1, **options) -> None:
+        super().__init__(model, **options)
         self.elites = elites
         self.initial_std = initial_std
         self.min_std = min_std
         self.momentum = momentum
-        self.max_iterations = max_iterations
-        self.generator = torch.Generator().manual_seed(seed)
 
-    @torch.no_grad()
-    def plan(self, problem: PlanningProblem) -> Plan:
-        budget = Budget(problem.time_limit, self.max_iterations)
-        low, high = action_box(problem)
-        width = high - low
-        mean = initial_sequence(problem)
-        std = (self.initial_std * width).expand_as(mean).clone()
-        best = BestSoFar()
-        while budget.another():
-            noise = torch.randn((self.samples, *mean.shape), generator=self.generator)
-            noise[0] = 0.0  # always evaluate the mean itself
-            actions = torch.clamp(mean + noise * std, low, high)
-            costs, states = evaluate(self.model, problem, actions)
-            best.update(costs, actions, states)
-            elite = actions[torch.topk(costs, self.elites, largest=False).indices]
-            mean = self.momentum * mean + (1 - self.momentum) * elite.mean(dim=0)
-            std = self.momentum * std + (1 - self.momentum) * elite.std(dim=0)
-            std = torch.maximum(std, self.min_std * width)
-        return best.plan(budget.started, budget.iterations)
+    def begin(self) -> None:
+        self.mean = self.initial_sequence()
+        self.std = (self.initial_std * self.width).expand_as(self.mean).clone()
+
+    def sample(self) -> torch.Tensor:
+        return self.gaussian(self.mean, self.std)
+
+    def refit(self, actions: torch.Tensor, costs: torch.Tensor) -> None:
+        elite = actions[torch.topk(costs, self.elites, largest=False).indices]
+        self.mean = self.momentum * self.mean + (1 - self.momentum) * elite.mean(dim=0)
+        std = self.momentum * self.std + (1 - self.momentum) * elite.std(dim=0)
+        self.std = torch.maximum(std, self.min_std * self.width)

@@ -9,43 +9,44 @@ from __future__ import annotations
 
 import torch
 
-from mpc.problem import Plan, PlanningProblem
-from mpc.sampling.base import BestSoFar, Budget, action_box, evaluate, initial_sequence
+from mpc.sampling.base import SamplingPlanner
 
 
-class GradientDescentPlanner:
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        starts: int = 16,
-        learning_rate: float = 0.05,
-        seed: int = 0,
-        max_iterations: int | None = None,
-    ) -> None:
-        """learning_rate is a fraction of the action box width per step."""
-        self.model = model
-        self.starts = starts
+class GradientDescentPlanner(SamplingPlanner):
+    """Adam on K action sequences at once, through the model, projected onto the action box.
+
+    The sequences are optimised in box-normalised coordinates (0 at action_low, 1 at action_high)
+    so one learning rate fits every action scale; every iteration evaluates all K (one Adam step).
+
+    Args:
+        model: the torch dynamics model (see SamplingPlanner); it must be differentiable. Its
+            weights are left untouched: gradients are taken with respect to the actions only.
+        starts: K, sequences optimised together: the warm start or box centre, and K - 1 uniform
+            in the box.
+        learning_rate: Adam's step size, as a fraction of the action box width per step.
+        **options: seed, max_iterations (Adam steps): see SamplingPlanner.
+
+    Shapes:
+        the optimised sequences (K, T, nu), in [0, 1] per entry.
+    """
+
+    differentiable = True
+
+    def __init__(self, model: torch.nn.Module, *, starts: int = 16, learning_rate: float = 0.05, **options) -> None:
+        super().__init__(model, samples=starts, **options)
         self.learning_rate = learning_rate
-        self.max_iterations = max_iterations
-        self.generator = torch.Generator().manual_seed(seed)
 
-    def plan(self, problem: PlanningProblem) -> Plan:
-        budget = Budget(problem.time_limit, self.max_iterations)
-        low, high = action_box(problem)
-        width = high - low
-        uniform = torch.rand((self.starts, problem.horizon, problem.action_dim), generator=self.generator)
-        actions = low + uniform * width
-        actions[0] = initial_sequence(problem)
-        # Optimise in box-normalised coordinates so one learning rate fits every action scale.
-        scaled = ((actions - low) / width).requires_grad_(True)
-        optimizer = torch.optim.Adam([scaled], lr=self.learning_rate)
-        best = BestSoFar()
-        while budget.another():
-            costs, states = evaluate(self.model, problem, low + scaled * width)
-            best.update(costs.detach(), (low + scaled * width).detach(), states.detach())
-            # Differentiate with respect to the actions only: the model's weights stay untouched.
-            (scaled.grad,) = torch.autograd.grad(costs.sum(), scaled)
-            optimizer.step()
-            with torch.no_grad():
-                scaled.clamp_(0.0, 1.0)
-        return best.plan(budget.started, budget.iterations)
+    def begin(self) -> None:
+        actions = self.uniform(self.samples)
+        actions[0] = self.initial_sequence()
+        self.scaled = ((actions - self.low) / self.width).requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.scaled], lr=self.learning_rate)
+
+    def sample(self) -> torch.Tensor:
+        return self.low + self.scaled * self.width
+
+    def refit(self, actions: torch.Tensor, costs: torch.Tensor) -> None:
+        (self.scaled.grad,) = torch.autograd.grad(costs.sum(), self.scaled)
+        self.optimizer.step()
+        with torch.no_grad():
+            self.scaled.clamp_(0.0, 1.0)

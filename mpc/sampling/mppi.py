@@ -10,41 +10,36 @@ from __future__ import annotations
 
 import torch
 
-from mpc.problem import Plan, PlanningProblem
-from mpc.sampling.base import BestSoFar, Budget, action_box, evaluate, initial_sequence
+from mpc.sampling.base import SamplingPlanner
 
 
-class MPPIPlanner:
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        samples: int = 256,
-        noise_scale: float = 0.5,
-        temperature: float = 0.1,
-        seed: int = 0,
-        max_iterations: int | None = None,
-    ) -> None:
-        """noise_scale is the noise standard deviation as a fraction of the action box width."""
-        self.model = model
-        self.samples = samples
+class MPPIPlanner(SamplingPlanner):
+    """MPPI: Gaussian perturbations of one mean sequence, refit as their softmin-weighted average.
+
+    Args:
+        model: the torch dynamics model (see SamplingPlanner).
+        noise_scale: standard deviation of the noise on every action entry, as a fraction of the
+            action box width in that entry (0.5: half the box).
+        temperature: lambda of the softmin weights exp(-(cost - min cost) / lambda), in cost units:
+            smaller follows the cheapest samples more greedily.
+        **options: samples (K, default 256; the first is the mean itself), seed, max_iterations:
+            see SamplingPlanner.
+
+    Shapes:
+        mean (T, nu), starting at the warm start or the box centre; samples (K, T, nu).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, noise_scale: float = 0.5, temperature: float = 0.1, **options) -> None:
+        super().__init__(model, **options)
         self.noise_scale = noise_scale
         self.temperature = temperature
-        self.max_iterations = max_iterations
-        self.generator = torch.Generator().manual_seed(seed)
 
-    @torch.no_grad()
-    def plan(self, problem: PlanningProblem) -> Plan:
-        budget = Budget(problem.time_limit, self.max_iterations)
-        low, high = action_box(problem)
-        sigma = self.noise_scale * (high - low)
-        mean = initial_sequence(problem)
-        best = BestSoFar()
-        while budget.another():
-            noise = torch.randn((self.samples, *mean.shape), generator=self.generator) * sigma
-            noise[0] = 0.0  # always evaluate the mean itself
-            actions = torch.clamp(mean + noise, low, high)
-            costs, states = evaluate(self.model, problem, actions)
-            best.update(costs, actions, states)
-            weights = torch.softmax(-(costs - costs.min()) / self.temperature, dim=0)
-            mean = torch.einsum("b,bhm->hm", weights, actions)
-        return best.plan(budget.started, budget.iterations)
+    def begin(self) -> None:
+        self.mean = self.initial_sequence()
+
+    def sample(self) -> torch.Tensor:
+        return self.gaussian(self.mean, self.noise_scale * self.width)
+
+    def refit(self, actions: torch.Tensor, costs: torch.Tensor) -> None:
+        weights = torch.softmax(-(costs - costs.min()) / self.temperature, dim=0)
+        self.mean = torch.einsum("b,bhm->hm", weights, actions)

@@ -7,28 +7,21 @@ from __future__ import annotations
 
 import torch
 
-from mpc.problem import Plan, PlanningProblem
-from mpc.sampling.base import BestSoFar, Budget, action_box, evaluate, initial_sequence
+from mpc.sampling.base import SamplingPlanner
 
 
-class RandomShootingPlanner:
-    def __init__(self, model: torch.nn.Module, samples: int = 256, seed: int = 0, max_iterations: int | None = None) -> None:
-        self.model = model
-        self.samples = samples
-        self.max_iterations = max_iterations
-        self.generator = torch.Generator().manual_seed(seed)
+class RandomShootingPlanner(SamplingPlanner):
+    """Random shooting: K sequences uniform in the action box per iteration, nothing learned.
 
-    @torch.no_grad()
-    def plan(self, problem: PlanningProblem) -> Plan:
-        budget = Budget(problem.time_limit, self.max_iterations)
-        low, high = action_box(problem)
-        best = BestSoFar()
-        first = initial_sequence(problem).unsqueeze(0)
-        costs, states = evaluate(self.model, problem, first)
-        best.update(costs, first, states)
-        while budget.another():
-            uniform = torch.rand((self.samples, problem.horizon, problem.action_dim), generator=self.generator)
-            actions = low + uniform * (high - low)
-            costs, states = evaluate(self.model, problem, actions)
-            best.update(costs, actions, states)
-        return best.plan(budget.started, budget.iterations)
+    Args:
+        model: the torch dynamics model (see SamplingPlanner).
+        samples: K, sequences per iteration (default 256); the warm start or box centre is
+            evaluated once before the first iteration.
+        seed, max_iterations: see SamplingPlanner.
+    """
+
+    def begin(self) -> None:
+        self.consider(self.initial_sequence().unsqueeze(0))
+
+    def sample(self) -> torch.Tensor:
+        return self.uniform(self.samples)
