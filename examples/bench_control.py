@@ -25,7 +25,9 @@ from dynamics.checkpoint import load_checkpoint
 from envs.cli import parse_env_kwargs
 from mpc.cli import DEMO_MODELS, check_model_fits
 from mpc.planners import make_fallback_planner, make_planner
-from mpc.control.runner import ControlSettings, env_metadata, run_closed_loop, save_json, summary_table
+from mpc.control.results import save_json, summary_table
+from mpc.control.runner import env_metadata, run_closed_loop
+from mpc.control.task import ControlSettings
 
 RUNS = (("milp", "sparse"), ("milp-cem", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"), ("cem", "dense"), ("gd", "dense"))
 

@@ -26,7 +26,8 @@ from envs.collect import make_env  # noqa: E402
 from mpc.cli import EXAMPLES  # noqa: E402
 from mpc.milp.planner import BOUND_MODES, MILPPlanner  # noqa: E402
 from mpc.planners import frozen_dynamics  # noqa: E402
-from mpc.control.runner import ControlSettings, goal_features, make_controller, save_json  # noqa: E402
+from mpc.control.results import save_json  # noqa: E402
+from mpc.control.task import ControlSettings, control_task, goal_features  # noqa: E402
 
 
 def plan_once(model, num_objects: int, horizon: int, bounds: str, seed: int, time_limit: float) -> dict:
@@ -36,8 +37,8 @@ def plan_once(model, num_objects: int, horizon: int, bounds: str, seed: int, tim
     metadata = env.unwrapped.dataset_metadata()
     graph = frozen_dynamics(model, num_objects)
     planner = MILPPlanner(graph, graph.state_dim, graph.action_dim, bounds=bounds)
-    controller = make_controller(planner, metadata, ControlSettings(horizon=horizon, time_limit=time_limit))
-    problem = controller.problem(state.astype(np.float64), goal_features(env, controller.weights))
+    task = control_task(metadata, ControlSettings(horizon=horizon, time_limit=time_limit))
+    problem = task.problem(state.astype(np.float64), goal_features(task, env.unwrapped.goal))
     plan = planner.plan(problem)
     env.close()
     return {

@@ -13,7 +13,9 @@ from envs.cli import parse_env_kwargs
 from mpc.errors import MPCError
 from mpc.milp.planner import BOUND_MODES, DEFAULT_BOUNDS
 from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
-from mpc.control.runner import ControlSettings, env_metadata, run_closed_loop, save_gif, save_json, summary_table
+from mpc.control.results import plot_costs, save_gif, save_json, summary_table
+from mpc.control.runner import env_metadata, run_closed_loop
+from mpc.control.task import ControlSettings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
@@ -139,25 +141,3 @@ def run_demo(args: argparse.Namespace) -> int:
     print(table)
     print(f"written to {args.out_dir}/: demo_table.md, demo_results.json, milp_episode.gif, cost_over_time.png")
     return 0
-
-
-def plot_costs(runs: dict[str, dict], path: Path) -> None:
-    """Task cost against control step: the median over episodes for every run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for label, results in runs.items():
-        curves = [episode["cost_curve"] for episode in results["episodes"]]
-        if curves:
-            length = min(len(curve) for curve in curves)
-            axes.plot(np.median([curve[:length] for curve in curves], axis=0), label=label)
-    axes.set_xlabel("control step")
-    axes.set_ylabel("task cost (median over episodes)")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)

@@ -11,6 +11,10 @@ planner alike:
 C is the optional `cost_matrix` (k, state_dim) of linear cost features, the identity if absent;
 goal and both weight vectors have one entry per feature.
 
+A Task is the part of a problem that stays fixed while a controller replans (horizon, action box,
+cost, constraints, workspace box, time limit); a PlanningProblem is a Task plus the current state,
+the goal and a warm start (`Task.problem(state, goal, warm_start)`).
+
 A PlanningProblem checks itself when it is made (`validate`): everything about the problem on its
 own, whichever planner gets it. What a planner adds is only whether the problem fits its model
 (state and action dimensions).
@@ -33,7 +37,7 @@ The last two carry the error in brackets; `Plan.status.split(" ")[0]` is always 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,13 +53,11 @@ SAMPLED, FALLBACK = "sampled", "fallback"
 PLAN_STATUSES = (OPTIMAL, TIME_LIMIT, STOPPED, BUDGET, SAMPLED, FALLBACK)
 
 
-@dataclass
-class PlanningProblem:
-    """What to plan: start, goal, horizon, action box, cost weights, constraints, time budget.
+@dataclass(kw_only=True)
+class Task:
+    """A planning problem without its state, goal and warm start: what stays fixed while a controller replans.
 
     Args:
-        state: the current state x_0, shape (n,).
-        goal: the goal in cost-feature order, shape (k,): k = n without cost_matrix.
         horizon: H, the number of actions planned (at least 1).
         action_low, action_high: the action box, shape (m,) each, in the env's action units.
         state_weights: L1 weights of |C x_t - goal| for t = 1..H-1, shape (k,), non-negative.
@@ -68,19 +70,10 @@ class PlanningProblem:
         workspace_low, workspace_high: a box on every state entry, shape (n,) each (from the env
             metadata; +-inf entries are unbounded); both None means no box. Only the MILP uses it.
         time_limit: the planning budget in seconds, positive.
-        warm_start: an action sequence to start from, shape (H, m), normally inside the action box
-            (planners clip it); None means the centre of the box.
 
-    Inputs are converted to float64 arrays.
-
-    Raises:
-        ProblemError: a shape that does not fit, a non-finite number (NaN anywhere; inf outside the
-            workspace box), an empty action or workspace box, a negative weight, a non-positive
-            time limit, or only one side of the workspace box.
+    A Task is checked when it becomes a problem (`problem`, PlanningProblem.validate).
     """
 
-    state: np.ndarray
-    goal: np.ndarray
     horizon: int
     action_low: np.ndarray
     action_high: np.ndarray
@@ -92,6 +85,39 @@ class PlanningProblem:
     workspace_low: np.ndarray | None = None
     workspace_high: np.ndarray | None = None
     time_limit: float = 1.0
+
+    def problem(self, state: np.ndarray, goal: np.ndarray, warm_start: np.ndarray | None = None) -> PlanningProblem:
+        """This task from `state` (n,) toward `goal` (k,), starting from `warm_start` (H, m) if given.
+
+        Raises:
+            ProblemError: see PlanningProblem.
+        """
+        task = {item.name: getattr(self, item.name) for item in fields(Task)}
+        return PlanningProblem(state=state, goal=goal, warm_start=warm_start, **task)
+
+
+@dataclass(kw_only=True)
+class PlanningProblem(Task):
+    """What to plan: a Task (horizon, action box, cost, constraints, time budget) from a state toward a goal.
+
+    Args:
+        state: the current state x_0, shape (n,).
+        goal: the goal in cost-feature order, shape (k,): k = n without cost_matrix.
+        warm_start: an action sequence to start from, shape (H, m), normally inside the action box
+            (planners clip it); None means the centre of the box.
+        horizon, action_low, action_high, state_weights, terminal_weights, action_weight, cost_matrix,
+        state_constraints, workspace_low, workspace_high, time_limit: see Task.
+
+    All arguments are keywords. Inputs are converted to float64 arrays.
+
+    Raises:
+        ProblemError: a shape that does not fit, a non-finite number (NaN anywhere; inf outside the
+            workspace box), an empty action or workspace box, a negative weight, a non-positive
+            time limit, or only one side of the workspace box.
+    """
+
+    state: np.ndarray
+    goal: np.ndarray
     warm_start: np.ndarray | None = None
 
     def __post_init__(self) -> None:

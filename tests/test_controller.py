@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
-from mpc.control.controller import CostWeights, RecedingHorizonController
+from mpc.control.controller import RecedingHorizonController
 from mpc.errors import NoIncumbentError
 from mpc.sampling.mppi import MPPIPlanner
-from mpc.problem import Plan
+from mpc.problem import Plan, Task
 
 
 class Integrator(torch.nn.Module):
@@ -33,15 +33,9 @@ class ScriptedPlanner:
 
 
 def make_controller(planner, fallback_planner=None):
-    return RecedingHorizonController(
-        planner,
-        horizon=4,
-        action_low=-np.ones(2),
-        action_high=np.ones(2),
-        weights=CostWeights(state=np.ones(2), terminal=np.ones(2)),
-        time_limit=1.0,
-        fallback_planner=fallback_planner,
-    )
+    task = Task(horizon=4, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.ones(2),
+                terminal_weights=np.ones(2), time_limit=1.0)
+    return RecedingHorizonController(planner, task, fallback_planner=fallback_planner)
 
 
 def test_next_solve_is_warm_started_with_the_shifted_plan():

@@ -8,26 +8,14 @@ the loop: the controller falls back to the warm start and records that it did.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from mpc.errors import MPCError
-from mpc.problem import Plan, PlanningProblem
-
-
-@dataclass
-class CostWeights:
-    """L1 weights on the distance of the cost features to the goal, plus an L1 action penalty.
-
-    matrix maps a state to the cost features (None: the state itself), see PlanningProblem.
-    """
-
-    state: np.ndarray
-    terminal: np.ndarray
-    action: float = 0.0
-    matrix: np.ndarray | None = None
+from mpc.problem import FALLBACK, Plan, PlanningProblem, Task
 
 
 @dataclass
@@ -48,31 +36,23 @@ class StepRecord:
 
 
 class RecedingHorizonController:
-    """Wraps any planner with plan(PlanningProblem) -> Plan into a closed-loop policy."""
+    """Wraps any planner with plan(PlanningProblem) -> Plan into a closed-loop policy.
 
-    def __init__(
-        self,
-        planner,
-        horizon: int,
-        action_low: np.ndarray,
-        action_high: np.ndarray,
-        weights: CostWeights,
-        time_limit: float,
-        workspace_low: np.ndarray | None = None,
-        workspace_high: np.ndarray | None = None,
-        state_constraints: tuple[np.ndarray, np.ndarray] | None = None,
-        fallback_planner=None,
-    ) -> None:
+    Args:
+        planner: plans the task at every step (a MILP or sampling planner, or anything with `plan`).
+        task: what to plan for at every step: horizon, action box, cost, constraints, workspace box,
+            time limit (mpc.problem.Task; mpc.control.task.control_task builds the one of an env).
+        fallback_planner: a cheap planner that warm-starts the first step of an episode (and so
+            becomes the fallback if the planner fails there); None: no warm start on the first step.
+
+    Shapes:
+        act: state (n,), goal (k,) in the task's cost-feature order -> action (nu,) inside the action box.
+    """
+
+    def __init__(self, planner, task: Task, fallback_planner=None) -> None:
         self.planner = planner
+        self.task = task
         self.fallback_planner = fallback_planner
-        self.horizon = horizon
-        self.action_low = np.asarray(action_low, dtype=np.float64)
-        self.action_high = np.asarray(action_high, dtype=np.float64)
-        self.weights = weights
-        self.time_limit = time_limit
-        self.workspace_low = workspace_low
-        self.workspace_high = workspace_high
-        self.state_constraints = state_constraints
         self.previous: Plan | None = None
 
     def reset(self) -> None:
@@ -80,27 +60,17 @@ class RecedingHorizonController:
         self.previous = None
 
     def problem(self, state: np.ndarray, goal: np.ndarray) -> PlanningProblem:
-        return PlanningProblem(
-            state=state,
-            goal=goal,
-            horizon=self.horizon,
-            action_low=self.action_low,
-            action_high=self.action_high,
-            state_weights=self.weights.state,
-            terminal_weights=self.weights.terminal,
-            action_weight=self.weights.action,
-            cost_matrix=self.weights.matrix,
-            state_constraints=self.state_constraints,
-            workspace_low=self.workspace_low,
-            workspace_high=self.workspace_high,
-            time_limit=self.time_limit,
-            warm_start=self.shifted_previous_actions(),
-        )
+        """The task from `state` toward `goal`, warm-started by the previous plan shifted (if any).
+
+        Raises:
+            ProblemError: the task, state or goal is malformed.
+        """
+        return self.task.problem(state, goal, self.shifted_previous_actions())
 
     def with_warm_start(self, problem: PlanningProblem) -> PlanningProblem:
         """The problem with a warm start from the fallback planner if it has none yet."""
         if problem.warm_start is None and self.fallback_planner is not None:
-            problem.warm_start = self.fallback_planner.plan(problem).actions
+            return dataclasses.replace(problem, warm_start=self.fallback_planner.plan(problem).actions)
         return problem
 
     def shifted_previous_actions(self) -> np.ndarray | None:
@@ -108,10 +78,17 @@ class RecedingHorizonController:
         if self.previous is None:
             return None
         actions = np.concatenate([self.previous.actions[1:], self.previous.actions[-1:]])
-        return np.clip(actions, self.action_low, self.action_high)
+        return np.clip(actions, self.task.action_low, self.task.action_high)
 
     def act(self, state: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, StepRecord]:
-        """Plan from `state` toward `goal` and return the first action with a record of the step."""
+        """Plan from `state` toward `goal` and return the first action with a record of the step.
+
+        A planner's MPCError (no incumbent in time, infeasible, ...) does not escape: the step falls
+        back (see fall_back) and its record says so.
+
+        Raises:
+            ProblemError: the problem itself is malformed (from `problem`, before any planner runs).
+        """
         started = time.perf_counter()
         problem = self.with_warm_start(self.problem(state, goal))
         try:
@@ -131,10 +108,10 @@ class RecedingHorizonController:
             node_count=plan.node_count,
             sampled_objective=plan.extras.get("sampled_objective"),
         )
-        return np.clip(plan.actions[0], self.action_low, self.action_high), record
+        return np.clip(plan.actions[0], self.task.action_low, self.task.action_high), record
 
     def fall_back(self, problem: PlanningProblem, error: MPCError) -> Plan:
-        """The warm start if there is one, else the centre of the action box."""
+        """The warm start if there is one, else the centre of the action box, with status "fallback (<error>)"."""
         if problem.warm_start is not None:
             actions = problem.warm_start
         else:
@@ -143,6 +120,6 @@ class RecedingHorizonController:
             actions=actions,
             states=np.full((problem.horizon + 1, problem.state_dim), np.nan),
             objective=float("nan"),
-            status=f"fallback ({error.__class__.__name__})",
+            status=f"{FALLBACK} ({error.__class__.__name__})",
             wall_time=0.0,
         )

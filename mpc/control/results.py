@@ -1,0 +1,118 @@
+"""What a closed-loop run leaves behind: its summary, the results JSON, a GIF, a table and a cost plot."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def summarise(episodes: list[dict]) -> dict:
+    """Medians and spreads over finished episodes (run_episode's dicts); {"episodes": 0} if there are none.
+
+    Costs are the env's task cost, times in seconds; "milp_improved_steps" counts the steps where a
+    sampling-warm-started MILP beat its sampled plan (None for other planners).
+    """
+    if not episodes:
+        return {"episodes": 0}
+    final = [episode["final_cost"] for episode in episodes]
+    times = [step["planning_time"] for episode in episodes for step in episode["steps"]]
+    fallbacks = sum(step["fallback"] for episode in episodes for step in episode["steps"])
+    warm_started = [step for episode in episodes for step in episode["steps"] if step.get("sampled_objective") is not None]
+    improved = sum(step["objective"] < step["sampled_objective"] - 1e-9 for step in warm_started)
+    quartiles = np.percentile(final, [25, 75])
+    return {
+        "episodes": len(episodes),
+        "median_initial_cost": statistics.median(episode["initial_cost"] for episode in episodes),
+        "median_final_cost": statistics.median(final),
+        "final_cost_q25": float(quartiles[0]),
+        "final_cost_q75": float(quartiles[1]),
+        "success_rate": sum(episode["success"] for episode in episodes) / len(episodes),
+        "success_threshold": episodes[0]["success_threshold"],
+        "median_planning_time": statistics.median(times) if times else None,
+        "max_planning_time": max(times) if times else None,
+        "fallback_steps": int(fallbacks),
+        "milp_improved_steps": int(improved) if warm_started else None,  # over the sampled warm start
+        "steps": len(times),
+    }
+
+
+def save_gif(frames: list[np.ndarray], path, fps: int = 10) -> None:
+    """Write rendered rgb_array frames, each (height, width, 3) uint8, as an animated GIF at `fps` frames per second."""
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+
+
+def save_json(data: dict, path) -> None:
+    """Write results as strict JSON (NaN and inf become null), atomically.
+
+    Raises:
+        OSError: the directory of `path` does not exist or is not writable.
+    """
+    path = Path(path)
+    text = json.dumps(_finite(data), indent=1)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    os.replace(tmp, path)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def summary_table(summaries: dict[str, dict]) -> str:
+    """A markdown table: one row per labelled run summary (summarise's dicts)."""
+    lines = [
+        "| run | episodes | median final cost | IQR | success | median plan time (s) | fallbacks |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, summary in summaries.items():
+        if not summary.get("episodes"):
+            lines.append(f"| {label} | 0 | - | - | - | - | - |")
+            continue
+        lines.append(
+            f"| {label} | {summary['episodes']} | {summary['median_final_cost']:.2f} "
+            f"| {summary['final_cost_q25']:.2f}-{summary['final_cost_q75']:.2f} "
+            f"| {summary['success_rate']:.0%} | {summary['median_planning_time']:.3f} | {summary['fallback_steps']} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_costs(runs: dict[str, dict], path: Path) -> None:
+    """Plot task cost against control step, the median over episodes for every run, to a PNG at `path`.
+
+    Args:
+        runs: run_closed_loop results by label; the curves are cut to the shortest episode of each run.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for label, results in runs.items():
+        curves = [episode["cost_curve"] for episode in results["episodes"]]
+        if curves:
+            length = min(len(curve) for curve in curves)
+            axes.plot(np.median([curve[:length] for curve in curves], axis=0), label=label)
+    axes.set_xlabel("control step")
+    axes.set_ylabel("task cost (median over episodes)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

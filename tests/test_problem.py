@@ -1,0 +1,78 @@
+"""PlanningProblem validation (all in one place) and the list of plan statuses."""
+
+import numpy as np
+import pytest
+import torch
+
+from mpc.control.controller import RecedingHorizonController
+from mpc.errors import NoIncumbentError, ProblemError
+from mpc.problem import BUDGET, FALLBACK, PLAN_STATUSES, PlanningProblem, Task
+from mpc.sampling.cem import CEMPlanner
+from mpc.sampling.gradient_descent import GradientDescentPlanner
+from mpc.sampling.mppi import MPPIPlanner
+from mpc.sampling.random_shooting import RandomShootingPlanner
+
+
+class Integrator(torch.nn.Module):
+    def forward(self, state, action):
+        return state + action
+
+
+def problem(**changes):
+    fields = dict(state=np.zeros(2), goal=np.ones(2), horizon=3, action_low=-np.ones(2), action_high=np.ones(2),
+                  state_weights=np.ones(2), terminal_weights=np.ones(2), workspace_low=-5 * np.ones(2),
+                  workspace_high=5 * np.ones(2), time_limit=1.0)
+    return PlanningProblem(**(fields | changes))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"workspace_low": np.array([np.nan, 0.0])}, "workspace box holds NaN"),
+        ({"workspace_high": np.array([1.0, np.nan])}, "workspace box holds NaN"),
+        ({"workspace_low": np.array([0.0, 2.0]), "workspace_high": np.array([1.0, 1.0])}, "workspace box is empty"),
+        ({"workspace_high": None}, "both workspace_low and workspace_high"),
+        ({"workspace_low": None}, "both workspace_low and workspace_high"),
+        ({"warm_start": np.full((3, 2), np.nan)}, "warm_start holds non-finite"),
+        ({"warm_start": np.full((3, 2), np.inf)}, "warm_start holds non-finite"),
+        ({"warm_start": np.zeros((2, 2))}, "warm_start must have shape"),
+        ({"time_limit": float("nan")}, "time_limit must be positive"),
+        ({"time_limit": 0.0}, "time_limit must be positive"),
+        ({"action_weight": float("inf")}, "action_weight is not finite"),
+        ({"action_low": np.array([0.0, 2.0])}, "action box is empty"),
+    ],
+)
+def test_a_malformed_problem_raises_when_it_is_made(changes, message):
+    with pytest.raises(ProblemError, match=message):
+        problem(**changes)
+
+
+def test_an_unbounded_workspace_entry_is_allowed():
+    made = problem(workspace_low=np.array([-np.inf, 0.0]), workspace_high=np.array([np.inf, 1.0]))
+    assert made.workspace_low[0] == -np.inf
+
+
+def test_validate_catches_a_field_changed_in_place():
+    made = problem()
+    made.warm_start = np.full((3, 2), np.nan)
+    with pytest.raises(ProblemError, match="warm_start"):
+        made.validate()
+
+
+@pytest.mark.parametrize("planner", [MPPIPlanner, CEMPlanner, RandomShootingPlanner, GradientDescentPlanner])
+def test_sampling_planners_report_a_listed_status(planner):
+    plan = planner(Integrator(), seed=0, max_iterations=2).plan(problem())
+    assert plan.status == BUDGET and BUDGET in PLAN_STATUSES
+
+
+class Failing:
+    def plan(self, problem):
+        raise NoIncumbentError("nothing in time")
+
+
+def test_the_controller_fallback_status_is_listed():
+    task = Task(horizon=3, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.ones(2),
+                terminal_weights=np.ones(2))
+    _, record = RecedingHorizonController(Failing(), task).act(np.zeros(2), np.ones(2))
+    assert record.status == f"{FALLBACK} (NoIncumbentError)"
+    assert record.status.split(" ")[0] in PLAN_STATUSES

@@ -1,0 +1,74 @@
+"""The task of a controller: a planning problem minus state, goal and warm start."""
+
+import dataclasses
+
+import gymnasium
+import numpy as np
+import pytest
+
+import envs  # noqa: F401
+from mpc.control.task import ControlSettings, control_task, goal_features
+from mpc.errors import ProblemError
+from mpc.problem import PlanningProblem, Task
+
+
+def small_task(**changes):
+    fields = dict(horizon=3, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.full(3, 0.5),
+                  terminal_weights=np.full(3, 2.0), action_weight=0.1, cost_matrix=np.array([[1.0, 0], [0, 1], [1, -1]]),
+                  state_constraints=(np.array([[1.0, 0.0]]), np.array([4.0])), workspace_low=-5 * np.ones(2),
+                  workspace_high=5 * np.ones(2), time_limit=0.7)
+    return Task(**(fields | changes))
+
+
+def test_a_task_becomes_the_problem_with_every_field_plus_state_goal_and_warm_start():
+    task = small_task()
+    warm_start = np.full((3, 2), 0.25)
+    problem = task.problem(np.array([1.0, 2.0]), np.array([0.0, 1.0, -1.0]), warm_start)
+    assert isinstance(problem, PlanningProblem) and isinstance(problem, Task)
+    for field in dataclasses.fields(Task):
+        if field.name == "state_constraints":
+            for made, given in zip(problem.state_constraints, task.state_constraints):
+                np.testing.assert_array_equal(made, given)
+        else:
+            np.testing.assert_array_equal(getattr(problem, field.name), getattr(task, field.name))
+    np.testing.assert_array_equal(problem.state, [1.0, 2.0])
+    np.testing.assert_array_equal(problem.goal, [0.0, 1.0, -1.0])
+    np.testing.assert_array_equal(problem.warm_start, warm_start)
+    assert task.problem(np.zeros(2), np.zeros(3)).warm_start is None
+
+
+def test_a_malformed_task_raises_when_it_becomes_a_problem():
+    with pytest.raises(ProblemError, match="features"):
+        small_task().problem(np.zeros(2), np.zeros(2))
+    with pytest.raises(ProblemError, match="non-negative"):
+        small_task(terminal_weights=-np.ones(3)).problem(np.zeros(2), np.zeros(3))
+
+
+@pytest.fixture(scope="module")
+def pushing():
+    return gymnasium.make("sparsedyn/ObjectPushing-v0").unwrapped.dataset_metadata(seed=0)
+
+
+def test_the_control_task_compares_the_goal_entries_and_adds_the_reach_term(pushing):
+    settings = ControlSettings(horizon=5, time_limit=0.3, running_weight=0.2, terminal_weight=1.0, reach_weight=0.1,
+                               action_weight=0.05)
+    task = control_task(pushing, settings)
+    goals = len(pushing["goal_indices"])
+    assert task.horizon == 5 and task.time_limit == 0.3 and task.action_weight == 0.05
+    assert task.cost_matrix.shape == (goals + 2, len(pushing["state_layout"]))
+    np.testing.assert_array_equal(task.cost_matrix[:goals], np.eye(len(pushing["state_layout"]))[pushing["goal_indices"]])
+    # The reach rows: the pusher minus the mean of the goal entries, per axis.
+    np.testing.assert_allclose(task.cost_matrix[goals:].sum(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_array_equal(task.state_weights, [0.2] * goals + [0.1] * 2)
+    np.testing.assert_array_equal(task.terminal_weights, [1.0] * goals + [0.1] * 2)
+    np.testing.assert_array_equal(task.action_low, pushing["action_low"])
+    np.testing.assert_array_equal(task.workspace_high, pushing["workspace_high"])
+    goal = goal_features(task, np.arange(goals, dtype=float))
+    np.testing.assert_array_equal(goal, list(range(goals)) + [0.0, 0.0])
+    state = np.zeros(len(pushing["state_layout"]))
+    assert task.problem(state, goal).feature_dim == goals + 2
+
+
+def test_without_reach_weight_the_cost_is_the_goal_entries_alone(pushing):
+    task = control_task(pushing, ControlSettings(reach_weight=0.0))
+    assert task.cost_matrix.shape[0] == len(pushing["goal_indices"]) == len(task.state_weights)
