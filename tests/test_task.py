@@ -14,7 +14,8 @@ from mpc.problem import PlanningProblem, Task
 
 def small_task(**changes):
     fields = dict(horizon=3, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.full(3, 0.5),
-                  terminal_weights=np.full(3, 2.0), action_weight=0.1, cost_matrix=np.array([[1.0, 0], [0, 1], [1, -1]]),
+                  terminal_weights=np.full(3, 2.0), action_weight=0.1,
+                  cost_matrix=np.array([[1.0, 0], [0, 1], [1, -1]]),
                   state_constraints=(np.array([[1.0, 0.0]]), np.array([4.0])), workspace_low=-5 * np.ones(2),
                   workspace_high=5 * np.ones(2), time_limit=0.7)
     return Task(**(fields | changes))
@@ -56,7 +57,8 @@ def test_the_control_task_compares_the_goal_entries_and_adds_the_reach_term(push
     goals = len(pushing["goal_indices"])
     assert task.horizon == 5 and task.time_limit == 0.3 and task.action_weight == 0.05
     assert task.cost_matrix.shape == (goals + 2, len(pushing["state_layout"]))
-    np.testing.assert_array_equal(task.cost_matrix[:goals], np.eye(len(pushing["state_layout"]))[pushing["goal_indices"]])
+    identity = np.eye(len(pushing["state_layout"]))
+    np.testing.assert_array_equal(task.cost_matrix[:goals], identity[pushing["goal_indices"]])
     # The reach rows: the pusher minus the mean of the goal entries, per axis.
     np.testing.assert_allclose(task.cost_matrix[goals:].sum(axis=1), 0.0, atol=1e-12)
     np.testing.assert_array_equal(task.state_weights, [0.2] * goals + [0.1] * 2)
