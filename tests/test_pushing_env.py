@@ -11,7 +11,8 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs.dataset import REQUIRED_METADATA
 from envs.errors import EnvOptionsError, SimulationError
-from envs.pushing import MAX_DISPLACEMENT, PUSHER_RADIUS, ObjectPushingEnv
+from envs.pushing import ObjectPushingEnv
+from envs.table import MAX_DISPLACEMENT, PUSHER_RADIUS
 
 ENV_ID = "sparsedyn/ObjectPushing-v0"
 
