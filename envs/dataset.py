@@ -22,14 +22,13 @@ Metadata keys:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from envs.errors import DatasetError
+from envs.files import write_atomically
 
 ARRAYS = ("observations", "actions", "next_observations", "episode_ids")
 REQUIRED_METADATA = (
@@ -91,26 +90,20 @@ class Transitions:
                 raise DatasetError(f"{name} holds non-finite values")
 
     def save(self, path: str | Path) -> None:
-        """Write atomically: a crash never leaves a half-written file."""
-        path = Path(path)
-        directory = path.parent if str(path.parent) else Path(".")
-        if not directory.is_dir() or not os.access(directory, os.W_OK):
-            raise DatasetError(f"cannot write {path}: directory {directory} does not exist or is not writable")
-        handle, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-        try:
-            with os.fdopen(handle, "wb") as f:
-                np.savez_compressed(
-                    f,
-                    observations=self.observations.astype(np.float32),
-                    actions=self.actions.astype(np.float32),
-                    next_observations=self.next_observations.astype(np.float32),
-                    episode_ids=self.episode_ids.astype(np.int64),
-                    metadata=np.array(json.dumps(self.metadata)),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the transitions as a `.npz` file at `path` (as given, no suffix added), atomically: a crash
+        never leaves a half-written file (see envs.files).
+
+        Raises:
+            DatasetError: `path` is a directory, or its directory does not exist or is not writable.
+        """
+        arrays = {
+            "observations": self.observations.astype(np.float32),
+            "actions": self.actions.astype(np.float32),
+            "next_observations": self.next_observations.astype(np.float32),
+            "episode_ids": self.episode_ids.astype(np.int64),
+            "metadata": np.array(json.dumps(self.metadata)),
+        }
+        write_atomically(path, lambda file: np.savez_compressed(file, **arrays), DatasetError)
 
 
 def load_transitions(path: str | Path) -> Transitions:

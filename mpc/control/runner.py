@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -23,7 +20,9 @@ from tqdm import tqdm
 
 import envs  # noqa: F401  (registers the environments)
 from envs.collect import make_env
+from envs.files import write_atomically
 from mpc.control.controller import CostWeights, RecedingHorizonController
+from mpc.errors import MPCError
 
 @dataclass
 class ControlSettings:
@@ -175,13 +174,13 @@ def save_gif(frames: list[np.ndarray], path, fps: int = 10) -> None:
 
 
 def save_json(data: dict, path) -> None:
-    """Write results as strict JSON (NaN becomes null), atomically."""
-    path = Path(path)
+    """Write results as strict JSON (NaN becomes null), atomically (see envs.files).
+
+    Raises:
+        MPCError: `path` is a directory, or its directory does not exist or is not writable.
+    """
     text = json.dumps(_finite(data), indent=1)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
-    os.replace(tmp, path)
+    write_atomically(path, lambda file: file.write(text.encode()), MPCError)
 
 
 def _finite(value):
