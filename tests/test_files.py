@@ -28,16 +28,19 @@ def small_transitions():
     return Transitions(states, np.zeros((3, 1), np.float32), states + 1, np.zeros(3, np.int64), metadata)
 
 
-# every writer of the project, the error type it raises for a bad path, and a reader of what it wrote
+def same_transitions(path):
+    return np.array_equal(load_transitions(path).observations, small_transitions().observations)
+
+
+# every writer of the project: how to write, the error type it raises for a bad path, a check of what it wrote
 WRITERS = {
-    "write_atomically": (lambda path: write_atomically(path, lambda file: file.write(b"content")), OutputPathError,
-                         lambda path: path.read_bytes() == b"content"),
-    "Transitions.save": (lambda path: small_transitions().save(path), DatasetError,
-                         lambda path: np.array_equal(load_transitions(path).observations, small_transitions().observations)),
-    "save_checkpoint": (lambda path: save_checkpoint(path, MLPDynamics(2, 1, (3,)), {"env_id": "x"}, {}), CheckpointError,
-                        lambda path: load_checkpoint(path).metadata == {"env_id": "x"}),
-    "save_json": (lambda path: save_json({"cost": float("nan")}, path), MPCError,
-                  lambda path: json.loads(path.read_text()) == {"cost": None}),
+    "write_atomically": (lambda path: write_atomically(path, lambda file: file.write(b"content")),
+                         OutputPathError, lambda path: path.read_bytes() == b"content"),
+    "Transitions.save": (lambda path: small_transitions().save(path), DatasetError, same_transitions),
+    "save_checkpoint": (lambda path: save_checkpoint(path, MLPDynamics(2, 1, (3,)), {"env_id": "x"}, {}),
+                        CheckpointError, lambda path: load_checkpoint(path).metadata == {"env_id": "x"}),
+    "save_json": (lambda path: save_json({"cost": float("nan")}, path),
+                  MPCError, lambda path: json.loads(path.read_text()) == {"cost": None}),
 }
 
 
