@@ -48,6 +48,11 @@ def run_collect(args: argparse.Namespace) -> int:
 
 
 def parse_env_kwargs(text: str) -> dict:
+    """The `--env-kwargs` JSON object as a dict.
+
+    Raises:
+        CollectionError: the text is not JSON, or not a JSON object.
+    """
     try:
         kwargs = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -47,7 +47,14 @@ REQUIRED_METADATA = (
 
 @dataclass
 class Transitions:
-    """Transitions of one or more episodes with the metadata describing them."""
+    """Transitions of one or more episodes with the metadata describing them (units: see `metadata["units"]`).
+
+    Shapes:
+        observations, next_observations: (N, state_dim); actions: (N, action_dim); episode_ids: (N,).
+
+    Raises:
+        DatasetError: on construction, if shapes, values and metadata disagree (see `validate`).
+    """
 
     observations: np.ndarray
     actions: np.ndarray
@@ -107,7 +114,12 @@ class Transitions:
 
 
 def load_transitions(path: str | Path) -> Transitions:
-    """Read a transition file, raising DatasetError with one clear message if it is unusable."""
+    """Read a transition file written by `Transitions.save`.
+
+    Raises:
+        DatasetError: the file is missing, not a readable `.npz` archive, lacks an array or the metadata, or
+            its arrays and metadata disagree; one clear message.
+    """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"data file {path} does not exist")

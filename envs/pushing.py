@@ -104,7 +104,7 @@ class ObjectPushingEnv(table.TableEnv):
     ## Episode End
     Episodes never terminate; the registered env truncates after 60 steps.
 
-    ## Arguments
+    ## Attributes
     `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env for
     data files and planners.
 

@@ -51,7 +51,12 @@ PUSHER_COLOR = (210, 50, 40)
 
 
 def as_vector(value, name: str, length: int) -> np.ndarray:
-    """A reset option as a flat float64 vector of `length` finite numbers, or EnvOptionsError."""
+    """A reset option as a flat float64 vector of `length` finite numbers.
+
+    Raises:
+        EnvOptionsError: `value` is not numeric, has another number of entries, or holds NaN or inf; the
+            message names the option (`name`).
+    """
     try:
         vector = np.asarray(value, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:
@@ -110,8 +115,8 @@ def add_pusher(space: pymunk.Space, position) -> pymunk.Body:
 
 
 def move_pusher(space: pymunk.Space, pusher: pymunk.Body, action) -> None:
-    """One control step: move the pusher by the action (clipped to the action box, the pusher kept in its
-    box) at constant velocity over the push substeps, then let the objects settle."""
+    """One control step (0.1 s): move the pusher by the action (cm, clipped to [-2.5, 2.5] per entry, the
+    pusher kept in [-17, 17]^2) at constant velocity over the push substeps, then let the objects settle."""
     displacement = np.clip(np.asarray(action, dtype=np.float64), -MAX_DISPLACEMENT, MAX_DISPLACEMENT)
     start = np.array(pusher.position)
     target = np.clip(start + displacement, -PUSHER_LIMIT, PUSHER_LIMIT)
@@ -174,21 +179,19 @@ class TableEnv(gymnasium.Env):
     Hooks (`placement` is whatever an env needs to place its objects, e.g. a pose (x, y, angle) in cm and
     rad, or disc centres (N, 2) in cm):
 
-    ========================================  ===========================================================
-    `_sample_placement()`                     placement of a sampled start, drawn from `self.np_random`
-    `_placement_from_state(entries)`          placement from the object entries of a given state;
-                                              EnvOptionsError if no placement fits them
-    `_build_space(placement)`                 a fresh space (`new_space()`) with the objects added:
-                                              `(space, objects, shapes)`
-    `_check_state(pusher, placement, shapes)` further checks of a given state (EnvOptionsError)
-    `_reset_task(options, placement)`         the task of the episode (goal, classes, ...) from the env's
-                                              own reset option or sampled; EnvOptionsError if invalid
-    `_start_episode(objects, task)`           keep the objects and the task of the new episode
-    `_object_points()`                        the object part of the observation (cm), any shape
-    `_cost(observation)`                      the task cost (reward is minus the cost)
-    `_draw(draw)`                             draw goal and objects on the table (PIL ImageDraw)
-    `_info(cost)`                             the info dict (default: `{"cost": cost}`)
-    ========================================  ===========================================================
+    - `_sample_placement()`: the placement of a sampled start, drawn from `self.np_random`;
+    - `_placement_from_state(entries)`: the placement from the object entries of a given state
+      (EnvOptionsError if none fits them);
+    - `_build_space(placement)`: a fresh space (`new_space()`) with the objects added, as
+      `(space, objects, shapes)`;
+    - `_check_state(pusher, placement, shapes)`: further checks of a given state (EnvOptionsError; default none);
+    - `_reset_task(options, placement)`: the task of the episode (goal, classes, ...) from the env's own reset
+      option, or sampled (EnvOptionsError if the option is invalid);
+    - `_start_episode(objects, task)`: keep the objects and the task of the new episode;
+    - `_object_points()`: the object part of the observation (cm), any shape (it is flattened);
+    - `_cost(observation)`: the task cost, reward is minus the cost (`_goal_distances` helps);
+    - `_draw(draw)`: draw the goal and the objects on the table (PIL ImageDraw, see `pixels`, `draw_disc`);
+    - `_info(cost)`: the info dict (default `{"cost": cost}`).
 
     Class attributes an env sets: `env_id` (its registered id), `reset_options` (`("state", <own>)`) and
     `object_entries` (what the object points are, for the divergence message).
