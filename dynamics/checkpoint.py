@@ -15,8 +15,6 @@ Files are written atomically (temporary file in the same directory, then rename)
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from torch import nn
 from dynamics.errors import CheckpointError
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
+from envs.files import write_atomically
 
 FORMAT = "sparsedyn-dynamics"
 MODEL_CLASSES = {"MLPDynamics": MLPDynamics, "GraphDynamics": GraphDynamics}
@@ -40,11 +39,11 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: dict, training: dict | None = None) -> None:
-    """Write atomically: a crash never leaves a half-written file at `path`."""
-    path = Path(path)
-    directory = path.parent
-    if not directory.is_dir() or not os.access(directory, os.W_OK):
-        raise CheckpointError(f"cannot write {path}: directory {directory} does not exist or is not writable")
+    """Write a checkpoint atomically: a crash never leaves a half-written file at `path` (see envs.files).
+
+    Raises:
+        CheckpointError: `path` is a directory, or its directory does not exist or is not writable.
+    """
     content = {
         "format": FORMAT,
         "model": {"class": type(model).__name__, "config": model.config(), "state": model.state_dict()},
@@ -52,16 +51,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: di
         "info": info,
         "training": training,
     }
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(content, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda file: torch.save(content, file), CheckpointError)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

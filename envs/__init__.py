@@ -9,9 +9,12 @@ import gymnasium
 from envs import pushing, sorting
 from envs.collect import collect_transitions
 from envs.dataset import REQUIRED_METADATA, Transitions, load_transitions
-from envs.errors import CollectionError, DatasetError, EnvOptionsError, EnvsError, SimulationError, UnknownEnvError
+from envs.errors import (CollectionError, DatasetError, EnvOptionsError, EnvsError, OutputPathError, SimulationError,
+                         UnknownEnvError)
+from envs.files import check_writable, write_atomically
 from envs.pushing import ObjectPushingEnv
 from envs.sorting import ObjectSortingEnv
+from envs.table import TableEnv
 
 for module, entry_point in ((pushing, "envs.pushing:ObjectPushingEnv"), (sorting, "envs.sorting:ObjectSortingEnv")):
     if module.ENV_ID not in gymnasium.registry:
@@ -25,9 +28,13 @@ __all__ = [
     "EnvsError",
     "ObjectPushingEnv",
     "ObjectSortingEnv",
+    "OutputPathError",
     "SimulationError",
+    "TableEnv",
     "Transitions",
     "UnknownEnvError",
+    "check_writable",
     "collect_transitions",
     "load_transitions",
+    "write_atomically",
 ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 
 from envs.collect import collect_transitions, resolve_env_id
 from envs.errors import CollectionError
+from envs.files import check_writable
 
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
 
@@ -36,8 +36,7 @@ def add_commands(subparsers) -> None:
 def run_collect(args: argparse.Namespace) -> int:
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
-    out = Path(args.out)
-    _check_writable(out)
+    out = check_writable(args.out, CollectionError)  # before collecting, not after
     transitions = collect_transitions(env_id, args.episodes, args.steps, seed=args.seed, workers=args.workers,
                                       env_kwargs=env_kwargs, progress=not args.no_progress)
     transitions.save(out)
@@ -49,6 +48,11 @@ def run_collect(args: argparse.Namespace) -> int:
 
 
 def parse_env_kwargs(text: str) -> dict:
+    """The `--env-kwargs` JSON object as a dict.
+
+    Raises:
+        CollectionError: the text is not JSON, or not a JSON object.
+    """
     try:
         kwargs = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -57,11 +61,3 @@ def parse_env_kwargs(text: str) -> dict:
         raise CollectionError("--env-kwargs must be a JSON object, e.g. '{\"shape\": \"t\"}'")
     return kwargs
 
-
-def _check_writable(path: Path) -> None:
-    """Fail before collecting, not after, if the output cannot be written."""
-    directory = path.parent
-    if path.is_dir():
-        raise CollectionError(f"cannot write {path}: it is a directory")
-    if not directory.is_dir() or not os.access(directory, os.W_OK):
-        raise CollectionError(f"cannot write {path}: directory {directory} does not exist or is not writable")

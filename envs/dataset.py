@@ -22,14 +22,13 @@ Metadata keys:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from envs.errors import DatasetError
+from envs.files import write_atomically
 
 ARRAYS = ("observations", "actions", "next_observations", "episode_ids")
 REQUIRED_METADATA = (
@@ -48,7 +47,14 @@ REQUIRED_METADATA = (
 
 @dataclass
 class Transitions:
-    """Transitions of one or more episodes with the metadata describing them."""
+    """Transitions of one or more episodes with the metadata describing them (units: see `metadata["units"]`).
+
+    Shapes:
+        observations, next_observations: (N, state_dim); actions: (N, action_dim); episode_ids: (N,).
+
+    Raises:
+        DatasetError: on construction, if shapes, values and metadata disagree (see `validate`).
+    """
 
     observations: np.ndarray
     actions: np.ndarray
@@ -91,30 +97,29 @@ class Transitions:
                 raise DatasetError(f"{name} holds non-finite values")
 
     def save(self, path: str | Path) -> None:
-        """Write atomically: a crash never leaves a half-written file."""
-        path = Path(path)
-        directory = path.parent if str(path.parent) else Path(".")
-        if not directory.is_dir() or not os.access(directory, os.W_OK):
-            raise DatasetError(f"cannot write {path}: directory {directory} does not exist or is not writable")
-        handle, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-        try:
-            with os.fdopen(handle, "wb") as f:
-                np.savez_compressed(
-                    f,
-                    observations=self.observations.astype(np.float32),
-                    actions=self.actions.astype(np.float32),
-                    next_observations=self.next_observations.astype(np.float32),
-                    episode_ids=self.episode_ids.astype(np.int64),
-                    metadata=np.array(json.dumps(self.metadata)),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the transitions as a `.npz` file at `path` (as given, no suffix added), atomically: a crash
+        never leaves a half-written file (see envs.files).
+
+        Raises:
+            DatasetError: `path` is a directory, or its directory does not exist or is not writable.
+        """
+        arrays = {
+            "observations": self.observations.astype(np.float32),
+            "actions": self.actions.astype(np.float32),
+            "next_observations": self.next_observations.astype(np.float32),
+            "episode_ids": self.episode_ids.astype(np.int64),
+            "metadata": np.array(json.dumps(self.metadata)),
+        }
+        write_atomically(path, lambda file: np.savez_compressed(file, **arrays), DatasetError)
 
 
 def load_transitions(path: str | Path) -> Transitions:
-    """Read a transition file, raising DatasetError with one clear message if it is unusable."""
+    """Read a transition file written by `Transitions.save`.
+
+    Raises:
+        DatasetError: the file is missing, not a readable `.npz` archive, lacks an array or the metadata, or
+            its arrays and metadata disagree; one clear message.
+    """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"data file {path} does not exist")

@@ -21,5 +21,9 @@ class SimulationError(EnvsError):
     """The simulator produced a non-finite state or one outside the workspace."""
 
 
+class OutputPathError(EnvsError):
+    """An output file cannot be written there: its directory is missing or read-only, or it is a directory."""
+
+
 class CollectionError(EnvsError):
     """A data collection request that cannot be carried out (bad counts, unwritable output, ...)."""

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 
-import gymnasium
 import numpy as np
 import pymunk
-from gymnasium import spaces
 
 from envs import table
-from envs.errors import EnvOptionsError, SimulationError
-from envs.table import CONTROL_PERIOD, MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS, WALL
+from envs.errors import EnvOptionsError
+from envs.table import PUSHER_LIMIT, PUSHER_RADIUS, WALL
 
 ENV_ID = "sparsedyn/ObjectPushing-v0"
 MAX_EPISODE_STEPS = 60
@@ -58,55 +56,76 @@ def _rotation(angle: float) -> np.ndarray:
     return np.array([[cos, -sin], [sin, cos]])
 
 
-class ObjectPushingEnv(gymnasium.Env):
+class ObjectPushingEnv(table.TableEnv):
     """Push a box (or a T) across a table to a goal pose with a kinematic circular pusher.
 
-    Top-down pymunk simulation. The object rests on a table with friction and moves only when the
-    pusher touches it; off-centre pushes turn it; it stops within one substep once contact ends
-    (quasi-static pushing).
+    ## Description
+    Top-down pymunk simulation on the table of `envs.table.TableEnv`. The object rests on a table with
+    friction and moves only when the pusher touches it; off-centre pushes turn it; it stops within one
+    substep once contact ends (quasi-static pushing). Units: positions in cm, one control step is 0.1 s.
 
-    Units: positions in cm, one control step is 0.1 s.
+    ## Action Space
+    Pusher displacement (dx, dy) in cm for one step, each entry in [-2.5, 2.5] (larger values are clipped).
+    The pusher has radius 1 cm.
 
-    Observation (float32, 10 entries, linear in positions, no angles)::
+    ## Observation Space
+    float32, 10 entries, linear in positions, no angles::
 
         [pusher_x, pusher_y, keypoint0_x, keypoint0_y, ..., keypoint3_x, keypoint3_y]
 
-    Keypoints are points fixed on the object, counter-clockwise: the box's 4 corners (8 cm sides);
-    for the T (9 x 2.5 cm bar on a 2.5 x 6.5 cm stem) the stem's two bottom corners and the two ends
-    of the bar's top edge. The pusher centre stays in [-17, 17]^2 (it is clamped there); walls at
-    +-29.5 keep the object on the table, so keypoints stay in [-30, 30]^2. `workspace_low` and
-    `workspace_high` hold these bounds and are the observation space. The walls are far enough out
-    that the pusher can never squeeze the object against one.
+    =======  =============================  ==========  ====
+    index    meaning                        range       unit
+    =======  =============================  ==========  ====
+    0, 1     pusher centre                  [-17, 17]   cm
+    2 .. 9   object keypoints 0 .. 3, x y   [-30, 30]   cm
+    =======  =============================  ==========  ====
 
-    Action: pusher displacement (dx, dy) in cm for one step, each entry in [-2.5, 2.5] (larger values
-    are clipped). The pusher has radius 1 cm.
+    Keypoints are points fixed on the object, counter-clockwise: the box's 4 corners (8 cm sides); for the
+    T (9 x 2.5 cm bar on a 2.5 x 6.5 cm stem) the stem's two bottom corners and the two ends of the bar's
+    top edge. The pusher centre is clamped to its box; walls at +-29.5 keep the object on the table, so
+    keypoints stay in [-30, 30]^2. `workspace_low` and `workspace_high` hold these bounds and are the
+    observation space. The walls are far enough out that the pusher can never squeeze the object against
+    one.
 
-    Goal: object keypoints (8 entries, in observation order), `reset(options={"goal": keypoints})`,
-    e.g. `env.unwrapped.keypoints_at(x, y, angle)`. Without one, the goal is sampled from the seed:
-    the start pose moved 2 to 8 cm in a random direction (centre clipped to [-10, 10]^2) and turned by
-    up to 45 degrees. `env.unwrapped.goal` holds it; `goal_indices` are the observation entries
-    compared with it.
+    ## Goal
+    Object keypoints (8 entries, in observation order), `reset(options={"goal": keypoints})`, e.g.
+    `env.unwrapped.keypoints_at(x, y, angle)`. Without one, the goal is sampled from the seed: the start
+    pose moved 2 to 8 cm in a random direction (centre clipped to [-10, 10]^2) and turned by up to 45
+    degrees. `env.unwrapped.goal` holds it; `goal_indices` are the observation entries compared with it.
 
-    Start: object centre uniform in [-6, 6]^2 with a uniform angle, pusher uniform in its box at least
-    0.5 cm from the object; or a full observation vector in `reset(options={"state": observation})`.
+    ## Rewards
+    Minus the cost, the mean distance (cm) of the object keypoints to their goal positions; `info["cost"]`
+    carries it. `success_threshold` (2 cm): a cost below it counts as reaching the goal.
 
-    Reward: minus the cost, the mean distance (cm) of the object keypoints to their goal positions;
-    `info["cost"]` carries it. Episodes never terminate; the registered env truncates after 60 steps.
-    `success_threshold` (2 cm): a cost below it counts as reaching the goal.
+    ## Starting State
+    Object centre uniform in [-6, 6]^2 with a uniform angle, pusher uniform in its box at least 0.5 cm from
+    the object; or a full observation vector in `reset(options={"state": observation})`.
 
-    `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env
-    for data files and planners.
+    ## Episode End
+    Episodes never terminate; the registered env truncates after 60 steps.
+
+    ## Attributes
+    `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env for
+    data files and planners.
+
+    Args:
+        shape: the object, "box" or "t".
+        render_mode: None or "rgb_array".
+
+    Raises:
+        EnvOptionsError: an unknown shape or render_mode (here), or reset options the env cannot use:
+            unknown ones, a state or goal whose keypoints are not those of the object at any pose (1e-2 cm
+            tolerance) or lie outside [-30, 30]^2, a pusher outside its box or overlapping the object, an
+            object reaching beyond the walls.
     """
 
-    metadata = {"render_modes": table.RENDER_MODES, "render_fps": round(1 / CONTROL_PERIOD)}
+    env_id = ENV_ID
+    reset_options = ("state", "goal")
+    object_entries = "keypoints"
 
     def __init__(self, shape: str = "box", render_mode: str | None = None):
         if shape not in SHAPES:
             raise EnvOptionsError(f"unknown object shape {shape!r}; choose one of {', '.join(SHAPES)}")
-        table.check_render_mode(render_mode)
-        self.env_kwargs = {"shape": shape}
-        self.render_mode = render_mode
-
         polygons = [np.array(polygon) for polygon in SHAPES[shape]["polygons"]]
         centroid = _area_centroid(polygons)
         self.object_polygons = [polygon - centroid for polygon in polygons]
@@ -116,98 +135,32 @@ class ObjectPushingEnv(gymnasium.Env):
         assert PUSHER_LIMIT + PUSHER_RADIUS + diameter < WALL, "the pusher could squeeze the object against a wall"
 
         n_keypoints = len(self.local_keypoints)
-        self.state_layout = ["pusher_x", "pusher_y"] + [
-            f"keypoint{i}_{axis}" for i in range(n_keypoints) for axis in ("x", "y")
-        ]
-        self.goal_indices = list(range(2, 2 + 2 * n_keypoints))
-        self.units = {"position": "cm", "action": "cm of pusher displacement per step", "time": "0.1 s per step"}
-        limits = np.array([PUSHER_LIMIT] * 2 + [KEYPOINT_LIMIT] * 2 * n_keypoints, dtype=np.float32)
-        self.workspace_low, self.workspace_high = -limits, limits
-        self.observation_space = spaces.Box(self.workspace_low, self.workspace_high, dtype=np.float32)
-        self.action_space = spaces.Box(-MAX_DISPLACEMENT, MAX_DISPLACEMENT, shape=(2,), dtype=np.float32)
-
-        self._space: pymunk.Space | None = None
+        layout = [f"keypoint{i}_{axis}" for i in range(n_keypoints) for axis in ("x", "y")]
+        super().__init__({"shape": shape}, layout, KEYPOINT_LIMIT, SUCCESS_DISTANCE, render_mode)
         self._object: pymunk.Body | None = None
-        self._pusher: pymunk.Body | None = None
         self.goal = np.zeros(2 * n_keypoints)
-        self.success_threshold = SUCCESS_DISTANCE
         self._goal_pose = (0.0, 0.0, 0.0)
 
-    # --- public helpers -------------------------------------------------------------------------
-
     def keypoints_at(self, x: float, y: float, angle: float) -> np.ndarray:
-        """Keypoints (flat, observation order) of the object with its centroid at (x, y) turned by angle."""
+        """Keypoints of the object with its centroid at (x, y) turned by angle.
+
+        Args:
+            x, y: centroid position in cm.
+            angle: rotation in rad, counter-clockwise.
+
+        Shapes:
+            (8,): flat, in observation order (keypoint0_x, keypoint0_y, ...), cm.
+        """
         return (self.local_keypoints @ _rotation(angle).T + (x, y)).ravel()
 
-    def dataset_metadata(self, seed: int | None = None) -> dict:
-        """The metadata a transition file of this env carries (see envs.dataset.REQUIRED_METADATA)."""
-        return table.dataset_metadata(self, ENV_ID, seed)
+    # --- hooks of TableEnv ----------------------------------------------------------------------
 
-    # --- gymnasium API ---------------------------------------------------------------------------
+    def _sample_placement(self) -> tuple[float, float, float]:
+        centre = self.np_random.uniform(-START_HALF_WIDTH, START_HALF_WIDTH, 2)
+        return float(centre[0]), float(centre[1]), self.np_random.uniform(-math.pi, math.pi)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = options or {}
-        unknown = sorted(set(options) - {"state", "goal"})
-        if unknown:
-            raise EnvOptionsError(f"unknown reset option(s) {', '.join(unknown)}; expected 'state' and/or 'goal'")
-
-        if "state" in options:
-            state = table.as_vector(options["state"], "state", len(self.state_layout))
-            pusher, pose = state[:2], self._fit_pose(state[self.goal_indices], "state")
-            if np.any(np.abs(pusher) > PUSHER_LIMIT):
-                raise EnvOptionsError(f"state: pusher {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
-            vertices = np.concatenate(self.object_polygons) @ _rotation(pose[2]).T + pose[:2]
-            if np.any(np.abs(vertices) > WALL):
-                raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
-            space, body, shapes = self._build_space(pose)
-            if table.distance(shapes, pusher) < PUSHER_RADIUS:
-                raise EnvOptionsError("state: the pusher overlaps the object")
-        else:
-            centre = self.np_random.uniform(-START_HALF_WIDTH, START_HALF_WIDTH, 2)
-            pose = (float(centre[0]), float(centre[1]), self.np_random.uniform(-math.pi, math.pi))
-            space, body, shapes = self._build_space(pose)
-            pusher = table.free_pusher_position(self.np_random, shapes)
-
-        if "goal" in options:
-            goal = table.as_vector(options["goal"], "goal", len(self.goal_indices))
-            goal_pose = self._fit_pose(goal, "goal")
-        else:
-            goal_pose = self._sample_goal_pose(pose)
-            goal = self.keypoints_at(*goal_pose)
-
-        # all options were valid: the new episode replaces the old one
-        self._space, self._object, self._object_shapes = space, body, shapes
-        self._pusher = table.add_pusher(space, pusher)
-        self.goal, self._goal_pose = goal, goal_pose
-        observation = self._observation()
-        return observation, {"cost": self._cost(observation)}
-
-    def step(self, action):
-        if self._space is None:
-            raise gymnasium.error.ResetNeeded("call reset() before step()")
-        table.move_pusher(self._space, self._pusher, action)
-
-        observation = self._observation()
-        cost = self._cost(observation)
-        return observation, -cost, False, False, {"cost": cost}
-
-    def render(self):
-        return table.render(self.render_mode, self._draw)
-
-    # --- internals ------------------------------------------------------------------------------
-
-    def _draw(self, draw) -> None:
-        goal_rotation = _rotation(self._goal_pose[2])
-        for polygon in self.object_polygons:
-            draw.polygon(table.pixels(polygon @ goal_rotation.T + self._goal_pose[:2]), outline=GOAL_COLOR, width=2)
-        if self._space is not None:
-            position, rotation = np.array(self._object.position), _rotation(self._object.angle)
-            for polygon in self.object_polygons:
-                draw.polygon(table.pixels(polygon @ rotation.T + position), fill=OBJECT_COLOR)
-            for x, y in table.pixels(self.keypoints_at(*position, self._object.angle).reshape(-1, 2)):
-                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=KEYPOINT_COLOR)
-            table.draw_disc(draw, self._pusher.position, PUSHER_RADIUS, fill=table.PUSHER_COLOR)
+    def _placement_from_state(self, entries: np.ndarray) -> tuple[float, float, float]:
+        return self._fit_pose(entries, "state")
 
     def _build_space(self, pose) -> tuple[pymunk.Space, pymunk.Body, list[pymunk.Poly]]:
         """A fresh space holding the walls and the object at pose = (x, y, angle)."""
@@ -219,6 +172,45 @@ class ObjectPushingEnv(gymnasium.Env):
                                          for polygon in self.object_polygons])  # each polygon is a rectangle
         table.add_object(space, body, shapes, support_points)
         return space, body, shapes
+
+    def _check_state(self, pusher: np.ndarray, pose, shapes: list[pymunk.Poly]) -> None:
+        vertices = np.concatenate(self.object_polygons) @ _rotation(pose[2]).T + pose[:2]
+        if np.any(np.abs(vertices) > WALL):
+            raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
+        if table.distance(shapes, pusher) < PUSHER_RADIUS:
+            raise EnvOptionsError("state: the pusher overlaps the object")
+
+    def _reset_task(self, options: dict, pose) -> tuple[np.ndarray, tuple[float, float, float]]:
+        """The goal keypoints and goal pose: `options["goal"]` or sampled around the start pose."""
+        if "goal" in options:
+            goal = table.as_vector(options["goal"], "goal", len(self.goal_indices))
+            return goal, self._fit_pose(goal, "goal")
+        goal_pose = self._sample_goal_pose(pose)
+        return self.keypoints_at(*goal_pose), goal_pose
+
+    def _start_episode(self, body: pymunk.Body, task) -> None:
+        self._object = body
+        self.goal, self._goal_pose = task
+
+    def _object_points(self) -> np.ndarray:
+        return self.keypoints_at(*self._object.position, self._object.angle)
+
+    def _cost(self, observation: np.ndarray) -> float:
+        """Mean distance (cm) of the object keypoints to the goal keypoints."""
+        return float(self._goal_distances(observation).mean())
+
+    def _draw(self, draw) -> None:
+        goal_rotation = _rotation(self._goal_pose[2])
+        for polygon in self.object_polygons:
+            draw.polygon(table.pixels(polygon @ goal_rotation.T + self._goal_pose[:2]), outline=GOAL_COLOR, width=2)
+        if self._space is not None:
+            position, rotation = np.array(self._object.position), _rotation(self._object.angle)
+            for polygon in self.object_polygons:
+                draw.polygon(table.pixels(polygon @ rotation.T + position), fill=OBJECT_COLOR)
+            for x, y in table.pixels(self.keypoints_at(*position, self._object.angle).reshape(-1, 2)):
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=KEYPOINT_COLOR)
+
+    # --- internals ------------------------------------------------------------------------------
 
     def _sample_goal_pose(self, start_pose) -> tuple[float, float, float]:
         direction = self.np_random.uniform(-math.pi, math.pi)
@@ -243,16 +235,3 @@ class ObjectPushingEnv(gymnasium.Env):
             raise EnvOptionsError(f"{name}: the keypoints are not those of the object at any pose "
                                   f"(off by {error:.3g} cm)")
         return float(position[0]), float(position[1]), angle
-
-    def _observation(self) -> np.ndarray:
-        """Pusher position and object keypoints; raises SimulationError if the simulator diverged."""
-        keypoints = self.keypoints_at(*self._object.position, self._object.angle)
-        observation = np.concatenate([np.array(self._pusher.position), keypoints])
-        if not np.all(np.isfinite(observation)) or np.any(np.abs(keypoints) > KEYPOINT_LIMIT):
-            raise SimulationError(f"the simulation diverged: object keypoints {np.round(keypoints, 2).tolist()}")
-        return observation.astype(np.float32)
-
-    def _cost(self, observation: np.ndarray) -> float:
-        """Mean distance (cm) of the object keypoints to the goal keypoints."""
-        offsets = (observation[self.goal_indices].astype(np.float64) - self.goal).reshape(-1, 2)
-        return float(np.linalg.norm(offsets, axis=1).mean())

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 
-import gymnasium
 import numpy as np
 import pymunk
-from gymnasium import spaces
 
 from envs import table
-from envs.errors import EnvOptionsError, SimulationError
-from envs.table import CONTROL_PERIOD, MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS, WALL
+from envs.errors import EnvOptionsError
+from envs.table import PUSHER_RADIUS, WALL
 
 ENV_ID = "sparsedyn/ObjectSorting-v0"
 MAX_EPISODE_STEPS = 100
@@ -38,51 +36,80 @@ def class_targets(num_classes: int) -> np.ndarray:
     return np.round(TARGET_DISTANCE * np.stack([np.cos(angles), np.sin(angles)], axis=1), 9) + 0.0  # no -0.0
 
 
-class ObjectSortingEnv(gymnasium.Env):
+class ObjectSortingEnv(table.TableEnv):
     """Sort discs by class: push each disc to the target point of its class with a kinematic circular pusher.
 
-    Top-down pymunk simulation on the table of ObjectPushing-v0 (same pusher, walls, table friction and
-    quasi-static pushing). The objects are discs of radius 1.5 cm, so the centre is the whole state of a
-    disc (its rotation is not observed); they push each other when they touch.
+    ## Description
+    Top-down pymunk simulation on the table of ObjectPushing-v0 (`envs.table.TableEnv`: same pusher, walls,
+    table friction and quasi-static pushing). The objects are discs of radius 1.5 cm, so the centre is the
+    whole state of a disc (its rotation is not observed); they push each other when they touch. Units:
+    positions in cm, one control step is 0.1 s.
 
-    Units: positions in cm, one control step is 0.1 s.
+    ## Action Space
+    Pusher displacement (dx, dy) in cm for one step, each entry in [-2.5, 2.5] (larger values are clipped).
+    The pusher has radius 1 cm.
 
-    Observation (float32, 2 + 2 N entries, positions only)::
+    ## Observation Space
+    float32, 2 + 2 N entries, positions only::
 
         [pusher_x, pusher_y, obj0_x, obj0_y, ..., obj{N-1}_x, obj{N-1}_y]
 
-    The pusher centre stays in [-17, 17]^2 (it is clamped there); walls at +-29.5 keep the discs on the table,
-    so disc centres stay in [-29, 29]^2. `workspace_low` and `workspace_high` hold these bounds and are the
-    observation space. Unlike the pushing env's single object, discs can be squeezed between the pusher and
-    a wall or each other; contacts then overlap by up to about 1 cm (the rigid pusher has no force limit).
+    ===========  ==============================  ==========  ====
+    index        meaning                         range       unit
+    ===========  ==============================  ==========  ====
+    0, 1         pusher centre                   [-17, 17]   cm
+    2 .. 2N+1    disc centres 0 .. N-1, x y      [-29, 29]   cm
+    ===========  ==============================  ==========  ====
 
-    Action: pusher displacement (dx, dy) in cm for one step, each entry in [-2.5, 2.5] (larger values are
-    clipped). The pusher has radius 1 cm.
+    The pusher centre is clamped to its box; walls at +-29.5 keep the discs on the table, so disc centres
+    stay in [-29, 29]^2. `workspace_low` and `workspace_high` hold these bounds and are the observation
+    space. Unlike the pushing env's single object, discs can be squeezed between the pusher and a wall or
+    each other; contacts then overlap by up to about 1 cm (the rigid pusher has no force limit).
 
-    Classes: each of the N discs (2 to 8, `num_objects`) has one of K classes (2 to N, `num_classes`), fixed
-    for the episode: a shuffled balanced assignment (object i has class `classes[i]`, each class held by
-    N // K or N // K + 1 discs) drawn from the seed, or `reset(options={"classes": labels})`. The labels
-    are not in the observation: they are in `info["classes"]` and `env.unwrapped.classes`.
+    ## Classes
+    Each of the N discs (2 to 8, `num_objects`) has one of K classes (2 to N, `num_classes`), fixed for the
+    episode: a shuffled balanced assignment (object i has class `classes[i]`, each class held by N // K or
+    N // K + 1 discs) drawn from the seed, or `reset(options={"classes": labels})`. The labels are not in
+    the observation: they are in `info["classes"]` and `env.unwrapped.classes`.
 
-    Goal: class k's target is point k of `class_targets` (`env.unwrapped.class_targets`), evenly spaced
-    counter-clockwise on a circle of radius 10 cm from (-10, 0): left and right for K = 2. `env.unwrapped.goal`
-    holds each object's class target in observation order (2 N entries); `goal_indices` are the object
-    entries compared with it.
+    ## Goal
+    Class k's target is point k of `class_targets` (`env.unwrapped.class_targets`), evenly spaced
+    counter-clockwise on a circle of radius 10 cm from (-10, 0): left and right for K = 2.
+    `env.unwrapped.goal` holds each object's class target in observation order (2 N entries);
+    `goal_indices` are the object entries compared with it.
 
-    Start: disc centres uniform in [-6, 6]^2 at least 0.2 cm apart (a central pile), pusher uniform in its
-    box at least 0.5 cm from every disc; or a full observation vector in `reset(options={"state": observation})`.
+    ## Rewards
+    Minus the cost, the sum over discs of the Euclidean distance (cm) of each disc centre to its class
+    target; `info["cost"]` carries it. Discs do not overlap, so the cost stays positive when a class has
+    several discs. `success_threshold` is 3 cm per disc (the radius of the drawn target ring): a cost below
+    it means the discs lie 3 cm from their targets on average.
 
-    Reward: minus the cost, the sum over discs of the Euclidean distance (cm) of each disc centre to its
-    class target; `info["cost"]` carries it. Discs do not overlap, so the cost stays positive when a class
-    has several discs. `success_threshold` is 3 cm per disc (the radius of the drawn target ring): a cost
-    below it means the discs lie 3 cm from their targets on average. Episodes never terminate; the
-    registered env truncates after 100 steps.
+    ## Starting State
+    Disc centres uniform in [-6, 6]^2 at least 0.2 cm apart (a central pile), pusher uniform in its box at
+    least 0.5 cm from every disc; or a full observation vector in `reset(options={"state": observation})`.
 
+    ## Episode End
+    Episodes never terminate; the registered env truncates after 100 steps.
+
+    ## Attributes
     `state_layout`, `units`, `goal_indices`, the boxes and `dataset_metadata(seed)` describe the env for
     data files and planners.
+
+    Args:
+        num_objects: N, the number of discs, 2 to 8.
+        num_classes: K, the number of classes, 2 to N.
+        render_mode: None or "rgb_array".
+
+    Raises:
+        EnvOptionsError: counts out of range or a render_mode other than "rgb_array" (here), or reset
+            options the env cannot use: unknown ones, a pusher outside its box, a disc centre outside
+            [-29, 29]^2, discs overlapping each other or the pusher by more than 1 cm, classes that are not
+            N integer labels in 0 .. K - 1.
     """
 
-    metadata = {"render_modes": table.RENDER_MODES, "render_fps": round(1 / CONTROL_PERIOD)}
+    env_id = ENV_ID
+    reset_options = ("state", "classes")
+    object_entries = "positions"
 
     def __init__(self, num_objects: int = 4, num_classes: int = 2, render_mode: str | None = None):
         if not isinstance(num_objects, int) or not MIN_OBJECTS <= num_objects <= MAX_OBJECTS:
@@ -91,33 +118,23 @@ class ObjectSortingEnv(gymnasium.Env):
         if not isinstance(num_classes, int) or not 2 <= num_classes <= num_objects:
             raise EnvOptionsError(f"num_classes must be an integer from 2 to num_objects = {num_objects}, "
                                   f"got {num_classes!r}")
-        table.check_render_mode(render_mode)
-        self.env_kwargs = {"num_objects": num_objects, "num_classes": num_classes}
-        self.render_mode = render_mode
+        layout = [f"obj{i}_{axis}" for i in range(num_objects) for axis in ("x", "y")]
+        super().__init__({"num_objects": num_objects, "num_classes": num_classes}, layout, OBJECT_LIMIT,
+                         TARGET_MARK_RADIUS * num_objects, render_mode)
         self.num_objects, self.num_classes = num_objects, num_classes
         self.class_targets = class_targets(num_classes)
-
-        self.state_layout = ["pusher_x", "pusher_y"] + [
-            f"obj{i}_{axis}" for i in range(num_objects) for axis in ("x", "y")
-        ]
-        self.goal_indices = list(range(2, 2 + 2 * num_objects))
-        self.units = {"position": "cm", "action": "cm of pusher displacement per step", "time": "0.1 s per step"}
-        limits = np.array([PUSHER_LIMIT] * 2 + [OBJECT_LIMIT] * 2 * num_objects, dtype=np.float32)
-        self.workspace_low, self.workspace_high = -limits, limits
-        self.observation_space = spaces.Box(self.workspace_low, self.workspace_high, dtype=np.float32)
-        self.action_space = spaces.Box(-MAX_DISPLACEMENT, MAX_DISPLACEMENT, shape=(2,), dtype=np.float32)
-
-        self._space: pymunk.Space | None = None
         self._objects: list[pymunk.Body] = []
-        self._pusher: pymunk.Body | None = None
         self.classes = np.arange(num_objects) % num_classes
         self.goal = self.class_targets[self.classes].ravel()
-        self.success_threshold = TARGET_MARK_RADIUS * num_objects
 
     def dataset_metadata(self, seed: int | None = None) -> dict:
         """The metadata a transition file of this env carries (see envs.dataset.REQUIRED_METADATA), plus the
-        number of objects and classes, the disc radius and the class targets."""
-        return table.dataset_metadata(self, ENV_ID, seed) | {
+        number of objects and classes, the disc radius and the class targets.
+
+        Args:
+            seed: the seed the data was collected with.
+        """
+        return super().dataset_metadata(seed) | {
             "num_objects": self.num_objects,
             "num_classes": self.num_classes,
             "object_radius": OBJECT_RADIUS,
@@ -126,67 +143,19 @@ class ObjectSortingEnv(gymnasium.Env):
                        "whose target is class_targets[info['classes'][i]]",
         }
 
-    # --- gymnasium API ---------------------------------------------------------------------------
+    # --- hooks of TableEnv ----------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = options or {}
-        unknown = sorted(set(options) - {"state", "classes"})
-        if unknown:
-            raise EnvOptionsError(f"unknown reset option(s) {', '.join(unknown)}; expected 'state' and/or 'classes'")
-
-        if "state" in options:
-            state = table.as_vector(options["state"], "state", len(self.state_layout))
-            pusher, positions = state[:2], state[2:].reshape(-1, 2)
-            self._check_state(pusher, positions)
-            space, bodies, shapes = self._build_space(positions)
-        else:
-            space, bodies, shapes = self._build_space(self._sample_pile())
-            pusher = table.free_pusher_position(self.np_random, shapes)
-
-        if "classes" in options:
-            classes = self._as_classes(options["classes"])
-        else:
-            classes = self.np_random.permutation(np.arange(self.num_objects) % self.num_classes)
-
-        # all options were valid: the new episode replaces the old one
-        self._space, self._objects = space, bodies
-        self._pusher = table.add_pusher(space, pusher)
-        self.classes, self.goal = classes, self.class_targets[classes].ravel()
-        observation = self._observation()
-        return observation, self._info(self._cost(observation))
-
-    def step(self, action):
-        if self._space is None:
-            raise gymnasium.error.ResetNeeded("call reset() before step()")
-        table.move_pusher(self._space, self._pusher, action)
-        observation = self._observation()
-        cost = self._cost(observation)
-        return observation, -cost, False, False, self._info(cost)
-
-    def render(self):
-        return table.render(self.render_mode, self._draw)
-
-    # --- internals ------------------------------------------------------------------------------
-
-    def _draw(self, draw) -> None:
-        for k, target in enumerate(self.class_targets):
-            color = CLASS_COLORS[k]
-            table.draw_disc(draw, target, TARGET_MARK_RADIUS, outline=color, width=2)
-            table.draw_disc(draw, target, 0.3, fill=color)
-        if self._space is not None:
-            for body, k in zip(self._objects, self.classes):
-                table.draw_disc(draw, body.position, OBJECT_RADIUS, fill=CLASS_COLORS[k],
-                                outline=OUTLINE_COLOR)
-            table.draw_disc(draw, self._pusher.position, PUSHER_RADIUS, fill=table.PUSHER_COLOR)
-
-    def _sample_pile(self) -> np.ndarray:
+    def _sample_placement(self) -> np.ndarray:
+        """Disc centres (N, 2) of a central pile."""
         positions: list[np.ndarray] = []
         while len(positions) < self.num_objects:
             candidate = self.np_random.uniform(-PILE_HALF_WIDTH, PILE_HALF_WIDTH, 2)
             if all(np.linalg.norm(candidate - other) >= 2 * OBJECT_RADIUS + PILE_GAP for other in positions):
                 positions.append(candidate)
         return np.array(positions)
+
+    def _placement_from_state(self, entries: np.ndarray) -> np.ndarray:
+        return entries.reshape(-1, 2)
 
     def _build_space(self, positions: np.ndarray) -> tuple[pymunk.Space, list[pymunk.Body], list[pymunk.Circle]]:
         """A fresh space holding the walls and a disc at each position."""
@@ -202,9 +171,7 @@ class ObjectSortingEnv(gymnasium.Env):
             shapes.append(shape)
         return space, bodies, shapes
 
-    def _check_state(self, pusher: np.ndarray, positions: np.ndarray) -> None:
-        if np.any(np.abs(pusher) > PUSHER_LIMIT):
-            raise EnvOptionsError(f"state: pusher {pusher.tolist()} is outside [-{PUSHER_LIMIT}, {PUSHER_LIMIT}]^2")
+    def _check_state(self, pusher: np.ndarray, positions: np.ndarray, shapes: list[pymunk.Circle]) -> None:
         if np.any(np.abs(positions) > OBJECT_LIMIT):
             raise EnvOptionsError(f"state: an object centre is outside [-{OBJECT_LIMIT}, {OBJECT_LIMIT}]^2 "
                                   f"(walls at +-{WALL})")
@@ -218,6 +185,38 @@ class ObjectSortingEnv(gymnasium.Env):
         if np.any(pusher_gaps < -SQUEEZE_SLACK):
             raise EnvOptionsError(f"state: the pusher overlaps object {int(np.argmin(pusher_gaps))}")
 
+    def _reset_task(self, options: dict, positions: np.ndarray) -> np.ndarray:
+        """The class labels: `options["classes"]` or a shuffled balanced assignment."""
+        if "classes" in options:
+            return self._as_classes(options["classes"])
+        return self.np_random.permutation(np.arange(self.num_objects) % self.num_classes)
+
+    def _start_episode(self, bodies: list[pymunk.Body], classes: np.ndarray) -> None:
+        self._objects = bodies
+        self.classes, self.goal = classes, self.class_targets[classes].ravel()
+
+    def _object_points(self) -> np.ndarray:
+        return np.array([body.position for body in self._objects])
+
+    def _cost(self, observation: np.ndarray) -> float:
+        """Sum over discs of the distance (cm) of the disc centre to its class target."""
+        return float(self._goal_distances(observation).sum())
+
+    def _info(self, cost: float) -> dict:
+        return {"cost": cost, "classes": self.classes.copy()}
+
+    def _draw(self, draw) -> None:
+        for k, target in enumerate(self.class_targets):
+            color = CLASS_COLORS[k]
+            table.draw_disc(draw, target, TARGET_MARK_RADIUS, outline=color, width=2)
+            table.draw_disc(draw, target, 0.3, fill=color)
+        if self._space is not None:
+            for body, k in zip(self._objects, self.classes):
+                table.draw_disc(draw, body.position, OBJECT_RADIUS, fill=CLASS_COLORS[k],
+                                outline=OUTLINE_COLOR)
+
+    # --- internals ------------------------------------------------------------------------------
+
     def _as_classes(self, value) -> np.ndarray:
         classes = np.asarray(value)
         if classes.shape != (self.num_objects,) or classes.dtype.kind not in "iu":
@@ -225,19 +224,3 @@ class ObjectSortingEnv(gymnasium.Env):
         if np.any((classes < 0) | (classes >= self.num_classes)):
             raise EnvOptionsError(f"classes must lie in 0 .. {self.num_classes - 1}, got {classes.tolist()}")
         return classes.astype(np.int64)
-
-    def _observation(self) -> np.ndarray:
-        """Pusher and disc positions; raises SimulationError if the simulator diverged."""
-        positions = np.array([body.position for body in self._objects])
-        observation = np.concatenate([np.array(self._pusher.position), positions.ravel()])
-        if not np.all(np.isfinite(observation)) or np.any(np.abs(positions) > OBJECT_LIMIT):
-            raise SimulationError(f"the simulation diverged: object positions {np.round(positions, 2).tolist()}")
-        return observation.astype(np.float32)
-
-    def _cost(self, observation: np.ndarray) -> float:
-        """Sum over discs of the distance (cm) of the disc centre to its class target."""
-        offsets = (observation[self.goal_indices].astype(np.float64) - self.goal).reshape(-1, 2)
-        return float(np.linalg.norm(offsets, axis=1).sum())
-
-    def _info(self, cost: float) -> dict:
-        return {"cost": cost, "classes": self.classes.copy()}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import torch
 
 from dynamics.checkpoint import load_checkpoint
 from envs.cli import parse_env_kwargs
+from envs import files
 from mpc.errors import MPCError
 from mpc.milp.planner import BOUND_MODES, DEFAULT_BOUNDS
 from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
@@ -70,9 +70,7 @@ def settings_from(args: argparse.Namespace) -> ControlSettings:
 
 
 def check_writable(path: Path) -> None:
-    directory = path.parent
-    if not directory.is_dir() or not os.access(directory, os.W_OK):
-        raise MPCError(f"cannot write {path}: directory {directory} does not exist or is not writable")
+    files.check_writable(path, MPCError)
 
 
 def run_control(args: argparse.Namespace) -> int:

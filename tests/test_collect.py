@@ -1,5 +1,6 @@
 """Data collection: seeded parallel rollouts, exploration that makes contact, the `collect` command."""
 
+import json
 import math
 import os
 import subprocess
@@ -9,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import envs
+import envs  # noqa: F401  (registers the environments)
 from envs.collect import collect_transitions
 from envs.dataset import REQUIRED_METADATA, load_transitions
 from envs.errors import CollectionError, UnknownEnvError
 from envs.pushing import ObjectPushingEnv
+from envs.sorting import ObjectSortingEnv
 from mpc.main import main
 
 ENV_ID = "sparsedyn/ObjectPushing-v0"
@@ -38,9 +40,13 @@ def test_transitions_are_consecutive_steps_within_the_boxes():
         assert np.all(states >= np.array(meta["workspace_low"])) and np.all(states <= np.array(meta["workspace_high"]))
 
 
-def test_transitions_replay_in_a_fresh_env():
-    data = collect_transitions("ObjectPushing-v0", episodes=2, steps=15, seed=11, env_kwargs={"shape": "t"})
-    env = envs.ObjectPushingEnv(shape="t")
+@pytest.mark.parametrize("env_id, env_class, kwargs", [
+    ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}),
+    ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 3}),
+])
+def test_transitions_replay_in_a_fresh_env(env_id, env_class, kwargs):
+    data = collect_transitions(env_id, episodes=2, steps=15, seed=11, env_kwargs=kwargs)
+    env = env_class(**kwargs)
     for episode in range(2):
         rows = data.episode_ids == episode
         observation, _ = env.reset(seed=episode_seed(11, episode))
@@ -124,10 +130,14 @@ def test_bad_requests_raise_typed_errors(kwargs, error, message):
         collect_transitions(**request)
 
 
-def test_cli_collect_writes_a_file_matching_its_metadata(tmp_path, capsys):
-    out = tmp_path / "pushing.npz"
-    code = main(["collect", "ObjectPushing-v0", "--episodes", "3", "--steps", "12", "--seed", "4",
-                 "--workers", "1", "--out", str(out), "--env-kwargs", '{"shape": "t"}', "--no-progress"])
+@pytest.mark.parametrize("name, env_class, kwargs, state_dim", [
+    ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}, 10),
+    ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 6, "num_classes": 3}, 14),
+])
+def test_cli_collect_writes_a_file_matching_its_metadata(name, env_class, kwargs, state_dim, tmp_path, capsys):
+    out = tmp_path / "data.npz"
+    code = main(["collect", name, "--episodes", "3", "--steps", "12", "--seed", "4",
+                 "--workers", "1", "--out", str(out), "--env-kwargs", json.dumps(kwargs), "--no-progress"])
     assert code == 0
     summary = capsys.readouterr().out.strip()
     assert summary.startswith("collected 36 transitions from 3 episodes") and str(out) in summary and "% of transitions" in summary
@@ -135,12 +145,17 @@ def test_cli_collect_writes_a_file_matching_its_metadata(tmp_path, capsys):
     data = load_transitions(out)
     meta = data.metadata
     assert set(REQUIRED_METADATA) <= set(meta)
-    assert meta["env_id"] == ENV_ID and meta["seed"] == 4 and meta["env_kwargs"] == {"shape": "t"}
-    env = envs.ObjectPushingEnv(shape="t")
+    assert meta["env_id"] == f"sparsedyn/{name}" and meta["seed"] == 4 and meta["env_kwargs"] == kwargs
+    env = env_class(**kwargs)
     assert meta["state_layout"] == env.state_layout and meta["goal_indices"] == env.goal_indices
     assert meta["workspace_low"] == env.workspace_low.tolist() and meta["action_high"] == env.action_space.high.tolist()
-    assert data.state_dim == len(meta["state_layout"]) and data.action_dim == len(meta["action_low"]) == 2
+    assert meta == env.dataset_metadata(seed=4) | {key: meta[key] for key in
+                                                    ("env_id", "episodes", "episodes_dropped", "steps_per_episode",
+                                                     "exploration", "moved_fraction")}
+    assert data.state_dim == len(meta["state_layout"]) == state_dim and data.action_dim == len(meta["action_low"]) == 2
     assert len(data) == 36 and np.array_equal(np.unique(data.episode_ids), [0, 1, 2])
+    for states in (data.observations, data.next_observations):
+        assert np.all(states >= np.array(meta["workspace_low"])) and np.all(states <= np.array(meta["workspace_high"]))
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from envs.files import write_atomically
+from mpc.errors import MPCError
 
 
 def summarise(episodes: list[dict]) -> dict:
@@ -50,17 +50,13 @@ def save_gif(frames: list[np.ndarray], path, fps: int = 10) -> None:
 
 
 def save_json(data: dict, path) -> None:
-    """Write results as strict JSON (NaN and inf become null), atomically.
+    """Write results as strict JSON (NaN and inf become null), atomically (see envs.files).
 
     Raises:
-        OSError: the directory of `path` does not exist or is not writable.
+        MPCError: `path` is a directory, or its directory does not exist or is not writable.
     """
-    path = Path(path)
     text = json.dumps(_finite(data), indent=1)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
-    os.replace(tmp, path)
+    write_atomically(path, lambda file: file.write(text.encode()), MPCError)
 
 
 def _finite(value):
