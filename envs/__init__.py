@@ -2,32 +2,46 @@
 
 `import envs` registers the environments, e.g. `gymnasium.make("sparsedyn/ObjectPushing-v0")` and
 `gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=4, num_classes=2)`.
+
+Importing the package loads neither gymnasium nor the simulator (see `envs.registration`): the names
+below other than the errors load their module on first use (PEP 562), so that importing `envs.cli` or
+`envs.errors` stays cheap.
 """
 
-import gymnasium
+import importlib
 
-from envs import pushing, sorting
-from envs.collect import collect_transitions
-from envs.dataset import REQUIRED_METADATA, Transitions, load_transitions
 from envs.errors import CollectionError, DatasetError, EnvOptionsError, EnvsError, SimulationError, UnknownEnvError
-from envs.pushing import ObjectPushingEnv
-from envs.sorting import ObjectSortingEnv
+from envs.registration import register_with_gymnasium
 
-for module, entry_point in ((pushing, "envs.pushing:ObjectPushingEnv"), (sorting, "envs.sorting:ObjectSortingEnv")):
-    if module.ENV_ID not in gymnasium.registry:
-        gymnasium.register(id=module.ENV_ID, entry_point=entry_point, max_episode_steps=module.MAX_EPISODE_STEPS)
+register_with_gymnasium()
+
+_LAZY = {  # public name -> the module that defines it
+    "REQUIRED_METADATA": "envs.dataset",
+    "Transitions": "envs.dataset",
+    "load_transitions": "envs.dataset",
+    "collect_transitions": "envs.collect",
+    "ObjectPushingEnv": "envs.pushing",
+    "ObjectSortingEnv": "envs.sorting",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
-    "REQUIRED_METADATA",
     "CollectionError",
     "DatasetError",
     "EnvOptionsError",
     "EnvsError",
-    "ObjectPushingEnv",
-    "ObjectSortingEnv",
     "SimulationError",
-    "Transitions",
     "UnknownEnvError",
-    "collect_transitions",
-    "load_transitions",
+    *_LAZY,
 ]

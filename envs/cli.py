@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-from envs.collect import collect_transitions, resolve_env_id
 from envs.errors import CollectionError
 
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
@@ -34,6 +33,8 @@ def add_commands(subparsers) -> None:
 
 
 def run_collect(args: argparse.Namespace) -> int:
+    from envs.collect import collect_transitions, resolve_env_id  # the simulator loads here, not for --help
+
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
     out = Path(args.out)

@@ -11,10 +11,10 @@ from gymnasium import spaces
 
 from envs import table
 from envs.errors import EnvOptionsError, SimulationError
+from envs.registration import PUSHING_ID
 from envs.table import CONTROL_PERIOD, MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS, WALL
 
-ENV_ID = "sparsedyn/ObjectPushing-v0"
-MAX_EPISODE_STEPS = 60
+ENV_ID = PUSHING_ID  # registered in envs.registration
 
 # Geometry, in cm; the table, the pusher and the physics are those of envs.table. The walls are far enough
 # out that the pusher can never press the object against one: PUSHER_LIMIT + PUSHER_RADIUS + object diameter

@@ -11,10 +11,10 @@ from gymnasium import spaces
 
 from envs import table
 from envs.errors import EnvOptionsError, SimulationError
+from envs.registration import SORTING_ID
 from envs.table import CONTROL_PERIOD, MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS, WALL
 
-ENV_ID = "sparsedyn/ObjectSorting-v0"
-MAX_EPISODE_STEPS = 100
+ENV_ID = SORTING_ID  # registered in envs.registration
 
 # Geometry, in cm; the table, the pusher and the physics are those of envs.table.
 OBJECT_RADIUS = 1.5

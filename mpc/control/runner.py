@@ -14,7 +14,6 @@ import math
 import os
 import statistics
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +23,7 @@ from tqdm import tqdm
 import envs  # noqa: F401  (registers the environments)
 from envs.collect import make_env
 from mpc.control.controller import CostWeights, RecedingHorizonController
-
-@dataclass
-class ControlSettings:
-    """Everything a closed-loop run needs besides the model and the planner."""
-
-    horizon: int = 8
-    time_limit: float = 1.0
-    steps: int = 30
-    running_weight: float = 0.2
-    terminal_weight: float = 1.0
-    reach_weight: float = 0.1
-    action_weight: float = 0.0
+from mpc.control.task import ControlSettings
 
 
 def task_weights(metadata: dict, settings: ControlSettings) -> CostWeights:
