@@ -33,6 +33,15 @@ MODEL_CLASSES = {"MLPDynamics": MLPDynamics, "GraphDynamics": GraphDynamics}
 
 @dataclass
 class Checkpoint:
+    """What a checkpoint file holds (see the module docstring for the layout).
+
+    Args:
+        model: an `MLPDynamics` or `GraphDynamics`, in eval mode (hard gates).
+        metadata: the training data's metadata (env id, state layout, units, action and workspace boxes, ...).
+        info: kind counts, validation metrics, training options and progress, as `sparsedyn inspect` shows them.
+        training: optimizer and random-number state of an unfinished run, else None.
+    """
+
     model: nn.Module  # in eval mode: hard gates
     metadata: dict
     info: dict
@@ -40,7 +49,16 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: dict, training: dict | None = None) -> None:
-    """Write atomically: a crash never leaves a half-written file at `path`."""
+    """Write a checkpoint atomically: a crash never leaves a half-written file at `path`.
+
+    Args:
+        path: the file to write (replaced if it exists).
+        model: an `MLPDynamics` or `GraphDynamics`.
+        metadata, info, training: as in `Checkpoint`.
+
+    Raises:
+        CheckpointError: the directory of `path` does not exist or is not writable.
+    """
     path = Path(path)
     directory = path.parent
     if not directory.is_dir() or not os.access(directory, os.W_OK):
@@ -65,7 +83,12 @@ def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: di
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint, raising CheckpointError with one clear message if it is unusable."""
+    """Read a checkpoint written by `save_checkpoint` (or `sparsedyn train`); never executes code from the file.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, not a sparsedyn checkpoint, or holds a model this
+            version cannot rebuild; one clear message.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"model file {path} does not exist")

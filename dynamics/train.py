@@ -244,7 +244,24 @@ class TrainingRun:
 
 def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume: bool = False,
           show_progress: bool = True) -> Checkpoint:
-    """Train (or, with `resume` and an existing `out`, continue) a run; returns the final checkpoint."""
+    """Train (or, with `resume` and an existing `out`, continue) a run; returns the final checkpoint.
+
+    Args:
+        transitions: the transition data (`envs.dataset.Transitions`); episodes are split into training and
+            validation by `config.validation_fraction` and `config.seed`.
+        config: the options of the run.
+        out: checkpoint file, written atomically after every epoch.
+        resume: continue the unfinished run saved at `out` (if it exists) instead of starting afresh.
+        show_progress: show a progress bar.
+
+    Raises:
+        ModelConfigError: options no run can satisfy (`TrainConfig.validate`).
+        DataError: data the model cannot use (no episode long enough for `config.rollout_steps`, a graph model
+            on a state that is not pusher + object positions, too few episodes to split).
+        CheckpointError: `resume` on a checkpoint of other options, another env or other data, or an
+            unwritable `out`.
+        TrainingError: the loss or the weights became non-finite; `out` keeps the last good checkpoint.
+    """
     run = TrainingRun(transitions, config, Path(out))
     if resume and Path(out).exists():
         run.resume()
