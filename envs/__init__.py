@@ -8,9 +8,8 @@ below other than the errors load their module on first use (PEP 562), so that im
 `envs.errors` stays cheap.
 """
 
-import importlib
-
 from envs.errors import CollectionError, DatasetError, EnvOptionsError, EnvsError, SimulationError, UnknownEnvError
+from envs.exports import lazy_exports
 from envs.registration import register_with_gymnasium
 
 register_with_gymnasium()
@@ -24,17 +23,7 @@ _LAZY = {  # public name -> the module that defines it
     "ObjectSortingEnv": "envs.sorting",
 }
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "CollectionError",
