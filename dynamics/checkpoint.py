@@ -32,6 +32,15 @@ MODEL_CLASSES = {"MLPDynamics": MLPDynamics, "GraphDynamics": GraphDynamics}
 
 @dataclass
 class Checkpoint:
+    """What a checkpoint file holds (see the module docstring for the layout).
+
+    Args:
+        model: an `MLPDynamics` or `GraphDynamics`, in eval mode (hard gates).
+        metadata: the training data's metadata (env id, state layout, units, action and workspace boxes, ...).
+        info: kind counts, validation metrics, training options and progress, as `sparsedyn inspect` shows them.
+        training: optimizer and random-number state of an unfinished run, else None.
+    """
+
     model: nn.Module  # in eval mode: hard gates
     metadata: dict
     info: dict
@@ -40,6 +49,11 @@ class Checkpoint:
 
 def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: dict, training: dict | None = None) -> None:
     """Write a checkpoint atomically: a crash never leaves a half-written file at `path` (see envs.files).
+
+    Args:
+        path: the file to write (replaced if it exists).
+        model: an `MLPDynamics` or `GraphDynamics`.
+        metadata, info, training: as in `Checkpoint`.
 
     Raises:
         CheckpointError: `path` is a directory, or its directory does not exist or is not writable.
@@ -55,7 +69,12 @@ def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: di
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint, raising CheckpointError with one clear message if it is unusable."""
+    """Read a checkpoint written by `save_checkpoint` (or `sparsedyn train`); never executes code from the file.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, not a sparsedyn checkpoint, or holds a model this
+            version cannot rebuild; one clear message.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"model file {path} does not exist")

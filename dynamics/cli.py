@@ -1,20 +1,21 @@
-"""`sparsedyn train` and `sparsedyn inspect`: train a (sparse) dynamics model, show a checkpoint."""
+"""`sparsedyn train` and `sparsedyn inspect`: train a (sparse) dynamics model, show a checkpoint.
+
+torch and the training code load inside the commands' functions, so that `--help` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from dynamics.checkpoint import Checkpoint, load_checkpoint
-from dynamics.data import TransitionTensors
+from dynamics.config import MODELS, TrainConfig
 from dynamics.errors import CheckpointError, DataError, ModelConfigError
-from dynamics.evaluate import prediction_errors
-from dynamics.gates import count_kinds
-from dynamics.train import MODELS, TrainConfig, train
-from envs.dataset import Transitions, load_transitions
 from envs.errors import DatasetError
+
+if TYPE_CHECKING:
+    from dynamics.checkpoint import Checkpoint
+    from envs.dataset import Transitions
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -79,6 +80,10 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from dynamics.train import train
+
     config = TrainConfig(
         model=args.model,
         hidden=None if args.hidden is None else parse_hidden(args.hidden),
@@ -102,6 +107,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    from dynamics.checkpoint import load_checkpoint
+
     checkpoint = load_checkpoint(args.model)
     try:
         print(describe(checkpoint, args.model))
@@ -114,6 +121,8 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 def load_data(path: Path, env: str | None) -> Transitions:
     """The transition file at `path`; DataError if it is unusable or (given `env`) from another env."""
+    from envs.dataset import load_transitions
+
     try:
         transitions = load_transitions(path)
     except DatasetError as exc:
@@ -126,6 +135,9 @@ def load_data(path: Path, env: str | None) -> Transitions:
 
 def data_errors(checkpoint: Checkpoint, path: Path) -> str:
     """One line: the model's one-step and H-step RMSE (H = the training's eval steps) on the transitions in `path`."""
+    from dynamics.data import TransitionTensors
+    from dynamics.evaluate import prediction_errors
+
     transitions = load_data(path, checkpoint.metadata["env_id"])
     checkpoint.model.check_metadata(transitions.metadata)
     steps = checkpoint.info["config"]["eval_steps"]
@@ -136,6 +148,8 @@ def data_errors(checkpoint: Checkpoint, path: Path) -> str:
 
 def describe(checkpoint: Checkpoint, path: Path) -> str:
     """The facts a checkpoint holds, as aligned text."""
+    from dynamics.gates import count_kinds
+
     info, metadata, model = checkpoint.info, checkpoint.metadata, checkpoint.model
     config, counts, progress = info["config"], info["kind_counts"], info["progress"]
     networks = {name: network.export() for name, network in model.networks().items()}

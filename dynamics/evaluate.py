@@ -11,6 +11,11 @@ from dynamics.data import TransitionTensors
 def rollout(model: nn.Module, start: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Open-loop rollout of `model(state, action) -> next_state`: the one torch rollout of the project.
 
+    Args:
+        model: a dynamics model (`MLPDynamics`, `GraphDynamics`) or any module with the same call.
+        start: the start state, shared by the batch or one per sequence.
+        actions: B action sequences of H steps.
+
     Shapes:
         start (n,) or (B, n); actions (B, H, m) -> states (B, H + 1, n), the start state first.
     """
@@ -26,7 +31,14 @@ def rollout(model: nn.Module, start: torch.Tensor, actions: torch.Tensor) -> tor
 def prediction_errors(model: nn.Module, data: TransitionTensors, horizon: int) -> dict:
     """Root-mean-square error over all state entries after one step and after `horizon` open-loop steps.
 
-    The rollout error is None when no episode in `data` has `horizon` consecutive transitions.
+    Args:
+        model: a dynamics model; evaluated in eval mode (hard gates), its mode restored afterwards.
+        data: the transitions, in the data's units (so the errors are too).
+        horizon: H, the open-loop steps of the rollout error.
+
+    Returns:
+        {"one_step_rmse", "rollout_rmse", "rollout_steps" (= H), "transitions", "rollout_windows"}; the rollout
+        error is None when no episode in `data` has `horizon` consecutive transitions.
     """
     was_training = model.training
     model.eval()

@@ -22,7 +22,14 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FrozenLayer:
-    """One affine map plus a per-neuron choice of ReLU (True) or identity (False)."""
+    """One affine map plus a per-neuron choice of ReLU (True) or identity (False).
+
+    Shapes:
+        weight (out, in), bias (out,), relu (out,) bool; forward: (..., in) -> (..., out).
+
+    Raises:
+        ValueError: arrays of inconsistent shapes.
+    """
 
     weight: np.ndarray  # (out, in)
     bias: np.ndarray  # (out,)
@@ -48,7 +55,15 @@ class FrozenLayer:
 
 @dataclass(frozen=True)
 class FrozenNetwork:
-    """A stack of frozen layers with an explicit residual `skip` matrix (output, input)."""
+    """A stack of frozen layers with an explicit residual `skip` matrix (output, input).
+
+    Shapes:
+        skip (output_dim, input_dim); forward: (..., input_dim) -> (..., output_dim), float64.
+
+    Raises:
+        ValueError: no layers, consecutive layers that do not fit, a ReLU in the output layer, or a skip
+            matrix of another shape.
+    """
 
     layers: tuple[FrozenLayer, ...]
     skip: np.ndarray
@@ -116,6 +131,12 @@ class FrozenGraph:
 
     Both are frozen networks; the node network's skip carries p_i, so it outputs the next position
     directly. Normalisation is folded in: both take raw positions (cm) and actions.
+
+    Shapes:
+        forward: [state, action] (..., 2 (N + 1) + action_dim) -> next state (..., 2 (N + 1)), float64.
+
+    Raises:
+        ValueError: edge and node networks whose widths do not fit each other and `action_dim`.
     """
 
     edge: FrozenNetwork  # (POSITION_DIM + 1 + action_dim) -> message_dim
@@ -199,6 +220,11 @@ class FrozenGraph:
 
 def rollout(network: FrozenNetwork | FrozenGraph, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """Open-loop rollout of a frozen network or graph in float64: the one numpy rollout of the project.
+
+    Args:
+        network: a frozen dynamics network or graph, from [state, action] to the next state.
+        state: the start state, shared by the batch or one per sequence.
+        actions: action sequences of H steps.
 
     Shapes:
         state (n,) or (..., n); actions (..., H, m) -> states (..., H + 1, n), the start state first.

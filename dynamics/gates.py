@@ -23,6 +23,8 @@ from dynamics.frozen import FrozenLayer, FrozenNetwork
 
 
 class NeuronKind(IntEnum):
+    """What a hidden neuron has become: removed, identity (linear) or ReLU."""
+
     ZERO = 0
     IDENTITY = 1
     RELU = 2

@@ -59,6 +59,23 @@ class GraphDynamics(MessagePassing):
 
     `num_objects` is the N trained with (the default of `export`); `forward` runs on any N.
     Normalisation is the identity until `fit_normalisation`.
+
+    Args:
+        num_objects: N, the objects of the training data (the default graph of `export`).
+        action_dim: m, entries of the action (the pusher's displacement).
+        hidden: widths of the hidden layers of each of the edge and node networks.
+        message_dim: width of a message, the edge network's output.
+
+    Shapes:
+        forward: states (B, 2 (N + 1)) as [pusher_x, pusher_y, obj1_x, obj1_y, ...] in cm, actions (B, m)
+            -> next states (B, 2 (N + 1)), for any N >= 1.
+        export: a `FrozenGraph` for `num_objects` objects (default: the N trained with).
+
+    Raises:
+        ModelConfigError: `forward` on states that are not a batch of N >= 1 positions or on actions of
+            another width.
+        DataError: `check_metadata` on transitions whose state is not pusher + object positions or whose
+            action has another width.
     """
 
     def __init__(self, num_objects: int, action_dim: int, hidden: Sequence[int] = (32, 32), message_dim: int = 16) -> None:

@@ -15,7 +15,20 @@ from dynamics.gates import GatedMLP, count_kinds
 
 
 class MLPDynamics(nn.Module):
-    """Predicts the next state as a residual; normalisation is the identity until fitted."""
+    """Predicts the next state as a residual; normalisation is the identity until fitted.
+
+    Args:
+        state_dim: n, entries of the state (the data's `state_layout`, in its units).
+        action_dim: m, entries of the action.
+        hidden: widths of the hidden layers; every hidden neuron is gated (ReLU, identity or zero).
+
+    Shapes:
+        forward: state (..., n), action (..., m) -> next state (..., n).
+        export: a `FrozenNetwork` from [state, action] (n + m) to the next state (n).
+
+    Raises:
+        DataError: `check_metadata` on transitions of other state or action widths.
+    """
 
     def __init__(self, state_dim: int, action_dim: int, hidden: Sequence[int] = (128, 128)) -> None:
         super().__init__()

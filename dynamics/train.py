@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,79 +23,15 @@ import torch
 from tqdm import tqdm
 
 from dynamics.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from dynamics.config import TrainConfig
 from dynamics.data import TransitionTensors, split_episodes, standardisation
-from dynamics.errors import CheckpointError, DataError, ModelConfigError, TrainingError
+from dynamics.errors import CheckpointError, DataError, TrainingError
 from dynamics.evaluate import prediction_errors, rollout
 from dynamics.gates import count_kinds
 from dynamics.graph import GraphDynamics, object_count
 from dynamics.mlp import MLPDynamics
 from dynamics.sparsify import budget_schedule, commit_phase, relu_penalty, release, set_relaxed, temperature
 from envs.dataset import Transitions
-
-
-# Per model: the learned functions (each gets the hidden widths) and the defaults of the options left None.
-MODELS = {
-    "mlp": {"networks": 1, "hidden": (128, 128), "message_dim": None, "message_penalty": None},
-    "graph": {"networks": 2, "hidden": (32, 32), "message_dim": 16, "message_penalty": 1.0},
-}
-GRAPH_OPTIONS = ("message_dim", "message_penalty")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str = "mlp"  # "mlp" or "graph"
-    hidden: tuple[int, ...] | None = None  # of the MLP, or of each of the graph's edge and node networks
-    message_dim: int | None = None  # graph only: width of the edge network's output
-    message_penalty: float | None = None  # graph only: loss per unit of mean absolute message
-    relu_target: int | None = None  # None: keep the model dense
-    rollout_steps: int = 4  # K of the training loss
-    epochs: int = 100  # dense training
-    phase_epochs: int = 20  # per sparsification phase: this many gate epochs, then as many fine-tuning epochs
-    batch_size: int = 256
-    learning_rate: float = 3e-3
-    gate_learning_rate: float = 0.05
-    relu_penalty: float = 0.5  # loss per expected ReLU neuron above the phase budget
-    validation_fraction: float = 0.2
-    eval_steps: int = 8  # H of the validation rollout error
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        """Fill the model's defaults for the options left None."""
-        for name in ("hidden", *GRAPH_OPTIONS):
-            if getattr(self, name) is None and self.model in MODELS:
-                object.__setattr__(self, name, MODELS[self.model][name])
-
-    @property
-    def neurons(self) -> int:
-        """Hidden neurons of the whole model (all learned functions), what the ReLU target counts."""
-        return sum(self.hidden) * MODELS[self.model]["networks"]
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "hidden": list(self.hidden)}
-
-    def validate(self) -> None:
-        """Raise ModelConfigError for options no run can satisfy."""
-        if self.model not in MODELS:
-            raise ModelConfigError(f"--model {self.model!r} is not one of {', '.join(MODELS)}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ModelConfigError("--hidden needs at least one layer, every width at least 1")
-        if self.model == "graph" and (self.message_dim < 1 or self.message_penalty < 0):
-            raise ModelConfigError("--message-dim must be at least 1 and --message-penalty non-negative")
-        for name in GRAPH_OPTIONS:
-            if self.model != "graph" and getattr(self, name) is not None:
-                raise ModelConfigError(f"--{name.replace('_', '-')} applies to --model graph only")
-        if self.relu_target is not None and not 0 <= self.relu_target <= self.neurons:
-            hidden = ",".join(map(str, self.hidden))
-            networks = " (edge and node networks)" if self.model == "graph" else ""
-            raise ModelConfigError(f"--relu-target {self.relu_target} is not between 0 and the {self.neurons} hidden neurons "
-                                   f"of --hidden {hidden}{networks}")
-        for name in ("rollout_steps", "epochs", "phase_epochs", "batch_size", "eval_steps"):
-            if getattr(self, name) < 1:
-                raise ModelConfigError(f"--{name.replace('_', '-')} must be at least 1")
-        if min(self.learning_rate, self.gate_learning_rate) <= 0 or self.relu_penalty < 0:
-            raise ModelConfigError("learning rates must be positive and the ReLU penalty non-negative")
-        if not 0 < self.validation_fraction < 1:
-            raise ModelConfigError("the validation fraction must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -308,7 +244,24 @@ class TrainingRun:
 
 def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume: bool = False,
           show_progress: bool = True) -> Checkpoint:
-    """Train (or, with `resume` and an existing `out`, continue) a run; returns the final checkpoint."""
+    """Train (or, with `resume` and an existing `out`, continue) a run; returns the final checkpoint.
+
+    Args:
+        transitions: the transition data (`envs.dataset.Transitions`); episodes are split into training and
+            validation by `config.validation_fraction` and `config.seed`.
+        config: the options of the run.
+        out: checkpoint file, written atomically after every epoch.
+        resume: continue the unfinished run saved at `out` (if it exists) instead of starting afresh.
+        show_progress: show a progress bar.
+
+    Raises:
+        ModelConfigError: options no run can satisfy (`TrainConfig.validate`).
+        DataError: data the model cannot use (no episode long enough for `config.rollout_steps`, a graph model
+            on a state that is not pusher + object positions, too few episodes to split).
+        CheckpointError: `resume` on a checkpoint of other options, another env or other data, or an
+            unwritable `out`.
+        TrainingError: the loss or the weights became non-finite; `out` keeps the last good checkpoint.
+    """
     run = TrainingRun(transitions, config, Path(out))
     if resume and Path(out).exists():
         run.resume()

@@ -1,40 +1,42 @@
 """Gymnasium environments on pymunk and transition data collection.
 
 `import envs` registers the environments, e.g. `gymnasium.make("sparsedyn/ObjectPushing-v0")` and
-`gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=4, num_classes=2)`.
+`gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=4, num_classes=2)` (envs.registration).
+
+Importing the package loads gymnasium's registry but not the simulator: the public names below other
+than the errors and the file helpers load their module on first use (PEP 562), so that importing
+`envs.cli` or `envs.errors` (the CLI's `--help` does) stays cheap.
 """
 
-import gymnasium
-
-from envs import pushing, sorting
-from envs.collect import collect_transitions
-from envs.dataset import REQUIRED_METADATA, Transitions, load_transitions
 from envs.errors import (CollectionError, DatasetError, EnvOptionsError, EnvsError, OutputPathError, SimulationError,
                          UnknownEnvError)
+from envs.exports import lazy_exports
 from envs.files import check_writable, write_atomically
-from envs.pushing import ObjectPushingEnv
-from envs.sorting import ObjectSortingEnv
-from envs.table import TableEnv
+from envs.registration import register_environments
 
-for module, entry_point in ((pushing, "envs.pushing:ObjectPushingEnv"), (sorting, "envs.sorting:ObjectSortingEnv")):
-    if module.ENV_ID not in gymnasium.registry:
-        gymnasium.register(id=module.ENV_ID, entry_point=entry_point, max_episode_steps=module.MAX_EPISODE_STEPS)
+register_environments()
+
+_LAZY = {  # public name -> the module that defines it
+    "REQUIRED_METADATA": "envs.dataset",
+    "Transitions": "envs.dataset",
+    "load_transitions": "envs.dataset",
+    "collect_transitions": "envs.collect",
+    "TableEnv": "envs.table",
+    "ObjectPushingEnv": "envs.pushing",
+    "ObjectSortingEnv": "envs.sorting",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
-    "REQUIRED_METADATA",
     "CollectionError",
     "DatasetError",
     "EnvOptionsError",
     "EnvsError",
-    "ObjectPushingEnv",
-    "ObjectSortingEnv",
     "OutputPathError",
     "SimulationError",
-    "TableEnv",
-    "Transitions",
     "UnknownEnvError",
     "check_writable",
-    "collect_transitions",
-    "load_transitions",
     "write_atomically",
+    *_LAZY,
 ]

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 
-from envs.collect import collect_transitions, resolve_env_id
 from envs.errors import CollectionError
 from envs.files import check_writable
 
@@ -34,6 +33,8 @@ def add_commands(subparsers) -> None:
 
 
 def run_collect(args: argparse.Namespace) -> int:
+    from envs.collect import collect_transitions, resolve_env_id  # the simulator loads here, not for --help
+
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
     out = check_writable(args.out, CollectionError)  # before collecting, not after

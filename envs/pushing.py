@@ -9,10 +9,8 @@ import pymunk
 
 from envs import table
 from envs.errors import EnvOptionsError
+from envs.registration import PUSHING_ID
 from envs.table import PUSHER_LIMIT, PUSHER_RADIUS, WALL
-
-ENV_ID = "sparsedyn/ObjectPushing-v0"
-MAX_EPISODE_STEPS = 60
 
 # Geometry, in cm; the table, the pusher and the physics are those of envs.table. The walls are far enough
 # out that the pusher can never press the object against one: PUSHER_LIMIT + PUSHER_RADIUS + object diameter
@@ -119,7 +117,7 @@ class ObjectPushingEnv(table.TableEnv):
             object reaching beyond the walls.
     """
 
-    env_id = ENV_ID
+    env_id = PUSHING_ID
     reset_options = ("state", "goal")
     object_entries = "keypoints"
 

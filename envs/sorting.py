@@ -9,10 +9,8 @@ import pymunk
 
 from envs import table
 from envs.errors import EnvOptionsError
+from envs.registration import SORTING_ID
 from envs.table import PUSHER_RADIUS, WALL
-
-ENV_ID = "sparsedyn/ObjectSorting-v0"
-MAX_EPISODE_STEPS = 100
 
 # Geometry, in cm; the table, the pusher and the physics are those of envs.table.
 OBJECT_RADIUS = 1.5
@@ -107,7 +105,7 @@ class ObjectSortingEnv(table.TableEnv):
             N integer labels in 0 .. K - 1.
     """
 
-    env_id = ENV_ID
+    env_id = SORTING_ID
     reset_options = ("state", "classes")
     object_entries = "positions"
 

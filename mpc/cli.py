@@ -1,21 +1,19 @@
-"""The `control` and `demo` subcommands: closed-loop runs from the command line."""
+"""The `control` and `demo` subcommands: closed-loop runs from the command line.
+
+torch, the planners and the simulator load inside the commands' functions, so that `--help` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
-
-from dynamics.checkpoint import load_checkpoint
 from envs.cli import parse_env_kwargs
 from envs import files
-from mpc.errors import MPCError
-from mpc.milp.planner import BOUND_MODES, DEFAULT_BOUNDS
-from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
-from mpc.control.results import plot_costs, save_gif, save_json, summary_table
-from mpc.control.runner import env_metadata, run_closed_loop
 from mpc.control.task import ControlSettings
+from mpc.errors import MPCError
+from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
+from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
@@ -74,6 +72,12 @@ def check_writable(path: Path) -> None:
 
 
 def run_control(args: argparse.Namespace) -> int:
+    import torch
+
+    from dynamics.checkpoint import load_checkpoint
+    from mpc.control.results import save_gif, save_json, summary_table
+    from mpc.control.runner import env_metadata, run_closed_loop
+
     for path in (args.out, args.video):
         if path is not None:
             check_writable(path)
@@ -113,6 +117,12 @@ def check_model_fits(model, metadata: dict) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from dynamics.checkpoint import load_checkpoint
+    from mpc.control.results import plot_costs, save_gif, save_json, summary_table
+    from mpc.control.runner import run_closed_loop
+
     args.out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     models = {name: load_checkpoint(path) for name, path in DEMO_MODELS.items()}

@@ -1,24 +1,28 @@
 """Every planner by name, built on one dynamics model: the MILP on its frozen export, the
-sampling planners on the torch module itself."""
+sampling planners on the torch module itself.
+
+The planners (torch, HiGHS) load when one is made, so that the CLI can list the names cheaply."""
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
-from dynamics.frozen import FrozenGraph, FrozenNetwork
-from mpc.sampling.cem import CEMPlanner
 from mpc.errors import MPCError
-from mpc.sampling.gradient_descent import GradientDescentPlanner
-from mpc.milp.planner import DEFAULT_BOUNDS, MILPPlanner
-from mpc.sampling.mppi import MPPIPlanner
-from mpc.sampling.random_shooting import RandomShootingPlanner
-from mpc.milp.warm_started import SamplingWarmStartedPlanner
+from mpc.milp.bounds.modes import DEFAULT_BOUNDS
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from dynamics.frozen import FrozenGraph, FrozenNetwork
+    from mpc.sampling.random_shooting import RandomShootingPlanner
 
 PLANNER_NAMES = ("milp", "milp-cem", "mppi", "cem", "random", "gd")
 
 
 def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenNetwork | FrozenGraph:
     """The model's frozen export (seam 2); a graph model's on `num_objects` objects if given."""
+    from dynamics.frozen import FrozenGraph
+
     frozen = model.export()
     if isinstance(frozen, FrozenGraph) and num_objects is not None:
         frozen = frozen.with_objects(num_objects)
@@ -32,6 +36,13 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAU
 
     "milp-cem" spends 30% of each step's budget on CEM and warm-starts the MILP with its plan.
     """
+    from mpc.milp.planner import MILPPlanner
+    from mpc.milp.warm_started import SamplingWarmStartedPlanner
+    from mpc.sampling.cem import CEMPlanner
+    from mpc.sampling.gradient_descent import GradientDescentPlanner
+    from mpc.sampling.mppi import MPPIPlanner
+    from mpc.sampling.random_shooting import RandomShootingPlanner
+
     if name == "milp":
         network = frozen_dynamics(model, num_objects)
         state_dim = network.output_dim
@@ -52,4 +63,6 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAU
 
 def make_fallback_planner(model: nn.Module, seed: int = 0) -> RandomShootingPlanner:
     """One batch of random shooting: a cheap plan for a step where the main planner has none."""
+    from mpc.sampling.random_shooting import RandomShootingPlanner
+
     return RandomShootingPlanner(model, seed=seed, max_iterations=1)

@@ -17,9 +17,8 @@ from mpc.milp.horizon import HorizonProgram, build_horizon_program
 from mpc.milp.bounds.crown import linear_tightener
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.milp.bounds.lp import lp_tightener
+from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
 
-BOUND_MODES = ("interval", "linear", "lp")
-DEFAULT_BOUNDS = "lp"  # chosen by measurement, see examples/bench_milp.py
 LP_MIN_BINARIES = 28  # "lp" on an MLP with fewer interval-bound binaries runs as "linear": the LPs cost more than they save
 
 
