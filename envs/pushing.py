@@ -113,8 +113,8 @@ class ObjectPushingEnv(table.TableEnv):
     Raises:
         EnvOptionsError: an unknown shape or render_mode (here), or reset options the env cannot use:
             unknown ones, a state or goal whose keypoints are not those of the object at any pose (1e-2 cm
-            tolerance) or lie outside [-30, 30]^2, a pusher outside its box or overlapping the object, an
-            object reaching beyond the walls.
+            tolerance) or lie outside [-30, 30]^2, a pusher outside its box or overlapping the object by more
+            than contact leaves (`contact_overlap`, 0.39 cm), an object reaching beyond the walls.
     """
 
     env_id = PUSHING_ID
@@ -175,8 +175,9 @@ class ObjectPushingEnv(table.TableEnv):
         vertices = np.concatenate(self.object_polygons) @ _rotation(pose[2]).T + pose[:2]
         if np.any(np.abs(vertices) > WALL):
             raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
-        if table.distance(shapes, pusher) < PUSHER_RADIUS:
-            raise EnvOptionsError("state: the pusher overlaps the object")
+        if table.distance(shapes, pusher) < PUSHER_RADIUS - self.contact_overlap:
+            raise EnvOptionsError(f"state: the pusher overlaps the object by more than the "
+                                  f"{self.contact_overlap:.2f} cm contact leaves")
 
     def _reset_task(self, options: dict, pose) -> tuple[np.ndarray, tuple[float, float, float]]:
         """The goal keypoints and goal pose: `options["goal"]` or sampled around the start pose."""

@@ -108,6 +108,7 @@ class ObjectSortingEnv(table.TableEnv):
     env_id = SORTING_ID
     reset_options = ("state", "classes")
     object_entries = "positions"
+    contact_overlap = SQUEEZE_SLACK  # rows of discs squeezed by the pusher overlap more than one push leaves
 
     def __init__(self, num_objects: int = 4, num_classes: int = 2, render_mode: str | None = None):
         if not isinstance(num_objects, int) or not MIN_OBJECTS <= num_objects <= MAX_OBJECTS:
@@ -175,12 +176,12 @@ class ObjectSortingEnv(table.TableEnv):
                                   f"(walls at +-{WALL})")
         gaps = np.linalg.norm(positions[:, None] - positions[None], axis=-1) - 2 * OBJECT_RADIUS
         first, second = np.triu_indices(self.num_objects, k=1)
-        overlapping = np.flatnonzero(gaps[first, second] < -SQUEEZE_SLACK)
+        overlapping = np.flatnonzero(gaps[first, second] < -self.contact_overlap)
         if overlapping.size:
             i, j = first[overlapping[0]], second[overlapping[0]]
             raise EnvOptionsError(f"state: objects {i} and {j} overlap")
         pusher_gaps = np.linalg.norm(positions - pusher, axis=1) - OBJECT_RADIUS - PUSHER_RADIUS
-        if np.any(pusher_gaps < -SQUEEZE_SLACK):
+        if np.any(pusher_gaps < -self.contact_overlap):
             raise EnvOptionsError(f"state: the pusher overlaps object {int(np.argmin(pusher_gaps))}")
 
     def _reset_task(self, options: dict, positions: np.ndarray) -> np.ndarray:

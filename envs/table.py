@@ -42,6 +42,12 @@ SUPPORT_SPACING = 2.0  # cm between support points
 CONTACT_FRICTION = 0.5  # of the pusher and the walls; pymunk multiplies it with the object's
 OBJECT_FRICTION = 1.0
 OBJECT_DENSITY = 1.0
+# Shapes in contact overlap a little in an observation: within one push substep the pusher advances up to
+# 0.3 cm before the contact solver moves what it touches, and pymunk leaves up to its collision slop of overlap
+# at rest. CONTACT_OVERLAP bounds what a step leaves between the pusher and one object it pushes (0.39 cm);
+# a state given to reset may overlap that much (TableEnv.contact_overlap).
+COLLISION_SLOP = 0.1  # pymunk's default Space.collision_slop, cm
+CONTACT_OVERLAP = float(np.sqrt(2)) * MAX_DISPLACEMENT / PUSH_SUBSTEPS + COLLISION_SLOP
 
 # Rendering: the image shows [-VIEW_LIMIT, VIEW_LIMIT]^2, y up.
 RENDER_MODES = ["rgb_array"]
@@ -193,8 +199,11 @@ class TableEnv(gymnasium.Env):
     - `_draw(draw)`: draw the goal and the objects on the table (PIL ImageDraw, see `pixels`, `draw_disc`);
     - `_info(cost)`: the info dict (default `{"cost": cost}`).
 
-    Class attributes an env sets: `env_id` (its registered id), `reset_options` (`("state", <own>)`) and
-    `object_entries` (what the object points are, for the divergence message).
+    Class attributes an env sets: `env_id` (its registered id), `reset_options` (`("state", <own>)`),
+    `object_entries` (what the object points are, for the divergence message) and `contact_overlap` (cm, by
+    default CONTACT_OVERLAP): how far shapes in contact can overlap after a step. `_check_state` refuses a
+    given state only where shapes overlap by more, so that `reset(options={"state": observation})` accepts
+    every observation a step produced.
 
     Args:
         env_kwargs: the keyword arguments the env was made with (recorded in the dataset metadata).
@@ -212,6 +221,7 @@ class TableEnv(gymnasium.Env):
     env_id: str
     reset_options: tuple[str, ...] = ("state",)
     object_entries: str = "entries"
+    contact_overlap: float = CONTACT_OVERLAP
 
     def __init__(self, env_kwargs: dict, object_layout: list[str], object_limit: float, success_threshold: float,
                  render_mode: str | None = None):
