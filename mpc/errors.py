@@ -15,3 +15,8 @@ class InfeasibleError(MPCError):
 
 class NoIncumbentError(MPCError):
     """The solver stopped (time limit) before finding any feasible plan; the controller falls back."""
+
+
+class NonFiniteError(MPCError):
+    """Every plan a planner evaluated has a non-finite cost or predicted state (the model overflows, or the
+    cost weights are too large for float32); the controller falls back."""

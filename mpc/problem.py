@@ -103,8 +103,8 @@ class PlanningProblem(Task):
     Args:
         state: the current state x_0, shape (n,).
         goal: the goal in cost-feature order, shape (k,): k = n without cost_matrix.
-        warm_start: an action sequence to start from, shape (H, m), inside the action box (the MILP
-            clips it, random shooting evaluates it as given); None means the centre of the box.
+        warm_start: an action sequence to start from, shape (H, m); every planner clips it into the
+            action box, so plans and objectives stay in the box; None means the centre of the box.
         horizon, action_low, action_high, state_weights, terminal_weights, action_weight, cost_matrix,
         state_constraints, workspace_low, workspace_high, time_limit: see Task.
 

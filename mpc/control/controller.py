@@ -68,9 +68,13 @@ class RecedingHorizonController:
         return self.task.problem(state, goal, self.shifted_previous_actions())
 
     def with_warm_start(self, problem: PlanningProblem) -> PlanningProblem:
-        """The problem with a warm start from the fallback planner if it has none yet."""
+        """The problem with a warm start from the fallback planner if it has none yet (and the fallback
+        planner finds a plan: its MPCError leaves the problem without one)."""
         if problem.warm_start is None and self.fallback_planner is not None:
-            return dataclasses.replace(problem, warm_start=self.fallback_planner.plan(problem).actions)
+            try:
+                return dataclasses.replace(problem, warm_start=self.fallback_planner.plan(problem).actions)
+            except MPCError:
+                pass
         return problem
 
     def shifted_previous_actions(self) -> np.ndarray | None:
@@ -111,9 +115,10 @@ class RecedingHorizonController:
         return np.clip(plan.actions[0], self.task.action_low, self.task.action_high), record
 
     def fall_back(self, problem: PlanningProblem, error: MPCError) -> Plan:
-        """The warm start if there is one, else the centre of the action box, with status "fallback (<error>)"."""
+        """The warm start (clipped to the action box) if there is one, else the centre of the box, with
+        status "fallback (<error>)"."""
         if problem.warm_start is not None:
-            actions = problem.warm_start
+            actions = np.clip(problem.warm_start, problem.action_low, problem.action_high)
         else:
             actions = np.tile((problem.action_low + problem.action_high) / 2, (problem.horizon, 1))
         return Plan(

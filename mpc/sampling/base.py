@@ -7,16 +7,18 @@ torch dynamics model, and differs only in how it proposes candidates and learns 
     while the budget allows another iteration:
         actions = sample()                    K candidate sequences, (K, T, nu) (hook)
         costs, states = evaluate(actions)     one batched rollout of the model
-        record the cheapest sequence so far
-        refit(actions, costs)                 learn from the costs (hook)
+        record the cheapest sequence so far   (only finite costs and states count)
+        refit(actions, costs)                 learn from the costs (hook; skipped if none is finite)
     return the cheapest sequence evaluated, as a Plan with status "budget"
+    (NonFiniteError if no sequence had a finite cost and finite predicted states)
 
 A variant subclasses SamplingPlanner and overrides those hooks, the way pytorch_mppi's variants
 override small methods of one planner. During `plan` the problem and its action box are at hand
 as `self.problem`, `self.low`, `self.high` and `self.width` (float32 tensors of shape (nu,), in
-the env's action units); all randomness comes from `self.generator`, seeded once in the
-constructor, so a planner built with the same seed returns the same plans bit for bit (given
-max_iterations; a wall-clock budget alone may stop at another iteration).
+the env's action units); a warm start outside the box is clipped into it (`initial_sequence`), so
+every sequence evaluated, the plan and its objective are in the box. All randomness comes from
+`self.generator`, seeded once in the constructor, so a planner built with the same seed returns the
+same plans bit for bit (given max_iterations; a wall-clock budget alone may stop at another iteration).
 
 Notation: K sequences per iteration, T = problem.horizon steps, nu = problem.action_dim entries per
 action, n = problem.state_dim.
@@ -29,6 +31,7 @@ import time
 import torch
 
 from dynamics.evaluate import rollout
+from mpc.errors import NonFiniteError
 from mpc.problem import BUDGET, Plan, PlanningProblem, trajectory_cost
 
 
@@ -49,10 +52,10 @@ def action_box(problem: PlanningProblem, dtype: torch.dtype = torch.float32) -> 
 
 
 def initial_sequence(problem: PlanningProblem, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The warm start if the problem has one, else the centre of the action box, shape (T, nu)."""
-    if problem.warm_start is not None:
-        return torch.as_tensor(problem.warm_start, dtype=dtype)
+    """The warm start clipped to the action box if the problem has one, else the centre of the box, shape (T, nu)."""
     low, high = action_box(problem, dtype)
+    if problem.warm_start is not None:
+        return torch.clamp(torch.as_tensor(problem.warm_start, dtype=dtype), low, high)
     return ((low + high) / 2).expand(problem.horizon, -1).clone()
 
 
@@ -66,8 +69,13 @@ class BestSoFar:
         self.evaluated = 0
 
     def update(self, costs: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> None:
-        """Shapes: costs (K,), actions (K, T, nu), states (K, T+1, n); ties keep the earlier sequence."""
+        """Shapes: costs (K,), actions (K, T, nu), states (K, T+1, n); ties keep the earlier sequence.
+
+        A sequence counts only if its cost and its predicted states are all finite.
+        """
         self.evaluated += costs.shape[0]
+        finite = torch.isfinite(costs) & torch.isfinite(states).flatten(1).all(dim=1)
+        costs = torch.where(finite, costs, torch.inf)
         best = int(torch.argmin(costs))
         if float(costs[best]) < self.cost:
             self.cost = float(costs[best])
@@ -75,7 +83,15 @@ class BestSoFar:
             self.states = states[best].detach().clone()
 
     def plan(self, started: float, iterations: int) -> Plan:
-        """The record as a float64 Plan with status "budget"; `started` is a time.perf_counter() value."""
+        """The record as a float64 Plan with status "budget"; `started` is a time.perf_counter() value.
+
+        Raises:
+            NonFiniteError: no sequence evaluated had a finite cost and finite predicted states.
+        """
+        if self.actions is None:
+            raise NonFiniteError(f"none of the {self.evaluated} action sequences evaluated in {iterations} "
+                                 "iteration(s) has a finite cost: the model predicts non-finite states, or the cost "
+                                 "overflows")
         return Plan(
             actions=self.actions.double().numpy(),
             states=self.states.double().numpy(),
@@ -136,6 +152,7 @@ class SamplingPlanner:
     Raises:
         ProblemError: from PlanningProblem, when the problem is made (the sampling planners take any
             state the model takes: they do not check dimensions themselves).
+        NonFiniteError: from `plan`, when no sequence evaluated had a finite cost.
     """
 
     #: Whether `plan` runs with autograd on (a planner that differentiates through the model).
@@ -163,7 +180,9 @@ class SamplingPlanner:
             self.begin()
             while budget.another():
                 actions = self.sample()
-                self.refit(actions, self.consider(actions))
+                costs = self.consider(actions)
+                if torch.isfinite(costs).any():
+                    self.refit(actions, costs)
             return self.best.plan(budget.started, budget.iterations)
 
     # Hooks a variant overrides.
@@ -176,18 +195,20 @@ class SamplingPlanner:
         raise NotImplementedError
 
     def refit(self, actions: torch.Tensor, costs: torch.Tensor) -> None:
-        """Learn from this iteration's candidates (K, T, nu) and their costs (K,); default: nothing."""
+        """Learn from this iteration's candidates (K, T, nu) and their costs (K,), at least one finite, the
+        others +inf; default: nothing."""
 
     # Helpers for the hooks.
 
     def consider(self, actions: torch.Tensor) -> torch.Tensor:
-        """Evaluate sequences (K, T, nu), record the cheapest, and return their costs (K,)."""
+        """Evaluate sequences (K, T, nu), record the cheapest, and return their costs (K,), +inf where a
+        cost is not finite."""
         costs, states = evaluate(self.model, self.problem, actions)
         self.best.update(costs.detach(), actions.detach(), states.detach())
-        return costs
+        return torch.where(torch.isfinite(costs), costs, torch.inf)
 
     def initial_sequence(self) -> torch.Tensor:
-        """The warm start, or the centre of the action box: (T, nu)."""
+        """The warm start clipped to the action box, or the centre of the box: (T, nu)."""
         return initial_sequence(self.problem)
 
     def uniform(self, count: int) -> torch.Tensor:

@@ -15,8 +15,9 @@ from mpc.sampling.base import SamplingPlanner
 class GradientDescentPlanner(SamplingPlanner):
     """Adam on K action sequences at once, through the model, projected onto the action box.
 
-    The sequences are optimised in box-normalised coordinates (0 at action_low, 1 at action_high)
-    so one learning rate fits every action scale; every iteration evaluates all K (one Adam step).
+    The sequences are optimised in box-normalised coordinates (0 at action_low, 1 at action_high; 0 for
+    an entry whose box has zero width) so one learning rate fits every action scale; every iteration
+    evaluates all K (one Adam step). Sequences with a non-finite cost get no gradient.
 
     Args:
         model: the torch dynamics model (see SamplingPlanner); it must be differentiable. Its
@@ -39,14 +40,17 @@ class GradientDescentPlanner(SamplingPlanner):
     def begin(self) -> None:
         actions = self.uniform(self.samples)
         actions[0] = self.initial_sequence()
-        self.scaled = ((actions - self.low) / self.width).requires_grad_(True)
+        scale = torch.where(self.width > 0, self.width, 1.0)  # a zero-width entry stays at action_low
+        self.scaled = ((actions - self.low) / scale).requires_grad_(True)
         self.optimizer = torch.optim.Adam([self.scaled], lr=self.learning_rate)
 
     def sample(self) -> torch.Tensor:
         return self.low + self.scaled * self.width
 
     def refit(self, actions: torch.Tensor, costs: torch.Tensor) -> None:
-        (self.scaled.grad,) = torch.autograd.grad(costs.sum(), self.scaled)
+        finite = torch.isfinite(costs)
+        (gradient,) = torch.autograd.grad(torch.where(finite, costs, 0.0).sum(), self.scaled)
+        self.scaled.grad = torch.nan_to_num(gradient, nan=0.0, posinf=0.0, neginf=0.0)
         self.optimizer.step()
         with torch.no_grad():
             self.scaled.clamp_(0.0, 1.0)

@@ -1,6 +1,6 @@
 """Random shooting on a torch dynamics model: uniform action sequences in the box, keep the best.
 
-The warm start, if any, is evaluated first, so the plan is never worse than it.
+The warm start, if any, is evaluated first (clipped to the action box), so the plan is never worse than it.
 """
 
 from __future__ import annotations
