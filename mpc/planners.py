@@ -36,6 +36,7 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAU
 
     "milp-cem" spends 30% of each step's budget on CEM and warm-starts the MILP with its plan.
     """
+    from mpc.highs_banner import silence_highs_banner
     from mpc.milp.planner import MILPPlanner
     from mpc.milp.warm_started import SamplingWarmStartedPlanner
     from mpc.sampling.cem import CEMPlanner
@@ -44,6 +45,7 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAU
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
     if name == "milp":
+        silence_highs_banner()  # stdout holds results only
         network = frozen_dynamics(model, num_objects)
         state_dim = network.output_dim
         return MILPPlanner(network, state_dim, network.input_dim - state_dim, bounds=bounds, threads=threads)
