@@ -22,8 +22,10 @@ import torch
 from torch import nn
 
 from dynamics.errors import CheckpointError
+from dynamics.evaluate import finite_rollouts
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
+from envs.dataset import REQUIRED_METADATA
 from envs.files import write_atomically
 
 FORMAT = "sparsedyn-dynamics"
@@ -91,3 +93,28 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{path} holds a model this version cannot rebuild ({exc.__class__.__name__})") from exc
     return Checkpoint(model=model.eval(), metadata=content["metadata"], info=content["info"], training=content["training"])
+
+
+def check_usable(checkpoint: Checkpoint, path: str | Path, steps: int, metadata: dict | None = None) -> None:
+    """Refuse a checkpoint no command can run: one without the env metadata `sparsedyn train` records, or
+    one whose model does not predict finite states (`dynamics.evaluate.finite_rollouts`).
+
+    Args:
+        checkpoint: as `load_checkpoint` returns it.
+        path: its file, for the message.
+        steps: the horizon the model will be rolled out over (a planning horizon, the validation rollout).
+        metadata: the env metadata to check the rollouts in (its workspace and action boxes), e.g. the
+            checkpoint's env with other options; None: the checkpoint's own.
+
+    Raises:
+        CheckpointError: metadata entries are missing, or rollouts of `steps` steps from the workspace box
+            become non-finite.
+    """
+    missing = [key for key in REQUIRED_METADATA if key not in checkpoint.metadata]
+    if missing:
+        raise CheckpointError(f"{path} holds a model but not the facts `sparsedyn train` records "
+                              f"({', '.join(missing)} missing)")
+    if not finite_rollouts(checkpoint.model, checkpoint.metadata if metadata is None else metadata, steps):
+        raise CheckpointError(f"{path} holds a model whose predictions are not finite: {steps}-step rollouts "
+                              "from its workspace box overflow (its training diverged); train it again, e.g. "
+                              "with a lower --lr")

@@ -14,7 +14,7 @@ class ModelConfigError(DynamicsError):
 
 
 class TrainingError(DynamicsError):
-    """Training failed, e.g. the loss became NaN; the last good checkpoint is kept."""
+    """Training failed, e.g. the loss or the predictions became non-finite; the last good checkpoint is kept."""
 
 
 class CheckpointError(DynamicsError):

@@ -26,7 +26,7 @@ from dynamics.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dynamics.config import TrainConfig
 from dynamics.data import TransitionTensors, split_episodes, standardisation
 from dynamics.errors import CheckpointError, DataError, TrainingError
-from dynamics.evaluate import prediction_errors, rollout
+from dynamics.evaluate import finite_rollouts, prediction_errors, rollout
 from dynamics.gates import count_kinds
 from dynamics.graph import GraphDynamics, object_count
 from dynamics.mlp import MLPDynamics
@@ -223,6 +223,8 @@ class TrainingRun:
     def save(self) -> None:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             self.fail("the weights became non-finite")
+        if not finite_rollouts(self.model, self.metadata, self.config.eval_steps):  # what control and inspect check
+            self.fail(f"the model's {self.config.eval_steps}-step predictions became non-finite")
         self.info["kind_counts"] = count_kinds(self.model)
         self.info["network_kind_counts"] = network_kind_counts(self.model)
         self.info["progress"].update(stage=self.stage_index, epoch=self.epoch, complete=self.complete)
@@ -260,7 +262,8 @@ def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume
             on a state that is not pusher + object positions, too few episodes to split).
         CheckpointError: `resume` on a checkpoint of other options, another env or other data, or an
             unwritable `out`.
-        TrainingError: the loss or the weights became non-finite; `out` keeps the last good checkpoint.
+        TrainingError: the loss, the weights or the model's predictions (`finite_rollouts` over `config.eval_steps`
+            steps) became non-finite; `out` keeps the last good checkpoint.
     """
     run = TrainingRun(transitions, config, Path(out))
     if resume and Path(out).exists():

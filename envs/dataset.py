@@ -53,7 +53,8 @@ class Transitions:
         observations, next_observations: (N, state_dim); actions: (N, action_dim); episode_ids: (N,).
 
     Raises:
-        DatasetError: on construction, if shapes, values and metadata disagree (see `validate`).
+        DatasetError: on construction, if there are no transitions, or shapes, values and metadata disagree
+            (see `validate`).
     """
 
     observations: np.ndarray
@@ -77,11 +78,13 @@ class Transitions:
         return self.observations.shape[0]
 
     def validate(self) -> None:
-        """Raise DatasetError unless shapes, values and metadata agree."""
+        """Raise DatasetError unless there are transitions and shapes, values and metadata agree."""
         missing = [key for key in REQUIRED_METADATA if key not in self.metadata]
         if missing:
             raise DatasetError(f"metadata lacks {', '.join(missing)}")
         n = self.observations.shape[0]
+        if n == 0:
+            raise DatasetError("there are no transitions")
         if self.observations.ndim != 2 or self.next_observations.shape != self.observations.shape:
             raise DatasetError("observations and next_observations must be (N, state_dim) arrays of one shape")
         if self.actions.ndim != 2 or self.actions.shape[0] != n or self.episode_ids.shape != (n,):
@@ -117,8 +120,8 @@ def load_transitions(path: str | Path) -> Transitions:
     """Read a transition file written by `Transitions.save`.
 
     Raises:
-        DatasetError: the file is missing, not a readable `.npz` archive, lacks an array or the metadata, or
-            its arrays and metadata disagree; one clear message.
+        DatasetError: the file is missing, not a readable `.npz` archive, lacks an array or the metadata, holds
+            no transitions, or its arrays and metadata disagree; one clear message naming the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -134,4 +137,7 @@ def load_transitions(path: str | Path) -> Transitions:
         raise
     except Exception as exc:  # zipfile, pickle and JSON errors all mean the same to a user
         raise DatasetError(f"{path} is not a readable .npz transition file ({exc.__class__.__name__})") from exc
-    return Transitions(metadata=metadata, **arrays)
+    try:
+        return Transitions(metadata=metadata, **arrays)
+    except DatasetError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
