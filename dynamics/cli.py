@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from dynamics.config import MODELS, TrainConfig
 from dynamics.errors import CheckpointError, DataError, ModelConfigError
+from envs.arguments import count, non_negative_int, non_negative_number, positive_number
 from envs.errors import DatasetError
+from envs.files import check_outputs
 
 if TYPE_CHECKING:
     from dynamics.checkpoint import Checkpoint
@@ -36,27 +38,27 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                         help=f"hidden widths of the MLP, or of each of the graph's edge and node networks "
                         f"(default {widths['mlp']} for mlp, {widths['graph']} for graph)")
     graph = MODELS["graph"]
-    parser.add_argument("--message-dim", type=int, metavar="D",
+    parser.add_argument("--message-dim", type=count, metavar="D",
                         help=f"graph only: message width, the edge network's output (default {graph['message_dim']})")
-    parser.add_argument("--message-penalty", type=float, metavar="W",
+    parser.add_argument("--message-penalty", type=non_negative_number, metavar="W",
                         help="graph only: loss per unit of mean absolute message, so that pairs which do not interact send "
                         f"nothing and the model carries over to other numbers of objects (default {graph['message_penalty']})")
-    parser.add_argument("--relu-target", type=int, metavar="N",
+    parser.add_argument("--relu-target", type=non_negative_int, metavar="N",
                         help="ReLU neurons to keep at most, over all networks (default: dense model)")
-    parser.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, metavar="K",
+    parser.add_argument("--rollout-steps", type=count, default=defaults.rollout_steps, metavar="K",
                         help="open-loop steps in the training loss (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="E", help="dense training epochs (default %(default)s)")
-    parser.add_argument("--phase-epochs", type=int, default=defaults.phase_epochs, metavar="P",
+    parser.add_argument("--epochs", type=count, default=defaults.epochs, metavar="E", help="dense training epochs (default %(default)s)")
+    parser.add_argument("--phase-epochs", type=count, default=defaults.phase_epochs, metavar="P",
                         help="per sparsification phase: gate-training epochs, then as many fine-tuning epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="B",
+    parser.add_argument("--batch-size", type=count, default=defaults.batch_size, metavar="B",
                         help="rollout windows per batch (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=defaults.learning_rate, metavar="RATE", help="weight learning rate (default %(default)s)")
-    parser.add_argument("--eval-steps", type=int, default=defaults.eval_steps, metavar="H",
+    parser.add_argument("--lr", type=positive_number, default=defaults.learning_rate, metavar="RATE", help="weight learning rate (default %(default)s)")
+    parser.add_argument("--eval-steps", type=count, default=defaults.eval_steps, metavar="H",
                         help="open-loop steps of the validation rollout error (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, metavar="S",
+    parser.add_argument("--seed", type=non_negative_int, default=defaults.seed, metavar="S",
                         help="seeds the episode split, initialisation and sampling (default %(default)s)")
     parser.add_argument("--env", metavar="ENV_ID", help="require the data to come from this env id")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
+    parser.add_argument("--threads", type=count, default=1, metavar="N",
                         help="torch CPU threads; the small matrices gain nothing from more, and spin-waiting "
                         "threads slow down badly on a busy machine (default %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue the unfinished run saved at --out")
@@ -99,6 +101,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     config.validate()
+    check_outputs({"--out": args.out}, {"DATA": args.data}, CheckpointError)
     transitions = load_data(args.data, args.env)
     torch.set_num_threads(max(1, args.threads))
     checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet)
@@ -107,9 +110,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from dynamics.checkpoint import load_checkpoint
+    from dynamics.checkpoint import check_usable, load_checkpoint
 
     checkpoint = load_checkpoint(args.model)
+    check_usable(checkpoint, args.model, checkpoint.info.get("config", {}).get("eval_steps", TrainConfig().eval_steps))
     try:
         print(describe(checkpoint, args.model))
     except KeyError as exc:

@@ -6,6 +6,7 @@ defaults without loading the training code.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from dynamics.errors import ModelConfigError
@@ -80,8 +81,8 @@ class TrainConfig:
 
         Raises:
             ModelConfigError: an unknown model, an empty or zero-width layer, a graph option on an MLP, a ReLU
-                target outside [0, neurons], a count below 1, a non-positive learning rate, a negative ReLU
-                penalty or a validation fraction outside (0, 1).
+                target outside [0, neurons], a count below 1, a negative seed, a NaN or infinite rate or penalty,
+                a non-positive learning rate, a negative ReLU penalty or a validation fraction outside (0, 1).
         """
         if self.model not in MODELS:
             raise ModelConfigError(f"--model {self.model!r} is not one of {', '.join(MODELS)}")
@@ -100,6 +101,12 @@ class TrainConfig:
         for name in ("rollout_steps", "epochs", "phase_epochs", "batch_size", "eval_steps"):
             if getattr(self, name) < 1:
                 raise ModelConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.seed < 0:
+            raise ModelConfigError(f"--seed must be a non-negative integer, got {self.seed}")
+        graph_rates = ("message_penalty",) if self.model == "graph" else ()
+        for name in ("learning_rate", "gate_learning_rate", "relu_penalty", *graph_rates):
+            if not math.isfinite(getattr(self, name)):
+                raise ModelConfigError(f"{name.replace('_', ' ')} must be a finite number, got {getattr(self, name)}")
         if min(self.learning_rate, self.gate_learning_rate) <= 0 or self.relu_penalty < 0:
             raise ModelConfigError("learning rates must be positive and the ReLU penalty non-negative")
         if not 0 < self.validation_fraction < 1:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from envs.arguments import count, non_negative_int
 from envs.errors import CollectionError
 from envs.files import check_writable
 
@@ -20,11 +21,12 @@ def add_commands(subparsers) -> None:
         "observations and episode ids with metadata (env id, state layout, units, action and workspace boxes, seed).",
     )
     parser.add_argument("env", help="environment id, e.g. ObjectPushing-v0 (short for sparsedyn/ObjectPushing-v0)")
-    parser.add_argument("--episodes", type=int, default=200, help="number of episodes (default: 200)")
-    parser.add_argument("--steps", type=int, default=50, help="steps per episode (default: 50)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed; per-episode seeds derive from it (default: 0)")
+    parser.add_argument("--episodes", type=count, default=200, help="number of episodes (default: 200)")
+    parser.add_argument("--steps", type=count, default=50, help="steps per episode (default: 50)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="base seed; per-episode seeds derive from it (default: 0)")
     parser.add_argument("--out", required=True, help="output .npz file")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+    parser.add_argument("--workers", type=count, default=DEFAULT_WORKERS,
                         help=f"worker processes; the data does not depend on it (default: {DEFAULT_WORKERS})")
     parser.add_argument("--env-kwargs", default="{}", metavar="JSON",
                         help='keyword arguments for the environment as JSON, e.g. \'{"shape": "t"}\'')
@@ -37,7 +39,7 @@ def run_collect(args: argparse.Namespace) -> int:
 
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
-    out = check_writable(args.out, CollectionError)  # before collecting, not after
+    out = check_writable(args.out, CollectionError)  # before collecting, not after (no input to replace)
     transitions = collect_transitions(env_id, args.episodes, args.steps, seed=args.seed, workers=args.workers,
                                       env_kwargs=env_kwargs, progress=not args.no_progress)
     transitions.save(out)

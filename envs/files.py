@@ -6,9 +6,11 @@ then renamed over the target (`os.replace`), so a crash or a full disk never lea
 and a reader sees the old file or the new one. The file gets the mode the user's umask gives (as for a
 plain `open(path, "w")`), not the 0600 of `tempfile.mkstemp`.
 
-A command checks its outputs with `check_writable` before any long work, so a typo in `--out` fails at
-once, not after an hour of training. Both take the error type to raise, so each package keeps its own
-(CollectionError, CheckpointError, MPCError, ...); the message is the same everywhere.
+A command checks all its outputs with `check_outputs` before any long work, so a typo in `--out` fails at
+once, not after an hour of training, and an output that would replace one of the command's inputs (the
+training data, the model) or another of its outputs is refused; `check_directory` does the same for an
+output folder. All of them take the error type to raise, so each package keeps its own (CollectionError,
+CheckpointError, MPCError, ...); the message is the same everywhere.
 """
 
 from __future__ import annotations
@@ -40,6 +42,58 @@ def check_writable(path: str | Path, error: type[Exception] = OutputPathError) -
     if not directory.is_dir() or not os.access(directory, os.W_OK):
         raise error(f"cannot write {path}: directory {directory} does not exist or is not writable")
     return path
+
+
+def check_outputs(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None] | None = None,
+                  error: type[Exception] = OutputPathError) -> None:
+    """Check every output of a command before it starts: each can be written, and none replaces an input or
+    another output.
+
+    Args:
+        outputs: the files the command writes, by the name a user knows them by (e.g. "--out"); None: not
+            written this time.
+        inputs: the files the command reads, by name (e.g. "DATA"); None entries are skipped.
+        error: the exception type to raise, e.g. the calling package's typed error.
+
+    Raises:
+        error: an output cannot be written (`check_writable`), is the same file as an input (it would be
+            replaced before or while it is read), or is the same file as another output.
+    """
+    named = [(name, Path(path)) for name, path in outputs.items() if path is not None]
+    for name, path in named:
+        check_writable(path, error)
+    sources = [(name, Path(path)) for name, path in (inputs or {}).items() if path is not None]
+    for index, (name, path) in enumerate(named):
+        for other_name, other in sources + named[:index]:
+            if _same_file(path, other):
+                role = "input" if (other_name, other) in sources else "output"
+                raise error(f"cannot write {name} {path}: it is the {role} {other_name}, which it would replace; "
+                            "choose another path")
+
+
+def check_directory(path: str | Path, error: type[Exception] = OutputPathError) -> Path:
+    """An output folder as a Path, once it is known that it exists as a directory or can be made.
+
+    Raises:
+        error: `path` (or a folder above it) is an existing file, or the nearest existing folder above it
+            is not writable.
+    """
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise error(f"cannot make the folder {path}: {existing} is a file")
+    if existing != path and not os.access(existing, os.W_OK):
+        raise error(f"cannot make the folder {path}: {existing} is not writable")
+    return path
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file (also through links or different spellings)."""
+    if first.exists() and second.exists():
+        return os.path.samefile(first, second)
+    return first.resolve() == second.resolve()
 
 
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], object],

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from envs.arguments import count, non_negative_int, positive_number
 from envs.cli import parse_env_kwargs
-from envs import files
+from envs.files import check_directory, check_outputs
 from mpc.control.task import ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
@@ -18,6 +19,8 @@ from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
 DEMO_RUNS = (("milp", "sparse"), ("milp-cem", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"))
+DEMO_FILES = {"table": "demo_table.md", "results": "demo_results.json", "video": "milp_episode.gif",
+              "plot": "cost_over_time.png"}
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -25,64 +28,56 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     control.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
     control.add_argument("--planner", choices=PLANNER_NAMES, default="milp")
     add_settings_arguments(control, ControlSettings())
-    control.add_argument("--episodes", type=positive_int, default=5)
-    control.add_argument("--seed", type=int, default=1000, help="episode i uses env seed SEED + i")
+    control.add_argument("--episodes", type=count, default=5)
+    control.add_argument("--seed", type=non_negative_int, default=1000, help="episode i uses env seed SEED + i")
     control.add_argument("--bounds", choices=BOUND_MODES, default=DEFAULT_BOUNDS, help="MILP neuron bounds")
     control.add_argument("--env-kwargs", metavar="JSON",
                          help="env options replacing those the model was trained with, e.g. "
                          "'{\"num_objects\": 6}' to run a graph model on another number of objects")
     control.add_argument("--out", type=Path, default=Path("control_results.json"), help="results JSON")
-    control.add_argument("--video", type=Path, help="write a GIF of the first episode")
+    control.add_argument("--video", type=Path, help="write a GIF of the first episode (.gif, or another animated "
+                         "image format such as .png or .webp)")
     control.set_defaults(run=run_control)
 
     demo = subparsers.add_parser("demo", help="compare MILP, MPPI and CEM on the bundled pushing models")
     add_settings_arguments(demo, ControlSettings(horizon=8, time_limit=0.5, steps=25))
-    demo.add_argument("--episodes", type=positive_int, default=3)
-    demo.add_argument("--seed", type=int, default=2000)
+    demo.add_argument("--episodes", type=count, default=3)
+    demo.add_argument("--seed", type=non_negative_int, default=2000)
     demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
     demo.set_defaults(run=run_demo)
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSettings) -> None:
-    parser.add_argument("--horizon", type=positive_int, default=defaults.horizon, help="planning horizon in steps")
-    parser.add_argument("--time-limit", type=positive_float, default=defaults.time_limit, help="planning budget per step (s)")
-    parser.add_argument("--steps", type=positive_int, default=defaults.steps, help="control steps per episode")
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+    parser.add_argument("--horizon", type=count, default=defaults.horizon, help="planning horizon in steps")
+    parser.add_argument("--time-limit", type=positive_number, default=defaults.time_limit, help="planning budget per step (s)")
+    parser.add_argument("--steps", type=count, default=defaults.steps, help="control steps per episode")
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
     return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps)
 
 
-def check_writable(path: Path) -> None:
-    files.check_writable(path, MPCError)
+def load_model(path: Path, horizon: int):
+    """The checkpoint at `path`, once it is known to hold an env's metadata and a model whose `horizon`-step
+    predictions are finite (dynamics.checkpoint.check_usable); CheckpointError otherwise."""
+    from dynamics.checkpoint import check_usable, load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    check_usable(checkpoint, path, horizon)
+    return checkpoint
 
 
 def run_control(args: argparse.Namespace) -> int:
     import torch
 
-    from dynamics.checkpoint import load_checkpoint
-    from mpc.control.results import save_gif, save_json, summary_table
+    from mpc.control.results import save_gif, save_json, summary_table, video_format
     from mpc.control.runner import env_metadata, run_closed_loop
 
-    for path in (args.out, args.video):
-        if path is not None:
-            check_writable(path)
+    check_outputs({"--out": args.out, "--video": args.video}, {"MODEL": args.model}, MPCError)
+    if args.video is not None:
+        video_format(args.video)
     torch.set_num_threads(1)
-    checkpoint = load_checkpoint(args.model)
+    checkpoint = load_model(args.model, args.horizon)
     metadata = checkpoint.metadata
     if args.env_kwargs is not None:
         metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
@@ -119,13 +114,16 @@ def check_model_fits(model, metadata: dict) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     import torch
 
-    from dynamics.checkpoint import load_checkpoint
+    from envs.files import write_atomically
     from mpc.control.results import plot_costs, save_gif, save_json, summary_table
     from mpc.control.runner import run_closed_loop
 
+    check_directory(args.out_dir, MPCError)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = {name: args.out_dir / file_name for name, file_name in DEMO_FILES.items()}
+    check_outputs(outputs, error=MPCError)
     torch.set_num_threads(1)
-    models = {name: load_checkpoint(path) for name, path in DEMO_MODELS.items()}
+    models = {name: load_model(path, args.horizon) for name, path in DEMO_MODELS.items()}
     settings = settings_from(args)
     summaries, runs = {}, {}
     frames: list = []
@@ -141,11 +139,11 @@ def run_demo(args: argparse.Namespace) -> int:
         if results["interrupted"]:
             break
     table = summary_table(summaries)
-    save_json({"config": settings.__dict__, "runs": runs}, args.out_dir / "demo_results.json")
-    (args.out_dir / "demo_table.md").write_text(table + "\n")
+    save_json({"config": settings.__dict__, "runs": runs}, outputs["results"])
+    write_atomically(outputs["table"], lambda file: file.write(table.encode() + b"\n"), MPCError)
     if frames:
-        save_gif(frames, args.out_dir / "milp_episode.gif")
-    plot_costs(runs, args.out_dir / "cost_over_time.png")
+        save_gif(frames, outputs["video"])
+    plot_costs(runs, outputs["plot"])
     print(table)
-    print(f"written to {args.out_dir}/: demo_table.md, demo_results.json, milp_episode.gif, cost_over_time.png")
+    print(f"written to {args.out_dir}/: {', '.join(DEMO_FILES.values())}")
     return 0

@@ -1,7 +1,8 @@
 """The `sparsedyn` command: the root parser. Each package owns the subcommands of its own work.
 
 A user error (bad file, wrong dimensions, infeasible constraint, ...) raises a typed exception;
-here it becomes one line on stderr and a non-zero exit, never a traceback.
+here it becomes one line on stderr and a non-zero exit, never a traceback. A malformed command line
+(an unknown option, a value envs.arguments refuses) is one line too, and exits with 2.
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ from mpc.errors import MPCError  # noqa: E402
 USER_ERRORS = (EnvsError, DynamicsError, MPCError)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, `sparsedyn COMMAND: error: MESSAGE`, without the usage
+    block (`--help` shows it); the subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sparsedyn",
         description="Model-based control with sparse neural dynamics.",
     )
@@ -39,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a malformed command line (2): the exit status, as for any run
+        return exit.code
     try:
         return int(args.run(args) or 0)
     except USER_ERRORS as exc:

@@ -160,8 +160,8 @@ def test_cli_collect_writes_a_file_matching_its_metadata(name, env_class, kwargs
 
 @pytest.mark.parametrize("arguments, message", [
     (["Nope-v0"], "unknown environment 'Nope-v0'"),
-    (["ObjectPushing-v0", "--episodes", "0"], "episodes must be a positive integer, got 0"),
-    (["ObjectPushing-v0", "--steps", "-5"], "steps must be a positive integer, got -5"),
+    (["ObjectPushing-v0", "--episodes", "0"], "--episodes: must be a positive integer, got 0"),
+    (["ObjectPushing-v0", "--steps", "-5"], "--steps: must be a positive integer, got -5"),
     (["ObjectPushing-v0", "--out", "{missing}/data.npz"], "does not exist or is not writable"),
     (["ObjectPushing-v0", "--out", "{tmp}"], "is a directory"),
     (["ObjectPushing-v0", "--env-kwargs", "{bad"], "--env-kwargs is not valid JSON"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import statistics
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -43,10 +45,34 @@ def summarise(episodes: list[dict]) -> dict:
     }
 
 
+def video_format(path) -> str:
+    """The image format (PIL's name) an animation at `path` is written in, chosen by its suffix.
+
+    Raises:
+        MPCError: the suffix names no format PIL can write animations in (check it before the episodes run).
+    """
+    Image.init()
+    image_format = Image.registered_extensions().get(Path(path).suffix.lower())
+    if image_format not in Image.SAVE_ALL:
+        animated = sorted(suffix for suffix, name in Image.registered_extensions().items()
+                          if name in Image.SAVE_ALL and suffix != ".gif")
+        raise MPCError(f"cannot write the video {path}: its suffix names no animated image format; use .gif "
+                       f"(or one of {', '.join(animated)})")
+    return image_format
+
+
 def save_gif(frames: list[np.ndarray], path, fps: int = 10) -> None:
-    """Write rendered rgb_array frames, each (height, width, 3) uint8, as an animated GIF at `fps` frames per second."""
+    """Write rendered rgb_array frames, each (height, width, 3) uint8, as an animation at `fps` frames per
+    second, atomically (see envs.files): a GIF, or the animated format `video_format` finds for the suffix.
+
+    Raises:
+        MPCError: `path` cannot be written, or its suffix names no animated format.
+    """
+    image_format = video_format(path)
     images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    write_atomically(path, lambda file: images[0].save(file, format=image_format, save_all=True,
+                                                       append_images=images[1:], duration=round(1000 / fps), loop=0),
+                     MPCError)
 
 
 def save_json(data: dict, path) -> None:
@@ -90,7 +116,8 @@ def summary_table(summaries: dict[str, dict]) -> str:
 
 
 def plot_costs(runs: dict[str, dict], path: Path) -> None:
-    """Plot task cost against control step, the median over episodes for every run, to a PNG at `path`.
+    """Plot task cost against control step, the median over episodes for every run, to a PNG at `path`
+    (written atomically, see envs.files).
 
     Args:
         runs: run_closed_loop results by label; the curves are cut to the shortest episode of each run.
@@ -110,5 +137,7 @@ def plot_costs(runs: dict[str, dict], path: Path) -> None:
     axes.set_ylabel("task cost (median over episodes)")
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
     plt.close(figure)
+    write_atomically(path, lambda file: file.write(image.getvalue()), MPCError)
