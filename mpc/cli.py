@@ -6,6 +6,7 @@ torch, the planners and the simulator load inside the commands' functions, so th
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from envs.arguments import count, non_negative_int, positive_number
@@ -130,7 +131,7 @@ def run_demo(args: argparse.Namespace) -> int:
     for planner_name, model_name in DEMO_RUNS:
         checkpoint = models[model_name]
         label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
-        print(f"running {label}")
+        print(f"running {label}", file=sys.stderr)  # progress: stdout holds results only
         planner = make_planner(planner_name, checkpoint.model, seed=args.seed)
         video = frames if planner_name == "milp-cem" else None
         results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,

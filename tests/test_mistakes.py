@@ -157,17 +157,24 @@ def test_training_options_that_make_no_sense_are_refused_by_the_library_too(opti
 # --- stdout holds results only ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("planner", ["milp", "milp-cem"])
-def test_the_solver_banner_stays_out_of_stdout(planner, files):
-    """A fresh process (HiGHS prints its banner once per process, when the first Highs instance is made)."""
+@pytest.mark.parametrize("command", [["control", "{model}", "--planner", "milp", "--out", "{tmp}/out/r.json"],
+                                     ["control", "{model}", "--planner", "milp-cem", "--out", "{tmp}/out/r.json",
+                                      "--video", "{tmp}/out/run.gif"],
+                                     ["demo", "--out-dir", "{tmp}/out"]])
+def test_stdout_holds_results_only_and_files_follow_the_umask(command, files):
+    """A fresh process: HiGHS prints its banner once per process, when the first Highs instance is made."""
+    os.mkdir(files["tmp"] + "/out")
     done = subprocess.run(
-        [sys.executable, "-m", "mpc.main", "control", files["model"], "--planner", planner, "--episodes", "1",
-         "--steps", "1", "--horizon", "2", "--time-limit", "0.5", "--out", files["tmp"] + "/r.json"],
+        [sys.executable, "-m", "mpc.main", *(argument.format(**files) for argument in command), "--episodes", "1",
+         "--steps", "1", "--horizon", "2", "--time-limit", "0.2"],
         capture_output=True, text=True, timeout=300, env=os.environ | {"OPENBLAS_NUM_THREADS": "1"},
+        preexec_fn=lambda: os.umask(0o027),
     )
     assert done.returncode == 0, done.stderr
     assert "HiGHS" not in done.stdout
-    assert done.stdout.splitlines()[0].startswith("| run |")
+    assert done.stdout.startswith("| run |")
+    written = os.listdir(files["tmp"] + "/out")
+    assert written and all(os.stat(f"{files['tmp']}/out/{name}").st_mode & 0o777 == 0o640 for name in written)
 
 
 # --- non-finite numbers -----------------------------------------------------------------------------------
