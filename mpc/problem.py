@@ -69,7 +69,7 @@ class Task:
             G @ x_t <= h for t = 1..H; None means none. Only the MILP enforces them.
         workspace_low, workspace_high: a box on every state entry, shape (n,) each (from the env
             metadata; +-inf entries are unbounded); both None means no box. Only the MILP uses it.
-        time_limit: the planning budget in seconds, positive.
+        time_limit: the planning budget in seconds, positive and finite.
 
     A Task is checked when it becomes a problem (`problem`, PlanningProblem.validate).
     """
@@ -112,8 +112,8 @@ class PlanningProblem(Task):
 
     Raises:
         ProblemError: a shape that does not fit, a non-finite number (NaN anywhere; inf outside the
-            workspace box), an empty action or workspace box, a negative weight, a non-positive
-            time limit, or only one side of the workspace box.
+            workspace box), an empty action or workspace box, a negative weight, a time limit that
+            is not positive and finite, or only one side of the workspace box.
     """
 
     state: np.ndarray
@@ -201,8 +201,8 @@ class PlanningProblem(Task):
                 raise ProblemError("state_constraints must be (G, h) with G of shape (m, state_dim) and h (m,)")
             if not (np.all(np.isfinite(matrix)) and np.all(np.isfinite(rhs))):
                 raise ProblemError("state_constraints hold non-finite values")
-        if not self.time_limit > 0:
-            raise ProblemError("time_limit must be positive")
+        if not 0 < self.time_limit < np.inf:
+            raise ProblemError("time_limit must be positive and finite (seconds)")
         if self.warm_start is not None and self.warm_start.shape != (self.horizon, self.action_dim):
             raise ProblemError(f"warm_start must have shape ({self.horizon}, {self.action_dim})")
 

@@ -38,6 +38,7 @@ def problem(**changes):
         ({"warm_start": np.zeros((2, 2))}, "warm_start must have shape"),
         ({"time_limit": float("nan")}, "time_limit must be positive"),
         ({"time_limit": 0.0}, "time_limit must be positive"),
+        ({"time_limit": float("inf")}, "time_limit must be positive and finite"),
         ({"action_weight": float("inf")}, "action_weight is not finite"),
         ({"action_low": np.array([0.0, 2.0])}, "action box is empty"),
     ],
