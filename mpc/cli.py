@@ -47,6 +47,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
     demo.set_defaults(run=run_demo)
 
+    sweep = subparsers.add_parser(
+        "sweep", help="run a grid of closed-loop episodes (planner x model x budget x horizon x seed) on Ray",
+        description="Run every episode of a sweep spec (JSON, see mpc.control.sweep) as a Ray task; results are "
+        "appended to OUT/results.jsonl as they finish, so a rerun resumes an interrupted sweep. Writes "
+        "OUT/summary.md, OUT/summary.json and OUT/cost_vs_budget.png.")
+    sweep.add_argument("spec", type=Path, help="sweep spec (JSON)")
+    sweep.add_argument("--out", type=Path, required=True, metavar="DIR", help="results folder (created if missing)")
+    sweep.add_argument("--address", help="an existing Ray cluster ('auto' or host:port); default: a local one")
+    sweep.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray instance (default: all cores)")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sweep.set_defaults(run=run_sweep)
+
 
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSettings) -> None:
     parser.add_argument("--horizon", type=count, default=defaults.horizon, help="planning horizon in steps")
@@ -147,4 +159,16 @@ def run_demo(args: argparse.Namespace) -> int:
     plot_costs(runs, outputs["plot"])
     print(table)
     print(f"written to {args.out_dir}/: {', '.join(DEMO_FILES.values())}")
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from mpc.control.sweep import SweepSpec, run_sweep, sweep_table
+
+    spec = SweepSpec.load(args.spec)
+    if args.out.exists() and not args.out.is_dir():
+        raise MPCError(f"cannot write to {args.out}: it is a file, not a folder")
+    summaries = run_sweep(spec, args.out, args.address, args.num_cpus, not args.no_progress)
+    print(sweep_table(summaries))
+    print(f"written to {args.out}/: results.jsonl, summary.md, summary.json, cost_vs_budget.png")
     return 0

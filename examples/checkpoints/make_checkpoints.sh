@@ -6,3 +6,6 @@ mkdir -p runs
 sparsedyn collect ObjectPushing-v0 --episodes 200 --steps 50 --seed 0 --out runs/pushing_demo_data.npz
 sparsedyn train runs/pushing_demo_data.npz --seed 0 --quiet --out examples/checkpoints/pushing_dense.pt
 sparsedyn train runs/pushing_demo_data.npz --relu-target 16 --seed 0 --quiet --out examples/checkpoints/pushing_sparse.pt
+# Moderately sparse models for the planner benchmark (examples/bench_planners.py) and the closed-loop sweeps.
+sparsedyn train runs/pushing_demo_data.npz --relu-target 32 --seed 0 --quiet --out examples/checkpoints/pushing_relu32.pt
+sparsedyn train runs/pushing_demo_data.npz --relu-target 64 --seed 0 --quiet --out examples/checkpoints/pushing_relu64.pt

@@ -60,13 +60,21 @@ def initial_sequence(problem: PlanningProblem, dtype: torch.dtype = torch.float3
 
 
 class BestSoFar:
-    """Keeps the lowest-cost action sequence a planner has evaluated, and builds its Plan."""
+    """Keeps the lowest-cost action sequence a planner has evaluated, and builds its Plan.
 
-    def __init__(self) -> None:
+    Args:
+        elites: also keep the `elites` cheapest sequences evaluated (the plan's extras["elites"],
+            starts for a local optimiser such as mpc.milp.anytime); 0 keeps none.
+    """
+
+    def __init__(self, elites: int = 0) -> None:
         self.cost = float("inf")
         self.actions: torch.Tensor | None = None
         self.states: torch.Tensor | None = None
         self.evaluated = 0
+        self.elites = elites
+        self.elite_actions: torch.Tensor | None = None
+        self.elite_costs: torch.Tensor | None = None
 
     def update(self, costs: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> None:
         """Shapes: costs (K,), actions (K, T, nu), states (K, T+1, n); ties keep the earlier sequence.
@@ -81,9 +89,17 @@ class BestSoFar:
             self.cost = float(costs[best])
             self.actions = actions[best].detach().clone()
             self.states = states[best].detach().clone()
+        if self.elites:
+            if self.elite_costs is not None:
+                costs, actions = torch.cat([self.elite_costs, costs]), torch.cat([self.elite_actions, actions])
+            keep = torch.topk(costs, min(self.elites, costs.shape[0]), largest=False).indices  # sorted, cheapest first
+            self.elite_costs, self.elite_actions = costs[keep].detach(), actions[keep].detach().clone()
 
     def plan(self, started: float, iterations: int) -> Plan:
         """The record as a float64 Plan with status "budget"; `started` is a time.perf_counter() value.
+
+        extras: "iterations", "sequences_evaluated", and with elites "elites" (E, T, nu) and
+        "elite_costs" (E,), cheapest first (only sequences with a finite cost).
 
         Raises:
             NonFiniteError: no sequence evaluated had a finite cost and finite predicted states.
@@ -92,13 +108,18 @@ class BestSoFar:
             raise NonFiniteError(f"none of the {self.evaluated} action sequences evaluated in {iterations} "
                                  "iteration(s) has a finite cost: the model predicts non-finite states, or the cost "
                                  "overflows")
+        extras = {"iterations": iterations, "sequences_evaluated": self.evaluated}
+        if self.elites:
+            finite = torch.isfinite(self.elite_costs)
+            extras |= {"elites": self.elite_actions[finite].double().numpy(),
+                       "elite_costs": self.elite_costs[finite].double().numpy()}
         return Plan(
             actions=self.actions.double().numpy(),
             states=self.states.double().numpy(),
             objective=self.cost,
             status=BUDGET,
             wall_time=time.perf_counter() - started,
-            extras={"iterations": iterations, "sequences_evaluated": self.evaluated},
+            extras=extras,
         )
 
 
@@ -145,6 +166,8 @@ class SamplingPlanner:
         samples: K, the number of sequences evaluated per iteration.
         seed: seeds the planner's own torch.Generator (global torch RNG state is not touched).
         max_iterations: an iteration cap on top of the time budget; None means time alone decides.
+        elites: E, how many of the cheapest sequences evaluated the plan hands back in
+            extras["elites"] (E, T, nu), cheapest first; 0 (default) keeps none.
 
     Shapes (in `plan`):
         problem.state (n,), problem.warm_start (T, nu) -> Plan.actions (T, nu), Plan.states (T+1, n).
@@ -159,11 +182,13 @@ class SamplingPlanner:
     differentiable = False
 
     def __init__(
-        self, model: torch.nn.Module, samples: int = 256, seed: int = 0, max_iterations: int | None = None
+        self, model: torch.nn.Module, samples: int = 256, seed: int = 0, max_iterations: int | None = None,
+        elites: int = 0,
     ) -> None:
         self.model = model
         self.samples = samples
         self.max_iterations = max_iterations
+        self.elites = elites
         self.generator = torch.Generator().manual_seed(seed)
 
     def plan(self, problem: PlanningProblem) -> Plan:
@@ -176,7 +201,7 @@ class SamplingPlanner:
             self.problem = problem
             self.low, self.high = action_box(problem)
             self.width = self.high - self.low
-            self.best = BestSoFar()
+            self.best = BestSoFar(self.elites)
             self.begin()
             while budget.another():
                 actions = self.sample()
