@@ -1,0 +1,152 @@
+"""The anytime MILP planner: sampled starts, exact descent over linear regions, branch-and-bound for the bound.
+
+Branch-and-bound on the planning program of a sparse model rarely leaves the root node within a
+control step: the big-M relaxation of a horizon of ReLU networks is weak, so HiGHS neither closes
+the gap nor improves a warm start in a fraction of a second (docs/milp.md). The same program is,
+however, an exact local optimiser: with its binaries fixed to an activation pattern it is a linear
+program over the actions (mpc.milp.region). The anytime planner spends one budget in three parts:
+
+1. sampling: a sampling planner (MPPI) runs for `sampling_share` of the budget from the best plan
+   so far (at first the problem's warm start, e.g. the shifted previous plan) and hands back the
+   cheapest sequences it evaluated (`Plan.extras["elites"]`);
+2. region descent: from the warm start and from every elite whose activation pattern is new, cheapest
+   first, `RegionSearch.descend` walks over linear regions to a local optimum of the program;
+   1 and 2 repeat while time remains;
+3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
+   budget: it may still improve the plan, and it gives the plan a proven lower bound and gap.
+
+The plan is never worse on the model than the warm start or any sampled sequence whose linear region
+is feasible (its predicted states stay in the workspace box and the state constraints).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
+from mpc.errors import InfeasibleError, NoIncumbentError
+from mpc.milp.highs import solve_program
+from mpc.milp.planner import MILPPlanner
+from mpc.milp.region import RegionOptimum, RegionSearch
+from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem, trajectory_cost
+
+DEFAULT_ANYTIME_BOUNDS = "linear"  # region LPs are exact with any bounds; see examples/bench_planners.py
+
+
+class AnytimeMILPPlanner:
+    """Sampling for starts, region LPs for exact local descent, HiGHS branch-and-bound for the bound.
+
+    Args:
+        network: the model's frozen export (seam 2), MLP or graph.
+        state_dim, action_dim: n and m of the problems it plans.
+        sampler: a planner whose plans carry `extras["elites"]` (E, H, m), e.g.
+            `MPPIPlanner(model, elites=32)` on the torch model the network was exported from.
+        bounds: bound mode of the program (see MILPPlanner); the region LPs are exact whatever the
+            bounds, tighter ones only strengthen branch-and-bound's lower bound.
+        sampling_share: fraction of the budget each sampling round gets.
+        exact_share: fraction of the budget kept for branch-and-bound at the end.
+        mip_gap, threads: HiGHS's relative gap and thread count.
+
+    Raises:
+        ProblemError: the network does not map [state, action] to the next state.
+    """
+
+    def __init__(self, network: FrozenNetwork | FrozenGraph, state_dim: int, action_dim: int, sampler,
+                 bounds: str = DEFAULT_ANYTIME_BOUNDS, sampling_share: float = 0.25, round_time: float = 0.125,
+                 exact_share: float = 0.1, mip_gap: float = 1e-4, threads: int = 1) -> None:
+        self.exact = MILPPlanner(network, state_dim, action_dim, bounds=bounds, mip_gap=mip_gap, threads=threads)
+        self.sampler = sampler
+        self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
+
+    def plan(self, problem: PlanningProblem) -> Plan:
+        """Plan within problem.time_limit: bounds, assembly, sampling, region LPs and branch-and-bound together.
+
+        The returned states are the network's rollout of the returned actions, the objective their
+        trajectory cost; extras hold "rounds" (sampling rounds), "descents", "region_lps",
+        "sampled_objective" (the best sampled sequence) and "region_objective".
+
+        Raises:
+            ProblemError: the problem does not fit the model.
+            NoIncumbentError: neither the samples' regions nor branch-and-bound held a feasible plan
+                and the sampler found none either (never in practice: the sampler always returns one).
+        """
+        began = time.perf_counter()
+        deadline = began + problem.time_limit
+        explore_until = deadline - self.exact_share * problem.time_limit
+        try:
+            horizon_program = self.exact.build(problem)
+        except InfeasibleError as error:  # no plan keeps the model in the workspace: sampling is all there is
+            return self._sampled(problem, self.sampler.plan(problem), error, began)
+        program = horizon_program.program
+        search = RegionSearch(horizon_program, self.exact.threads)
+        best: RegionOptimum | None = None
+        seen: set[bytes] = set()
+        rounds = descents = 0
+        sampled = None
+
+        def descend_from(actions: np.ndarray) -> None:
+            nonlocal best, descents
+            pattern = search.pattern(actions)
+            key = np.packbits(pattern).tobytes()
+            if key in seen:
+                return
+            seen.add(key)
+            descents += 1
+            optimum = search.descend(actions, explore_until)
+            if optimum is not None and (best is None or optimum.objective < best.objective):
+                best = optimum
+
+        if problem.warm_start is not None:
+            descend_from(np.clip(problem.warm_start, problem.action_low, problem.action_high))
+        while time.perf_counter() < explore_until:
+            rounds += 1
+            start = problem.warm_start if best is None or rounds % 2 == 0 else best.values[program.action_columns]
+            share = min(self.sampling_share * problem.time_limit, self.round_time, explore_until - time.perf_counter())
+            plan = self.sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
+            sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
+            for actions in plan.extras["elites"]:
+                if time.perf_counter() >= explore_until:
+                    break
+                descend_from(actions)
+
+        try:
+            result = solve_program(program, max(deadline - time.perf_counter(), 1e-3), self.exact.mip_gap,
+                                   self.exact.threads, None if best is None else best.values)
+        except (NoIncumbentError, InfeasibleError) as error:
+            if best is None:
+                return self._sampled(problem, sampled or self.sampler.plan(problem), error, began)
+            result = None
+        if best is None or (result is not None and result.objective < best.objective):
+            values, status = result.values, result.status
+        else:
+            values, status = best.values, TIME_LIMIT if result is None else result.status
+        actions = np.clip(values[program.action_columns], problem.action_low, problem.action_high)
+        states = rollout(self.exact.network, problem.state, actions)
+        objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
+        # The cost is a sum of weighted absolute values: 0 bounds it even before HiGHS has a bound of its own.
+        bound = None if result is None else min(max(result.best_bound, 0.0), objective)
+        return Plan(
+            actions=actions,
+            states=states,
+            objective=objective,
+            status=status,
+            wall_time=time.perf_counter() - began,
+            best_bound=bound,
+            gap=None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9),
+            node_count=None if result is None else result.node_count,
+            binaries=program.num_binaries,
+            extras={"rounds": rounds, "descents": descents, "region_lps": search.lp_count,
+                    "sampled_objective": None if sampled is None else sampled.objective,
+                    "region_objective": None if best is None else best.objective},
+        )
+
+    def _sampled(self, problem: PlanningProblem, sampled: Plan, error: Exception, began: float) -> Plan:
+        """The sampled plan, when the program has no feasible point the search could reach."""
+        sampled.status = f"{SAMPLED} (MILP: {error.__class__.__name__})"
+        sampled.extras["sampled_objective"] = sampled.objective
+        sampled.wall_time = time.perf_counter() - began
+        return sampled

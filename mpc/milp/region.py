@@ -1,0 +1,117 @@
+"""Linear regions of a planning program: the best plan in one region, and a walk from region to region.
+
+A piecewise-linear dynamics model is linear inside each region of its input space where every ReLU
+keeps its sign. Fixing every binary of the planning program (mpc.milp.horizon) to an *activation
+pattern* (which ReLU copy is on, at every step) turns the big-M rows of each switching ReLU into its
+linear piece,
+
+    on  (a = 1):   y = z,  z >= 0
+    off (a = 0):   y = 0,  z <= 0
+
+so the program becomes a linear program over the actions and states: the planning problem restricted
+to one linear region of the model over the whole horizon. HiGHS solves it in milliseconds and, from
+one pattern to the next, only column bounds change, so each solve starts from the last basis.
+
+At the optimum of a region, a ReLU whose pre-activation sits at zero lies on the boundary with the
+region where it is flipped, and the optimum is feasible there too (a ReLU is continuous at zero).
+Flipping all such ReLUs and solving again therefore never raises the objective; `RegionSearch.descend`
+repeats this from a start plan until the objective stops falling: a local optimum of the planning
+problem over linear regions, found by a few LPs. It is the exact local step of the anytime MILP
+planner (mpc.milp.anytime); branch-and-bound on the full program is the global one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from mpc.milp.highs import new_highs, pass_program
+from mpc.milp.horizon import HorizonProgram
+
+AT_ZERO = 1e-7  # a pre-activation this close to zero is on the boundary of its ReLU's two pieces
+
+
+@dataclass(frozen=True)
+class RegionOptimum:
+    """The best point of one linear region of the program.
+
+    Attributes:
+        values: (columns,) every column's value, a feasible point of the full program.
+        objective: its cost (the program's objective).
+        pattern: (binaries,) bool, the activation pattern of the region, in `RegionSearch.binaries` order.
+    """
+
+    values: np.ndarray
+    objective: float
+    pattern: np.ndarray
+
+
+def relu_columns(program) -> tuple[np.ndarray, np.ndarray]:
+    """(binaries, pre-activations): the binary column of every switching ReLU copy and its z column.
+
+    Read off the formulation's block names (`{name}_a` and `{name}_z` of each hidden layer), so that
+    MLP and graph programs alike are covered.
+    """
+    binaries, pre = [], []
+    for name, block in program.blocks.items():
+        if name.endswith("_a"):
+            present = block >= 0
+            binaries.append(block[present])
+            pre.append(program.blocks[name[:-2] + "_z"][present])
+    if not binaries:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(binaries), np.concatenate(pre)
+
+
+class RegionSearch:
+    """Region LPs of one horizon program on one HiGHS instance (binaries fixed, integrality dropped).
+
+    Args:
+        horizon_program: the program and where its columns live (mpc.milp.horizon.build_horizon_program).
+        threads: HiGHS threads.
+    """
+
+    def __init__(self, horizon_program: HorizonProgram, threads: int = 1) -> None:
+        self.horizon_program = horizon_program
+        self.program = horizon_program.program
+        self.binaries, self.pre = relu_columns(self.program)
+        self.highs = new_highs(threads)
+        pass_program(self.highs, self.program, relax=True)
+        self.lp_count = 0
+
+    def pattern(self, actions: np.ndarray) -> np.ndarray:
+        """The activation pattern (binaries,) of the model's rollout under `actions` (H, m)."""
+        return self.horizon_program.primal_point(actions)[self.binaries] > 0.5
+
+    def solve(self, pattern: np.ndarray) -> RegionOptimum | None:
+        """The optimum of the region of `pattern`, or None if no plan stays in it (the LP is infeasible)."""
+        fixed = pattern.astype(np.float64)
+        self.highs.changeColsBounds(self.binaries.size, self.binaries.astype(np.int32), fixed, fixed)
+        self.highs.run()
+        self.lp_count += 1
+        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        values = np.asarray(self.highs.getSolution().col_value)
+        return RegionOptimum(values, self.highs.getInfo().objective_function_value, pattern.copy())
+
+    def descend(self, actions: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
+        """Walk from the region of `actions` (H, m) across the boundaries its optima reach, while the objective falls.
+
+        Returns the last region optimum (a local optimum over regions when the walk ends by itself),
+        or None if the region of `actions` holds no feasible plan (e.g. its states leave the workspace
+        box). No LP starts after `deadline` (a time.perf_counter() value).
+        """
+        pattern, best = self.pattern(actions), None
+        while time.perf_counter() < deadline:
+            optimum = self.solve(pattern)
+            if optimum is None or (best is not None and optimum.objective >= best.objective - 1e-9):
+                break
+            best = optimum
+            at_zero = np.abs(optimum.values[self.pre]) <= AT_ZERO
+            if not at_zero.any():
+                break
+            pattern = pattern ^ at_zero
+        return best

@@ -1,0 +1,105 @@
+"""Region LPs are exact on their region, the walk over regions never goes uphill, and the anytime
+MILP planner returns plans at least as good as its starts with a true lower bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import sparse_networks
+from test_mpc_planner import candidate_actions, tiny_model, tiny_problem, torch_cost
+
+from dynamics.frozen import rollout
+from mpc.errors import ProblemError
+from mpc.milp.anytime import AnytimeMILPPlanner
+from mpc.milp.planner import MILPPlanner
+from mpc.milp.region import RegionSearch
+from mpc.problem import PlanningProblem, trajectory_cost
+from mpc.sampling.mppi import MPPIPlanner
+
+
+def cost_of(problem: PlanningProblem, network, actions: np.ndarray) -> float:
+    states = rollout(network, problem.state, actions)
+    return float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
+
+
+def drawn_problem(state_dim: int, action_dim: int, rng: np.random.Generator, horizon: int) -> PlanningProblem:
+    return PlanningProblem(
+        state=rng.normal(size=state_dim), goal=rng.normal(size=state_dim), horizon=horizon,
+        action_low=-np.ones(action_dim), action_high=np.ones(action_dim),
+        state_weights=rng.uniform(0, 1, state_dim), terminal_weights=rng.uniform(0, 2, state_dim),
+        action_weight=float(rng.uniform(0, 0.2)), time_limit=30.0,
+    )  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(sparse_networks(), st.integers(1, 3))
+def test_region_optimum_is_a_plan_of_its_region_and_the_walk_never_goes_uphill(drawn, horizon):
+    network, state_dim, action_dim, rng = drawn
+    problem = drawn_problem(state_dim, action_dim, rng, horizon)
+    horizon_program = MILPPlanner(network, state_dim, action_dim, bounds="interval").build(problem)
+    search = RegionSearch(horizon_program)
+    start = rng.uniform(-1, 1, size=(horizon, action_dim))
+    pattern = search.pattern(start)
+    optimum = search.solve(pattern)
+    assert optimum is not None  # the start itself lies in its region
+    actions = optimum.values[horizon_program.program.action_columns]
+    # Exact on the model: the program's objective is the trajectory cost of the region optimum's actions,
+    # and it is no worse than the start, which lies in the same region.
+    assert cost_of(problem, network, actions) == pytest.approx(optimum.objective, rel=1e-6, abs=1e-6)
+    assert optimum.objective <= cost_of(problem, network, start) + 1e-6
+    # The optimum's own activation pattern agrees with the region's wherever a pre-activation is clearly signed.
+    pre = optimum.values[search.pre]
+    clear = np.abs(pre) > 1e-6
+    np.testing.assert_array_equal(search.pattern(actions)[clear], pattern[clear])
+
+    walked = search.descend(start)
+    assert walked.objective <= optimum.objective + 1e-9
+    walked_actions = walked.values[horizon_program.program.action_columns]
+    assert cost_of(problem, network, walked_actions) == pytest.approx(walked.objective, rel=1e-6, abs=1e-6)
+
+
+def test_descent_stops_at_a_deadline_and_an_infeasible_region_gives_none():
+    model = tiny_model(4)
+    problem = tiny_problem(4, horizon=3)
+    search = RegionSearch(MILPPlanner(model.export(), 2, 1, bounds="interval").build(problem))
+    assert search.descend(np.zeros((3, 1)), deadline=0.0) is None and search.lp_count == 0
+    # No plan lies in the region of "every ReLU on" and of "every ReLU off" at once: flip one pattern against itself.
+    pattern = search.pattern(np.zeros((3, 1)))
+    program = search.horizon_program.program
+    states = program.state_columns[1:].ravel()
+    search.highs.changeColsBounds(states.size, states.astype(np.int32), np.full(states.size, 1e6), np.full(states.size, 2e6))
+    assert search.solve(pattern) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum(seed, one_thread):
+    model = tiny_model(seed)
+    warm_start = np.full((3, 1), 0.7)
+    problem = tiny_problem(seed, horizon=3, warm_start=warm_start, time_limit=0.6)
+    network = model.export()
+    planner = AnytimeMILPPlanner(network, 2, 1, MPPIPlanner(tiny_model(seed).float(), seed=seed, elites=16), bounds="interval")
+    plan = planner.plan(problem)
+    np.testing.assert_allclose(plan.states, rollout(network, problem.state, plan.actions), atol=1e-9)
+    assert plan.objective == pytest.approx(cost_of(problem, network, plan.actions), rel=1e-9)
+    assert np.all(plan.actions >= -1) and np.all(plan.actions <= 1)
+    assert plan.objective <= cost_of(problem, network, warm_start) + 1e-9
+    assert plan.objective <= plan.extras["sampled_objective"] + 1e-6
+    assert plan.extras["descents"] >= 1 and plan.extras["region_lps"] >= 1
+
+    exact = MILPPlanner(network, 2, 1, mip_gap=1e-9).plan(PlanningProblem(**{**problem.__dict__, "time_limit": 60.0}))
+    assert exact.status == "optimal"
+    grid_costs, _ = torch_cost(model, problem, candidate_actions(problem, seed, points_per_axis=21, samples=5000))
+    best_known = min(exact.objective, float(grid_costs.min()))
+    # Every reported bound is a true lower bound: never above the best plan anyone found.
+    assert plan.best_bound is not None and plan.best_bound <= best_known + 1e-6
+    assert 0.0 <= plan.gap <= 1.0 + 1e-12
+
+
+def test_anytime_checks_the_problem_against_the_model():
+    model = tiny_model(2).float()
+    planner = AnytimeMILPPlanner(model.export(), 2, 1, MPPIPlanner(model, elites=4))
+    with pytest.raises(ProblemError, match="3 states"):
+        planner.plan(tiny_problem(2, horizon=2, state_dim=3))
