@@ -55,7 +55,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("spec", type=Path, help="sweep spec (JSON)")
     sweep.add_argument("--out", type=Path, required=True, metavar="DIR", help="results folder (created if missing)")
     sweep.add_argument("--address", help="an existing Ray cluster ('auto' or host:port); default: a local one")
-    sweep.add_argument("--num-cpus", type=positive_int, help="CPUs of the local Ray instance (default: all cores)")
+    sweep.add_argument("--num-cpus", type=count, help="CPUs of the local Ray instance (default: all cores)")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sweep.set_defaults(run=run_sweep)
 
@@ -165,9 +165,8 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_sweep(args: argparse.Namespace) -> int:
     from mpc.control.sweep import SweepSpec, run_sweep, sweep_table
 
+    files.check_directory(args.out, MPCError)
     spec = SweepSpec.load(args.spec)
-    if args.out.exists() and not args.out.is_dir():
-        raise MPCError(f"cannot write to {args.out}: it is a file, not a folder")
     summaries = run_sweep(spec, args.out, args.address, args.num_cpus, not args.no_progress)
     print(sweep_table(summaries))
     print(f"written to {args.out}/: results.jsonl, summary.md, summary.json, cost_vs_budget.png")
