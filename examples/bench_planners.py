@@ -1,0 +1,297 @@
+"""Anytime benchmark: every planner on one suite of recorded planning problems, at several budgets.
+
+Three steps, each resumable (results are appended as tasks finish; run on Ray, one task per core):
+
+    python examples/bench_planners.py record --out runs/suite.json
+    python examples/bench_planners.py reference runs/suite.json --time-limit 20
+    python examples/bench_planners.py run runs/suite.json --budgets 0.1 0.5 2 5 --out runs/bench_planners
+
+`record` runs an MPPI controller (0.5 s per step) on held-out env seeds (5000, 5001, ...) for every
+setting below and keeps the planning problem of every `--every`-th step, warm start (the shifted
+previous plan) included. `reference` runs every planner on every problem with a long budget;
+`run` runs every planner at every budget and reports each objective's ratio to the best known
+value of its problem: the lowest objective any planner reached on it, reference runs included.
+The tables (markdown), the records (JSON Lines) and a plot of mean ratio against budget per
+planner go to the --out folder. Also counted: bounds above the best known value (a false lower
+bound: must be 0) and budget overruns (wall time above 1.1x the budget).
+
+Settings: pushing with the bundled 16-ReLU model and the 32- and 64-ReLU models of
+examples/checkpoints/make_checkpoints.sh at H = 4 and 8; sorting with the bundled 8-ReLU graph
+model on 4 objects at H = 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: one BLAS thread per task
+
+import numpy as np  # noqa: E402
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+SETTINGS = {  # name -> checkpoint, horizon, env options
+    "pushing16-h4": ("pushing_sparse.pt", 4, {}),
+    "pushing16-h8": ("pushing_sparse.pt", 8, {}),
+    "pushing32-h4": ("pushing_relu32.pt", 4, {}),
+    "pushing32-h8": ("pushing_relu32.pt", 8, {}),
+    "pushing64-h4": ("pushing_relu64.pt", 4, {}),
+    "pushing64-h8": ("pushing_relu64.pt", 8, {}),
+    "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
+}
+PLANNERS = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
+OVERRUN = 1.1
+
+
+# --- problems as JSON ------------------------------------------------------------------------------
+
+
+def problem_to_json(problem) -> dict:
+    from dataclasses import fields
+
+    def plain(value):
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, tuple):
+            return [plain(item) for item in value]
+        return value
+
+    return {field.name: plain(getattr(problem, field.name)) for field in fields(problem)}
+
+
+def problem_from_json(data: dict, time_limit: float):
+    from mpc.problem import PlanningProblem
+
+    data = dict(data, time_limit=time_limit)
+    if data["state_constraints"] is not None:
+        data["state_constraints"] = tuple(np.asarray(part) for part in data["state_constraints"])
+    return PlanningProblem(**data)
+
+
+# --- record ------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """A planner that keeps the problems it is given every `every`-th call, and lets MPPI plan them."""
+
+    def __init__(self, planner, every: int) -> None:
+        self.planner, self.every, self.calls, self.problems = planner, every, 0, []
+
+    def plan(self, problem):
+        if self.calls % self.every == self.every - 1:
+            self.problems.append(problem)
+        self.calls += 1
+        return self.planner.plan(problem)
+
+
+def record_setting(task: dict) -> dict:
+    """Closed-loop MPPI episodes of one setting; returns the recorded problems."""
+    import torch
+
+    from dynamics.checkpoint import load_checkpoint
+    from mpc.control.runner import env_metadata, run_closed_loop
+    from mpc.control.task import ControlSettings
+    from mpc.planners import make_fallback_planner, make_planner
+
+    torch.set_num_threads(1)
+    checkpoint_name, horizon, env_kwargs = SETTINGS[task["setting"]]
+    checkpoint = load_checkpoint(CHECKPOINTS / checkpoint_name)
+    metadata = env_metadata(checkpoint.metadata, env_kwargs)
+    recorder = Recorder(make_planner("mppi", checkpoint.model, seed=task["seed"]), task["every"])
+    settings = ControlSettings(horizon=horizon, time_limit=0.5, steps=task["steps"])
+    run_closed_loop(recorder, metadata, settings, 1, task["seed"], make_fallback_planner(checkpoint.model, task["seed"]),
+                    show_progress=False)
+    return {"task": task, "problems": [problem_to_json(problem) for problem in recorder.problems]}
+
+
+def record(args: argparse.Namespace) -> None:
+    from mpc.control.sweep import run_tasks
+
+    tasks = [{"setting": setting, "seed": args.seed + episode, "steps": args.steps, "every": args.every}
+             for setting in args.settings for episode in range(args.episodes)]
+    records = run_tasks(record_setting, tasks, args.out.with_suffix(".record.jsonl"), num_cpus=args.num_cpus)
+    problems = [{"setting": record["task"]["setting"], "seed": record["task"]["seed"], "problem": problem}
+                for record in sorted(records, key=lambda record: (record["task"]["setting"], record["task"]["seed"]))
+                for problem in record["problems"]]
+    args.out.write_text(json.dumps({"settings": {name: SETTINGS[name] for name in args.settings},
+                                    "problems": problems}))
+    print(f"recorded {len(problems)} problems to {args.out}")
+
+
+# --- planning tasks ------------------------------------------------------------------------------------
+
+_MODELS: dict = {}
+
+
+def plan_task(task: dict) -> dict:
+    """One planner on one suite problem at one budget (in a Ray worker)."""
+    import torch
+
+    from dynamics.checkpoint import load_checkpoint
+    from mpc.errors import MPCError
+    from mpc.planners import make_planner
+
+    torch.set_num_threads(1)
+    checkpoint_name, _, env_kwargs = SETTINGS[task["setting"]]
+    if checkpoint_name not in _MODELS:
+        _MODELS[checkpoint_name] = load_checkpoint(CHECKPOINTS / checkpoint_name).model
+    model = _MODELS[checkpoint_name]
+    planner = make_planner(task["planner"], model, seed=task["index"], num_objects=env_kwargs.get("num_objects"))
+    problem = problem_from_json(task["problem"], task["time_limit"])
+    try:
+        plan = planner.plan(problem)
+    except MPCError as error:
+        return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}
+    return {"task": {**task, "problem": None}, "objective": plan.objective, "wall_time": plan.wall_time,
+            "status": plan.status, "best_bound": plan.best_bound, "gap": plan.gap}
+
+
+def planning_tasks(suite: dict, planners, budgets, kind: str) -> list[dict]:
+    return [{"kind": kind, "index": index, "setting": entry["setting"], "planner": planner, "time_limit": budget,
+             "problem": entry["problem"]}
+            for index, entry in enumerate(suite["problems"]) for planner in planners for budget in budgets]
+
+
+def run_planning(suite_path: Path, results: Path, planners, budgets, kind: str, num_cpus) -> list[dict]:
+    from mpc.control.sweep import run_tasks
+
+    suite = json.loads(suite_path.read_text())
+    tasks = planning_tasks(suite, planners, budgets, kind)
+    # The records keep the task without its problem (the suite has it): match on that.
+    done = {json.dumps(record["task"], sort_keys=True) for record in _records(results)}
+    pending = [task for task in tasks if json.dumps({**task, "problem": None}, sort_keys=True) not in done]
+    run_tasks(plan_task, pending, results, num_cpus=num_cpus)
+    return _records(results)
+
+
+def _records(path: Path) -> list[dict]:
+    from mpc.control.sweep import finished_records
+
+    return finished_records(path)
+
+
+# --- report ---------------------------------------------------------------------------------------------
+
+
+def report(records: list[dict], out: Path) -> str:
+    """Ratio tables (per setting, planner, budget) and the plot, from reference and run records."""
+    best: dict[int, float] = {}
+    for record in records:
+        if "objective" in record:
+            index = record["task"]["index"]
+            best[index] = min(best.get(index, np.inf), record["objective"])
+    rows: dict[tuple, list[dict]] = {}
+    false_bounds = 0
+    for record in records:
+        task = record["task"]
+        if "objective" in record and record.get("best_bound") is not None:
+            false_bounds += record["best_bound"] > best[task["index"]] + 1e-6 * (1 + abs(best[task["index"]]))
+        if task["kind"] == "run":
+            rows.setdefault((task["setting"], task["planner"], task["time_limit"]), []).append(record)
+    lines = ["| setting | planner | budget (s) | problems | mean ratio | median ratio | best | failed | "
+             "median wall / budget | overruns |", "|---|---|---|---|---|---|---|---|---|---|"]
+    summary = []
+    for (setting, planner, budget), group in sorted(rows.items(), key=lambda item: (item[0][0], item[0][2], item[0][1])):
+        solved = [record for record in group if "objective" in record]
+        ratios = [record["objective"] / best[record["task"]["index"]] if best[record["task"]["index"]] > 0 else 1.0
+                  for record in solved]
+        walls = [record["wall_time"] / budget for record in solved]
+        row = {"setting": setting, "planner": planner, "budget": budget, "problems": len(group),
+               "mean_ratio": float(np.mean(ratios)) if ratios else None,
+               "median_ratio": float(np.median(ratios)) if ratios else None,
+               "failed": len(group) - len(solved),
+               "median_wall_over_budget": statistics.median(walls) if walls else None,
+               "overruns": sum(wall > OVERRUN for wall in walls)}
+        summary.append(row)
+    # "best": how often the planner had the lowest objective of all planners at that budget
+    for row in summary:
+        wins = 0
+        group = [r for r in rows[(row["setting"], row["planner"], row["budget"])] if "objective" in r]
+        for record in group:
+            index = record["task"]["index"]
+            rivals = [r["objective"] for (s, p, b), g in rows.items() if s == row["setting"] and b == row["budget"]
+                      for r in g if "objective" in r and r["task"]["index"] == index]
+            wins += record["objective"] <= min(rivals) + 1e-9
+        row["best"] = wins
+        lines.append(
+            f"| {row['setting']} | {row['planner']} | {row['budget']:g} | {row['problems']} "
+            f"| {row['mean_ratio']:.4f} | {row['median_ratio']:.4f} | {wins} | {row['failed']} "
+            f"| {row['median_wall_over_budget']:.2f} | {row['overruns']} |"
+        )
+    table = "\n".join(lines) + f"\n\nbounds above the best known value: {false_bounds}\n"
+    (out / "summary.md").write_text(table)
+    (out / "summary.json").write_text(json.dumps({"rows": summary, "false_bounds": int(false_bounds)}, indent=1))
+    plot(summary, out / "ratio_vs_budget.png")
+    return table
+
+
+def plot(summary: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = sorted({row["setting"] for row in summary})
+    columns = min(len(settings), 4)
+    figure, axes = plt.subplots((len(settings) + columns - 1) // columns, columns, figsize=(4 * columns, 3.3 * ((len(settings) + columns - 1) // columns)), squeeze=False)
+    for axis, setting in zip(axes.flat, settings):
+        for planner in PLANNERS:
+            points = sorted((row["budget"], row["mean_ratio"]) for row in summary
+                            if row["setting"] == setting and row["planner"] == planner and row["mean_ratio"] is not None)
+            if points:
+                axis.plot(*zip(*points), marker="o", label=planner)
+        axis.set_xscale("log")
+        axis.set_title(setting, fontsize=9)
+        axis.set_xlabel("budget (s)")
+        axis.set_ylabel("mean objective / best known")
+    for axis in axes.flat[len(settings):]:
+        axis.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    rec = commands.add_parser("record", help="record planning problems from closed-loop MPPI runs")
+    rec.add_argument("--out", type=Path, required=True, help="suite file (JSON)")
+    rec.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    rec.add_argument("--episodes", type=int, default=2, help="held-out episodes per setting")
+    rec.add_argument("--steps", type=int, default=24, help="control steps per episode")
+    rec.add_argument("--every", type=int, default=6, help="keep every EVERY-th step's problem")
+    rec.add_argument("--seed", type=int, default=5000)
+    ref = commands.add_parser("reference", help="every planner on every problem with a long budget")
+    ref.add_argument("suite", type=Path)
+    ref.add_argument("--time-limit", type=float, default=20.0)
+    ref.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    ref.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
+    run = commands.add_parser("run", help="every planner at every budget, ratios to the best known values")
+    run.add_argument("suite", type=Path)
+    run.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 2.0, 5.0])
+    run.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    run.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
+    for command in (rec, ref, run):
+        command.add_argument("--num-cpus", type=int, default=None, help="Ray CPUs (default: all cores)")
+    args = parser.parse_args()
+
+    if args.command == "record":
+        record(args)
+        return
+    out = args.out or args.suite.with_suffix("")
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    if args.command == "reference":
+        records = run_planning(args.suite, results, args.planners, [args.time_limit], "reference", args.num_cpus)
+    else:
+        records = run_planning(args.suite, results, args.planners, args.budgets, "run", args.num_cpus)
+    print(report(records, out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
