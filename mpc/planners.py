@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork
+from mpc.milp.kinds import model_kind
 from mpc.sampling.cem import CEMPlanner
 from mpc.errors import MPCError
 from mpc.sampling.gradient_descent import GradientDescentPlanner
@@ -20,9 +21,7 @@ PLANNER_NAMES = ("milp", "milp-cem", "mppi", "cem", "random", "gd")
 def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenNetwork | FrozenGraph:
     """The model's frozen export (seam 2); a graph model's on `num_objects` objects if given."""
     frozen = model.export()
-    if isinstance(frozen, FrozenGraph) and num_objects is not None:
-        frozen = frozen.with_objects(num_objects)
-    return frozen
+    return frozen if num_objects is None else model_kind(frozen).with_objects(frozen, num_objects)
 
 
 def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAULT_BOUNDS, threads: int = 1,

@@ -8,19 +8,18 @@ import numpy as np
 import torch
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
-from mpc.milp.bounds.interval import RolloutBounds, refine_rollout_bounds, rollout_interval_bounds
 from mpc.errors import ProblemError
-from mpc.milp.bounds.graph import graph_rollout_bounds
-from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
+from mpc.milp.bounds.boxes import RolloutBounds
+from mpc.milp.bounds.crown import linear_tightener
+from mpc.milp.bounds.lp import lp_tightener
+from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.highs import solve_program
 from mpc.milp.horizon import HorizonProgram, build_horizon_program
-from mpc.milp.bounds.crown import linear_tightener
+from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
-from mpc.milp.bounds.lp import lp_tightener
 
 BOUND_MODES = ("interval", "linear", "lp")
 DEFAULT_BOUNDS = "lp"  # chosen by measurement, see examples/bench_milp.py
-LP_MIN_BINARIES = 28  # "lp" on an MLP with fewer interval-bound binaries runs as "linear": the LPs cost more than they save
 
 
 class MILPPlanner:
@@ -30,8 +29,9 @@ class MILPPlanner:
     back-substitution through the unrolled horizon) or "lp" (linear, then LP-based tightening of
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
     problem's time limit; below LP_MIN_BINARIES binaries after interval bounds, "lp" skips the LPs,
-    which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph model, "linear" back-substitutes within each edge and node
-    network copy, and "lp" adds LP tightening of the states (mpc.milp.bounds.graph, mpc.milp.bounds.graph_lp).
+    which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph
+    model, "linear" back-substitutes within each edge and node network copy, and "lp" adds LP
+    tightening of the states. What each mode runs per model kind: mpc.milp.kinds.
     """
 
     def __init__(
@@ -68,36 +68,23 @@ class MILPPlanner:
             raise ProblemError("warm_start holds non-finite values")
 
     def rollout_bounds(self, problem: PlanningProblem) -> RolloutBounds:
-        """State and neuron bounds for the problem in the planner's bound mode."""
+        """State and neuron bounds for the problem in the planner's bound mode (`ModelKind.modes`).
+
+        Raises:
+            InfeasibleError: no action sequence keeps the predicted states in the workspace box.
+        """
         deadline = time.perf_counter() + self.lp_budget * problem.time_limit
-        if isinstance(self.network, FrozenGraph):
-            if self.bounds == "lp":
-                return graph_lp_rollout_bounds(self.network, problem, self.threads, deadline)
-            return graph_rollout_bounds(
-                self.network, problem.state, problem.action_low, problem.action_high, problem.horizon,
-                problem.workspace_low, problem.workspace_high, linear=self.bounds == "linear",
-            )  # fmt: skip
-        bounds = rollout_interval_bounds(
-            self.network,
-            problem.state,
-            problem.action_low,
-            problem.action_high,
-            problem.horizon,
-            problem.workspace_low,
-            problem.workspace_high,
-        )
-        mode = self.bounds
-        if mode == "lp" and bounds.network.binary_count(self.network) < LP_MIN_BINARIES:
-            mode = "linear"
+        mode = model_kind(self.network).modes[self.bounds]
+        names = mode.tighteners
+        if mode.skip_lp_below:
+            interval = rollout_bounds(self.network, problem)
+            if interval.network.binary_count(self.network) < mode.skip_lp_below:
+                names = tuple(name for name in names if name != "lp")
         tighteners = {
-            "interval": [],
-            "linear": [linear_tightener(self.network, problem)],
-            "lp": [
-                linear_tightener(self.network, problem),
-                lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
-            ],
-        }[mode]
-        return refine_rollout_bounds(self.network, problem, bounds, tighteners) if tighteners else bounds
+            "linear": lambda: linear_tightener(self.network, problem),
+            "lp": lambda: lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
+        }
+        return rollout_bounds(self.network, problem, mode.linear_steps, [tighteners[name]() for name in names])
 
     def build(self, problem: PlanningProblem) -> HorizonProgram:
         """The program the planner would solve (for inspection or a Pyomo export)."""
