@@ -30,7 +30,8 @@ from mpc.milp.bounds.interval import propagate_intervals
 from mpc.milp.formulation import encode_network_copies
 from mpc.milp.graph_formulation import encode_graph_steps
 
-LP_MIN_BINARIES = 28  # "lp" on an MLP with fewer interval-bound binaries runs as "linear": the LPs cost more than they save
+# "lp" on an MLP with fewer binaries after interval bounds runs as "linear": its LPs would cost more than they save.
+LP_MIN_BINARIES = 28
 
 
 def network_step_bounds(
@@ -113,7 +114,6 @@ class BoundMode:
 class ModelKind:
     """The code the MILP uses for one kind of frozen model; see the module docstring."""
 
-    name: str
     step_bounds: Callable[..., tuple[NetworkBounds | GraphBounds, np.ndarray, np.ndarray]]
     hidden_layers: Callable[[FrozenNetwork | FrozenGraph], range]
     encode: Callable
@@ -123,7 +123,6 @@ class ModelKind:
 
 MODEL_KINDS: dict[type, ModelKind] = {
     FrozenNetwork: ModelKind(
-        name="MLP",
         step_bounds=network_step_bounds,
         hidden_layers=lambda network: range(len(network.layers) - 1),
         encode=partial(encode_network_copies, name="f"),
@@ -135,9 +134,9 @@ MODEL_KINDS: dict[type, ModelKind] = {
         },
     ),
     FrozenGraph: ModelKind(
-        name="graph",
         step_bounds=graph_step_bounds,
-        # Per-neuron LPs would mean one LP per switching ReLU of every edge copy; the state boxes carry most of the gain.
+        # No per-neuron tightening: an LP per switching ReLU of every edge copy costs too much, and
+        # the state boxes carry most of the gain.
         hidden_layers=lambda graph: range(0),
         encode=encode_graph_steps,
         with_objects=FrozenGraph.with_objects,

@@ -85,15 +85,6 @@ class GraphBounds:
         """Binaries the encoding of these applications needs: one per edge and node ReLU that can switch."""
         return self.edge.binary_count(graph.edge) + self.node.binary_count(graph.node)
 
-    def copy_range(self, start: int, stop: int) -> GraphBounds:
-        """The bounds of applications start..stop-1."""
-        edges, nodes = self.edge.copies // self.copies, self.node.copies // self.copies
-        return GraphBounds(
-            self.edge.copy_range(start * edges, stop * edges),
-            self.node.copy_range(start * nodes, stop * nodes),
-            stop - start,
-        )
-
     @staticmethod
     def concatenate(parts: list[GraphBounds]) -> GraphBounds:
         """The applications of several GraphBounds of the same graph, in order."""
