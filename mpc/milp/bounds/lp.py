@@ -38,7 +38,14 @@ def lp_ranges(
 
     Every minimum first, then every maximum: consecutive LPs then have similar optima, so each
     restarts close to the last basis. LPs not started by `deadline` (perf_counter) give -inf/inf,
-    and so does an LP HiGHS cannot solve to optimality even from scratch.
+    and so does an LP HiGHS cannot solve to optimality even from scratch. Every bound is widened by
+    SAFETY * (1 + |bound|), above HiGHS's LP tolerances.
+
+    Shapes:
+        columns: (C,) column indices -> low (C,), high (C,).
+
+    Raises:
+        InfeasibleError: the LP relaxation is infeasible.
     """
     highs = new_highs(threads)
     # Only the objective changes between these LPs, so the last basis stays primal feasible:
