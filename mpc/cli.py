@@ -31,7 +31,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_settings_arguments(control, ControlSettings())
     control.add_argument("--episodes", type=count, default=5)
     control.add_argument("--seed", type=non_negative_int, default=1000, help="episode i uses env seed SEED + i")
-    control.add_argument("--bounds", choices=BOUND_MODES, default=DEFAULT_BOUNDS, help="MILP neuron bounds")
+    control.add_argument("--bounds", choices=BOUND_MODES,
+                         help=f"MILP neuron bounds (default: interval for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)")
     control.add_argument("--env-kwargs", metavar="JSON",
                          help="env options replacing those the model was trained with, e.g. "
                          "'{\"num_objects\": 6}' to run a graph model on another number of objects")

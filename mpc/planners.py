@@ -16,27 +16,41 @@ if TYPE_CHECKING:
     from dynamics.frozen import FrozenGraph, FrozenNetwork
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
-PLANNER_NAMES = ("milp", "milp-cem", "mppi", "cem", "random", "gd")
+ANYTIME_ELITES = 32  # sequences the anytime MILP's MPPI hands back per sampling round
+
+PLANNER_NAMES = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
 
 
 def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenNetwork | FrozenGraph:
     """The model's frozen export (seam 2); a graph model's on `num_objects` objects if given."""
-    from dynamics.frozen import FrozenGraph
+    from mpc.milp.kinds import model_kind
 
     frozen = model.export()
-    if isinstance(frozen, FrozenGraph) and num_objects is not None:
-        frozen = frozen.with_objects(num_objects)
-    return frozen
+    return frozen if num_objects is None else model_kind(frozen).with_objects(frozen, num_objects)
 
 
-def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAULT_BOUNDS, threads: int = 1,
+def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None = None, threads: int = 1,
                  num_objects: int | None = None):
-    """A planner with plan(PlanningProblem) -> Plan; `bounds`, `threads` and `num_objects` (the graph
-    the MILP encodes, for a graph model) concern the MILP only: the torch models take any state.
+    """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
-    "milp-cem" spends 30% of each step's budget on CEM and warm-starts the MILP with its plan.
+    "milp" is the anytime MILP planner (mpc.milp.anytime: MPPI elites as starts, exact descent over
+    the program's linear regions, branch-and-bound last for the bound); "milp-exact" solves the full
+    program by branch-and-bound from the warm start (mpc.milp.planner); "milp-cem" spends 30% of each
+    step's budget on CEM and warm-starts "milp-exact" with its plan. The others sample on the torch
+    model (mpc.sampling).
+
+    Args:
+        name: one of PLANNER_NAMES.
+        seed: seeds the planner's random numbers.
+        bounds: the MILP's bound mode (mpc.milp.bounds.modes.BOUND_MODES); None: the planner's default
+            ("interval" for "milp", DEFAULT_BOUNDS for the others).
+        threads: HiGHS threads.
+        num_objects: the graph a graph model's MILP encodes (the torch models take any state).
+
+    Raises:
+        MPCError: an unknown planner name.
     """
-    from mpc.highs_banner import silence_highs_banner
+    from mpc.milp.anytime import DEFAULT_ANYTIME_BOUNDS, AnytimeMILPPlanner
     from mpc.milp.planner import MILPPlanner
     from mpc.milp.warm_started import SamplingWarmStartedPlanner
     from mpc.sampling.cem import CEMPlanner
@@ -44,13 +58,16 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str = DEFAU
     from mpc.sampling.mppi import MPPIPlanner
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
-    if name == "milp":
-        silence_highs_banner()  # stdout holds results only
+    if name in ("milp", "milp-exact"):
         network = frozen_dynamics(model, num_objects)
-        state_dim = network.output_dim
-        return MILPPlanner(network, state_dim, network.input_dim - state_dim, bounds=bounds, threads=threads)
+        state_dim, action_dim = network.output_dim, network.input_dim - network.output_dim
+        if name == "milp":
+            sampler = MPPIPlanner(model, seed=seed, elites=ANYTIME_ELITES)
+            return AnytimeMILPPlanner(network, state_dim, action_dim, sampler, bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
+                                      threads=threads)
+        return MILPPlanner(network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, threads=threads)
     if name == "milp-cem":
-        milp = make_planner("milp", model, seed, bounds, threads, num_objects)
+        milp = make_planner("milp-exact", model, seed, bounds, threads, num_objects)
         return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed), milp)
     if name == "mppi":
         return MPPIPlanner(model, seed=seed)

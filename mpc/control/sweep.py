@@ -14,7 +14,7 @@ A spec is a JSON object (`sparsedyn sweep SPEC.json`):
     {"models": {"sparse": "examples/checkpoints/pushing_sparse.pt", "dense": "..."},
      "runs": [["milp", "sparse"], ["mppi", "sparse"], ["mppi", "dense"]],
      "time_limits": [0.5, 2.0], "horizons": [8], "episodes": 20, "seed": 5000, "steps": 30,
-     "env_kwargs": {}, "bounds": "lp"}
+     "env_kwargs": {}}
 
 Model paths are relative to the spec file. Episode i of every run uses env seed `seed + i` (the
 same initial states and goals for every planner) and planner seed `seed + i`.
@@ -48,7 +48,7 @@ class SweepSpec:
         seed: the first env seed (held-out seeds: training data uses SeedSequence-derived seeds).
         steps: control steps per episode.
         env_kwargs: env options replacing the models' own (e.g. {"num_objects": 6}).
-        bounds: MILP bound mode.
+        bounds: MILP bound mode; None: each MILP planner's default.
 
     Raises:
         MPCError: from `load`, for a spec that is not valid JSON or names unknown planners, models,
@@ -63,7 +63,7 @@ class SweepSpec:
     seed: int = 5000
     steps: int = 30
     env_kwargs: dict = field(default_factory=dict)
-    bounds: str = "lp"
+    bounds: str | None = None
 
     @staticmethod
     def load(path: Path) -> SweepSpec:

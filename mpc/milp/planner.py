@@ -8,18 +8,16 @@ import numpy as np
 import torch
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
-from mpc.milp.bounds.interval import RolloutBounds, refine_rollout_bounds, rollout_interval_bounds
 from mpc.errors import ProblemError
-from mpc.milp.bounds.graph import graph_rollout_bounds
-from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
-from mpc.milp.highs import solve_program
-from mpc.milp.horizon import HorizonProgram, build_horizon_program
+from mpc.milp.bounds.boxes import RolloutBounds
 from mpc.milp.bounds.crown import linear_tightener
-from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.milp.bounds.lp import lp_tightener
-from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
-
-LP_MIN_BINARIES = 28  # "lp" on an MLP with fewer interval-bound binaries runs as "linear": the LPs cost more than they save
+from mpc.milp.bounds.rollout import rollout_bounds
+from mpc.milp.highs import presolve_pays, solve_program
+from mpc.milp.horizon import HorizonProgram, build_horizon_program
+from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
+from mpc.problem import Plan, PlanningProblem, trajectory_cost
+from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 
 
 class MILPPlanner:
@@ -29,8 +27,9 @@ class MILPPlanner:
     back-substitution through the unrolled horizon) or "lp" (linear, then LP-based tightening of
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
     problem's time limit; below LP_MIN_BINARIES binaries after interval bounds, "lp" skips the LPs,
-    which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph model, "linear" back-substitutes within each edge and node
-    network copy, and "lp" adds LP tightening of the states (mpc.milp.bounds.graph, mpc.milp.bounds.graph_lp).
+    which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph
+    model, "linear" back-substitutes within each edge and node network copy, and "lp" adds LP
+    tightening of the states. What each mode runs per model kind: mpc.milp.kinds.
     """
 
     def __init__(
@@ -64,36 +63,23 @@ class MILPPlanner:
             )
 
     def rollout_bounds(self, problem: PlanningProblem) -> RolloutBounds:
-        """State and neuron bounds for the problem in the planner's bound mode."""
+        """State and neuron bounds for the problem in the planner's bound mode (`ModelKind.modes`).
+
+        Raises:
+            InfeasibleError: no action sequence keeps the predicted states in the workspace box.
+        """
         deadline = time.perf_counter() + self.lp_budget * problem.time_limit
-        if isinstance(self.network, FrozenGraph):
-            if self.bounds == "lp":
-                return graph_lp_rollout_bounds(self.network, problem, self.threads, deadline)
-            return graph_rollout_bounds(
-                self.network, problem.state, problem.action_low, problem.action_high, problem.horizon,
-                problem.workspace_low, problem.workspace_high, linear=self.bounds == "linear",
-            )  # fmt: skip
-        bounds = rollout_interval_bounds(
-            self.network,
-            problem.state,
-            problem.action_low,
-            problem.action_high,
-            problem.horizon,
-            problem.workspace_low,
-            problem.workspace_high,
-        )
-        mode = self.bounds
-        if mode == "lp" and bounds.network.binary_count(self.network) < LP_MIN_BINARIES:
-            mode = "linear"
+        mode = model_kind(self.network).modes[self.bounds]
+        names = mode.tighteners
+        if mode.skip_lp_below:
+            interval = rollout_bounds(self.network, problem)
+            if interval.network.binary_count(self.network) < mode.skip_lp_below:
+                names = tuple(name for name in names if name != "lp")
         tighteners = {
-            "interval": [],
-            "linear": [linear_tightener(self.network, problem)],
-            "lp": [
-                linear_tightener(self.network, problem),
-                lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
-            ],
-        }[mode]
-        return refine_rollout_bounds(self.network, problem, bounds, tighteners) if tighteners else bounds
+            "linear": lambda: linear_tightener(self.network, problem),
+            "lp": lambda: lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
+        }
+        return rollout_bounds(self.network, problem, mode.linear_steps, [tighteners[name]() for name in names])
 
     def build(self, problem: PlanningProblem) -> HorizonProgram:
         """The program the planner would solve (for inspection or a Pyomo export)."""
@@ -125,7 +111,7 @@ class MILPPlanner:
         build_time = time.perf_counter() - began
 
         solve_limit = max(problem.time_limit - build_time, 0.1 * problem.time_limit)
-        result = solve_program(program, solve_limit, self.mip_gap, self.threads, start)
+        result = solve_program(program, solve_limit, self.mip_gap, self.threads, start, presolve_pays(program))
         actions = np.clip(result.values[program.action_columns], problem.action_low, problem.action_high)
         states = rollout(self.network, problem.state, actions)
         objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
