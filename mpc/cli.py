@@ -166,7 +166,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_sweep(args: argparse.Namespace) -> int:
     from mpc.control.sweep import SweepSpec, run_sweep, sweep_table
 
-    files.check_directory(args.out, MPCError)
+    check_directory(args.out, MPCError)
     spec = SweepSpec.load(args.spec)
     summaries = run_sweep(spec, args.out, args.address, args.num_cpus, not args.no_progress)
     print(sweep_table(summaries))
