@@ -43,7 +43,8 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "pushing64-h8": ("pushing_relu64.pt", 8, {}),
     "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
 }
-PLANNERS = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
+PLANNERS = ("milp", "milp-exact", "milp-exact-scip", "milp-cem", "mppi", "cem", "random", "gd")
+SOLVER_SUFFIX = "-scip"  # "milp-exact-scip": milp-exact with SCIP's branch-and-bound (mpc.milp.scip)
 OVERRUN = 1.1
 
 
@@ -140,7 +141,10 @@ def plan_task(task: dict) -> dict:
     if checkpoint_name not in _MODELS:
         _MODELS[checkpoint_name] = load_checkpoint(CHECKPOINTS / checkpoint_name).model
     model = _MODELS[checkpoint_name]
-    planner = make_planner(task["planner"], model, seed=task["index"], num_objects=env_kwargs.get("num_objects"))
+    name, solver = task["planner"], "highs"
+    if name.endswith(SOLVER_SUFFIX):
+        name, solver = name.removesuffix(SOLVER_SUFFIX), "scip"
+    planner = make_planner(name, model, seed=task["index"], num_objects=env_kwargs.get("num_objects"), solver=solver)
     problem = problem_from_json(task["problem"], task["time_limit"])
     try:
         plan = planner.plan(problem)

@@ -31,6 +31,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_settings_arguments(control, ControlSettings())
     control.add_argument("--episodes", type=count, default=5)
     control.add_argument("--seed", type=non_negative_int, default=1000, help="episode i uses env seed SEED + i")
+    control.add_argument("--solver", choices=("highs", "scip"), default="highs",
+                         help="branch-and-bound of milp-exact and milp-cem (scip: pip install \"sparsedyn[scip]\")")
     control.add_argument("--bounds", choices=BOUND_MODES,
                          help=f"MILP neuron bounds (default: interval for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)")
     control.add_argument("--env-kwargs", metavar="JSON",
@@ -96,13 +98,13 @@ def run_control(args: argparse.Namespace) -> int:
     if args.env_kwargs is not None:
         metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
     check_model_fits(checkpoint.model, metadata)
-    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds,
+    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds, solver=args.solver,
                            num_objects=metadata.get("num_objects"))
     frames = [] if args.video else None
     settings = settings_from(args)
     results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
                               make_fallback_planner(checkpoint.model, args.seed), frames)
-    results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds,
+    results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds, "solver": args.solver,
                          "env_kwargs": metadata["env_kwargs"], "seed": args.seed, **settings.__dict__}
     save_json(results, args.out)
     if frames:

@@ -30,7 +30,7 @@ def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenN
 
 
 def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None = None, threads: int = 1,
-                 num_objects: int | None = None):
+                 num_objects: int | None = None, solver: str = "highs"):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
     "milp" is the anytime MILP planner (mpc.milp.anytime: MPPI elites as starts, exact descent over
@@ -46,6 +46,7 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None 
             ("interval" for "milp", DEFAULT_BOUNDS for the others).
         threads: HiGHS threads.
         num_objects: the graph a graph model's MILP encodes (the torch models take any state).
+        solver: the branch-and-bound of "milp-exact" and "milp-cem": "highs" or "scip" (mpc.milp.scip).
 
     Raises:
         MPCError: an unknown planner name.
@@ -65,9 +66,10 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None 
             sampler = MPPIPlanner(model, seed=seed, elites=ANYTIME_ELITES)
             return AnytimeMILPPlanner(network, state_dim, action_dim, sampler, bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
                                       threads=threads)
-        return MILPPlanner(network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, threads=threads)
+        return MILPPlanner(network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, threads=threads,
+                           solver=solver)
     if name == "milp-cem":
-        milp = make_planner("milp-exact", model, seed, bounds, threads, num_objects)
+        milp = make_planner("milp-exact", model, seed, bounds, threads, num_objects, solver)
         return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed), milp)
     if name == "mppi":
         return MPPIPlanner(model, seed=seed)

@@ -25,14 +25,13 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
 
-from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
+from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.milp.highs import presolve_pays, solve_program
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.region import RegionOptimum, RegionSearch
-from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem, trajectory_cost
+from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
 
 DEFAULT_ANYTIME_BOUNDS = "interval"  # region LPs are exact with any bounds; cheapest, see examples/bench_planners.py
 
@@ -130,9 +129,7 @@ class AnytimeMILPPlanner:
             values, status = result.values, result.status
         else:
             values, status = best.values, TIME_LIMIT if result is None else result.status
-        actions = np.clip(values[program.action_columns], problem.action_low, problem.action_high)
-        states = rollout(self.exact.network, problem.state, actions)
-        objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
+        actions, states, objective = self.exact.replay(problem, program, values)
         # The cost is a sum of weighted absolute values: 0 bounds it even before HiGHS has a bound of its own.
         bound = 0.0 if result is None else min(max(result.best_bound, 0.0), objective)
         return Plan(
