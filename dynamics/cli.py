@@ -29,7 +29,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--relu-target ReLU neurons remain (the rest become identity or are removed).",
     )
     widths = {name: ",".join(map(str, model["hidden"])) for name, model in MODELS.items()}
-    parser.add_argument("data", type=Path, help="transition file (.npz) from `sparsedyn collect`")
+    parser.add_argument("data", type=Path, nargs="+", metavar="DATA",
+                        help="transition files (.npz) from `sparsedyn collect` or `collect-onpolicy`, of one env; "
+                        "several are trained on together")
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="checkpoint to write (atomically, after every epoch)")
     parser.add_argument("--model", choices=list(MODELS), default=defaults.model,
                         help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and N objects "
@@ -85,6 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from dynamics.train import train
+    from envs.dataset import concatenate_transitions
 
     config = TrainConfig(
         model=args.model,
@@ -101,8 +104,11 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     config.validate()
-    check_outputs({"--out": args.out}, {"DATA": args.data}, CheckpointError)
-    transitions = load_data(args.data, args.env)
+    check_outputs({"--out": args.out}, {f"DATA {path}": path for path in args.data}, CheckpointError)
+    try:
+        transitions = concatenate_transitions([load_data(path, args.env) for path in args.data])
+    except DatasetError as exc:
+        raise DataError(str(exc)) from exc
     torch.set_num_threads(max(1, args.threads))
     checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet)
     print(describe(checkpoint, args.out))

@@ -9,9 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from envs.arguments import count, non_negative_int, positive_number
+from envs.arguments import count, non_negative_int, positive_number, probability
 from envs.cli import parse_env_kwargs
 from envs.files import check_directory, check_outputs
+from mpc.control.aggregation import COLLECTION_PLANNERS
 from mpc.control.task import ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
@@ -49,6 +50,27 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=non_negative_int, default=2000)
     demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
     demo.set_defaults(run=run_demo)
+
+    onpolicy = subparsers.add_parser(
+        "collect-onpolicy", help="collect transitions with a controller on a model in the loop (data aggregation)",
+        description="Roll out the model's env with a receding-horizon controller on the model (mixed with the env's "
+        "exploration policy) and save the transitions, to train on together with the exploration data "
+        "(`sparsedyn train EXPLORATION.npz ONPOLICY.npz ...`). The controller runs a fixed number of "
+        "iterations per step, so a seeded collection is reproducible.")
+    onpolicy.add_argument("model", type=Path, help="checkpoint the controller plans on")
+    onpolicy.add_argument("--episodes", type=count, default=100, help="number of episodes (default: 100)")
+    onpolicy.add_argument("--steps", type=count, default=50, help="steps per episode (default: 50)")
+    onpolicy.add_argument("--seed", type=non_negative_int, default=1, help="base seed (default: 1)")
+    onpolicy.add_argument("--out", type=Path, required=True, help="output .npz file")
+    onpolicy.add_argument("--planner", choices=COLLECTION_PLANNERS, default="mppi")
+    onpolicy.add_argument("--horizon", type=count, default=8, help="planning horizon in steps (default: 8)")
+    onpolicy.add_argument("--iterations", type=count, default=8, help="planner iterations per step (default: 8)")
+    onpolicy.add_argument("--explore", type=probability, default=0.3,
+                          help="probability that a step takes the exploration policy's action (default: 0.3)")
+    onpolicy.add_argument("--workers", type=count, default=1, help="worker processes (default: 1)")
+    onpolicy.add_argument("--env-kwargs", metavar="JSON", help="env options replacing the model's")
+    onpolicy.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    onpolicy.set_defaults(run=run_collect_onpolicy)
 
     sweep = subparsers.add_parser(
         "sweep", help="run a grid of closed-loop episodes (planner x model x budget x horizon x seed) on Ray",
@@ -162,6 +184,26 @@ def run_demo(args: argparse.Namespace) -> int:
     plot_costs(runs, outputs["plot"])
     print(table)
     print(f"written to {args.out_dir}/: {', '.join(DEMO_FILES.values())}")
+    return 0
+
+
+def run_collect_onpolicy(args: argparse.Namespace) -> int:
+    from envs.collect import collect_transitions
+    from mpc.control.aggregation import ControllerPolicy
+
+    check_outputs({"--out": args.out}, {"MODEL": args.model}, MPCError)
+    checkpoint = load_model(args.model, args.horizon)
+    metadata = checkpoint.metadata
+    env_kwargs = {**metadata["env_kwargs"], **(parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})}
+    policy = ControllerPolicy(str(args.model.resolve()), args.planner, args.horizon, args.iterations, args.explore)
+    transitions = collect_transitions(metadata["env_id"], args.episodes, args.steps, seed=args.seed,
+                                      workers=args.workers, env_kwargs=env_kwargs, progress=not args.no_progress,
+                                      policy=policy)
+    transitions.save(args.out)
+    meta = transitions.metadata
+    print(f"collected {len(transitions)} transitions from {meta['episodes']} episodes of {meta['env_id']} with "
+          f"{policy.name} ({meta['episodes_dropped']} dropped as diverged); object moved in "
+          f"{meta['moved_fraction']:.1%} of transitions; wrote {args.out}")
     return 0
 
 
