@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per training setup and lane")
     parser.add_argument("--samples", type=int, nargs="+", default=[1024, 16384], help="MPPI samples per iteration")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="throughput models")
-    parser.add_argument("--seconds", type=float, default=2.0, help="MPPI budget of each throughput measurement")
+    parser.add_argument("--seconds", type=float, default=1.0, help="MPPI budget of each throughput measurement")
     parser.add_argument("--horizon", type=int, default=8)
     parser.add_argument("--closed-loop", action="store_true", help="also run the closed-loop comparison")
     parser.add_argument("--episodes", type=int, default=8, help="closed-loop episodes per planner")
