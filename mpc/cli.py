@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dynamics.cli import add_device_argument
 from envs.arguments import count, non_negative_int, positive_number, probability
 from envs.cli import parse_env_kwargs
 from envs.files import check_directory, check_outputs
@@ -16,7 +17,8 @@ from mpc.control.aggregation import COLLECTION_PLANNERS
 from mpc.control.task import ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
-from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
+from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner, planner_device
+from mpc.sampling.defaults import describe_defaults
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
@@ -36,6 +38,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                          help="branch-and-bound of milp-exact and milp-cem (scip: pip install \"sparsedyn[scip]\")")
     control.add_argument("--bounds", choices=BOUND_MODES,
                          help=f"MILP neuron bounds (default: interval for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)")
+    add_sampling_arguments(control)
     control.add_argument("--env-kwargs", metavar="JSON",
                          help="env options replacing those the model was trained with, e.g. "
                          "'{\"num_objects\": 6}' to run a graph model on another number of objects")
@@ -49,6 +52,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--episodes", type=count, default=3)
     demo.add_argument("--seed", type=non_negative_int, default=2000)
     demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
+    add_sampling_arguments(demo)
     demo.set_defaults(run=run_demo)
 
     onpolicy = subparsers.add_parser(
@@ -91,6 +95,14 @@ def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSet
     parser.add_argument("--steps", type=count, default=defaults.steps, help="control steps per episode")
 
 
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    add_device_argument(parser, "where the sampling planners (mppi, cem, random, gd, milp-cem's CEM) run; "
+                        "the MILP runs on the CPU")
+    parser.add_argument("--samples", type=count, metavar="K",
+                        help=f"sequences per iteration of the sampling planners, starts of gd (default by device: "
+                        f"{describe_defaults()})")
+
+
 def settings_from(args: argparse.Namespace) -> ControlSettings:
     return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps)
 
@@ -114,6 +126,7 @@ def run_control(args: argparse.Namespace) -> int:
     check_outputs({"--out": args.out, "--video": args.video}, {"MODEL": args.model}, MPCError)
     if args.video is not None:
         video_format(args.video)
+    device = planner_device(args.planner, args.device)  # DeviceError before any work
     torch.set_num_threads(1)
     checkpoint = load_model(args.model, args.horizon)
     metadata = checkpoint.metadata
@@ -121,13 +134,14 @@ def run_control(args: argparse.Namespace) -> int:
         metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
     check_model_fits(checkpoint.model, metadata)
     planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds, solver=args.solver,
-                           num_objects=metadata.get("num_objects"))
+                           num_objects=metadata.get("num_objects"), device=device, samples=args.samples)
     frames = [] if args.video else None
     settings = settings_from(args)
     results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
-                              make_fallback_planner(checkpoint.model, args.seed), frames)
+                              make_fallback_planner(checkpoint.model, args.seed, device), frames)
     results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds, "solver": args.solver,
-                         "env_kwargs": metadata["env_kwargs"], "seed": args.seed, **settings.__dict__}
+                         "env_kwargs": metadata["env_kwargs"], "seed": args.seed, "device": device.type,
+                         "samples": args.samples, **settings.__dict__}
     save_json(results, args.out)
     if frames:
         save_gif(frames, args.video)
@@ -160,6 +174,7 @@ def run_demo(args: argparse.Namespace) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     outputs = {name: args.out_dir / file_name for name, file_name in DEMO_FILES.items()}
     check_outputs(outputs, error=MPCError)
+    devices = {name: planner_device(name, args.device) for name, _ in DEMO_RUNS}  # DeviceError before any work
     torch.set_num_threads(1)
     models = {name: load_model(path, args.horizon) for name, path in DEMO_MODELS.items()}
     settings = settings_from(args)
@@ -167,17 +182,20 @@ def run_demo(args: argparse.Namespace) -> int:
     frames: list = []
     for planner_name, model_name in DEMO_RUNS:
         checkpoint = models[model_name]
-        label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
+        device = devices[planner_name]
+        on_gpu = f", {device.type}" if device.type != "cpu" else ""
+        label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU{on_gpu})"
         print(f"running {label}", file=sys.stderr)  # progress: stdout holds results only
-        planner = make_planner(planner_name, checkpoint.model, seed=args.seed)
+        planner = make_planner(planner_name, checkpoint.model, seed=args.seed, device=device, samples=args.samples)
         video = frames if planner_name == "milp-cem" else None
         results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
-                                  make_fallback_planner(checkpoint.model, args.seed), video)
+                                  make_fallback_planner(checkpoint.model, args.seed, device), video)
         summaries[label], runs[label] = results["summary"], results
         if results["interrupted"]:
             break
     table = summary_table(summaries)
-    save_json({"config": settings.__dict__, "runs": runs}, outputs["results"])
+    save_json({"config": {**settings.__dict__, "device": args.device, "samples": args.samples}, "runs": runs},
+              outputs["results"])
     write_atomically(outputs["table"], lambda file: file.write(table.encode() + b"\n"), MPCError)
     if frames:
         save_gif(frames, outputs["video"])

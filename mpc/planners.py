@@ -1,6 +1,10 @@
 """Every planner by name, built on one dynamics model: the MILP on its frozen export, the
 sampling planners on the torch module itself.
 
+The MILP planners run on the CPU whatever the device (the export is numpy arrays, made from a model
+on any device); the planners of DEVICE_PLANNERS run their torch work on the device asked for (see
+mpc.sampling.base), with sample counts by device unless `samples` is given.
+
 The planners (torch, HiGHS) load when one is made, so that the CLI can list the names cheaply."""
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from mpc.errors import MPCError
 from mpc.milp.bounds.modes import DEFAULT_BOUNDS
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from dynamics.frozen import FrozenGraph, FrozenNetwork
@@ -19,6 +24,25 @@ if TYPE_CHECKING:
 ANYTIME_ELITES = 32  # sequences the anytime MILP's MPPI hands back per sampling round
 
 PLANNER_NAMES = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
+
+#: The planners whose search runs on the torch model, on the device asked for (milp-cem: its CEM share);
+#: every other planner is the MILP's, on the CPU.
+DEVICE_PLANNERS = ("milp-cem", "mppi", "cem", "random", "gd")
+
+
+def planner_device(name: str, device: str | torch.device | None = "auto") -> torch.device:
+    """Where planner `name` runs its torch work (and its fallback planner) for `--device device`: that device
+    (resolved, see dynamics.device.resolve_device) for DEVICE_PLANNERS, the CPU for the MILP planners.
+
+    Raises:
+        DeviceError: a CUDA device torch cannot use, whichever the planner (it was asked for).
+    """
+    import torch
+
+    from dynamics.device import resolve_device
+
+    resolved = resolve_device(device)
+    return resolved if name in DEVICE_PLANNERS else torch.device("cpu")
 
 
 def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenNetwork | FrozenGraph:
@@ -30,7 +54,8 @@ def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenN
 
 
 def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None = None, threads: int = 1,
-                 num_objects: int | None = None, solver: str = "highs"):
+                 num_objects: int | None = None, solver: str = "highs", device: str | torch.device | None = None,
+                 samples: int | None = None):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
     "milp" is the anytime MILP planner (mpc.milp.anytime: MPPI elites as starts, exact descent over
@@ -47,6 +72,11 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None 
         threads: HiGHS threads.
         num_objects: the graph a graph model's MILP encodes (the torch models take any state).
         solver: the branch-and-bound of "milp-exact" and "milp-cem": "highs" or "scip" (mpc.milp.scip).
+        device: where the sampling planners (milp-cem: its CEM) run ("auto", "cpu", "cuda", a
+            torch.device; None: where the model is); the MILP planners run on the CPU
+            (`planner_device` says which device a CLI run uses).
+        samples: K per iteration of the sampling planners (gd: its starts); None: the device's default
+            (mpc.sampling.defaults).
 
     Raises:
         MPCError: an unknown planner name.
@@ -70,20 +100,22 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None 
                            solver=solver)
     if name == "milp-cem":
         milp = make_planner("milp-exact", model, seed, bounds, threads, num_objects, solver)
-        return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed), milp)
+        return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed, samples=samples, device=device), milp)
     if name == "mppi":
-        return MPPIPlanner(model, seed=seed)
+        return MPPIPlanner(model, seed=seed, samples=samples, device=device)
     if name == "cem":
-        return CEMPlanner(model, seed=seed)
+        return CEMPlanner(model, seed=seed, samples=samples, device=device)
     if name == "random":
-        return RandomShootingPlanner(model, seed=seed)
+        return RandomShootingPlanner(model, seed=seed, samples=samples, device=device)
     if name == "gd":
-        return GradientDescentPlanner(model, seed=seed)
+        return GradientDescentPlanner(model, seed=seed, starts=samples, device=device)
     raise MPCError(f"unknown planner {name!r}; choose one of {', '.join(PLANNER_NAMES)}")
 
 
-def make_fallback_planner(model: nn.Module, seed: int = 0) -> RandomShootingPlanner:
-    """One batch of random shooting: a cheap plan for a step where the main planner has none."""
+def make_fallback_planner(model: nn.Module, seed: int = 0,
+                          device: str | torch.device | None = None) -> RandomShootingPlanner:
+    """One batch of random shooting (of the device's default size) on `device` (None: where the model is):
+    a cheap plan for a step where the main planner has none."""
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
-    return RandomShootingPlanner(model, seed=seed, max_iterations=1)
+    return RandomShootingPlanner(model, seed=seed, max_iterations=1, device=device)

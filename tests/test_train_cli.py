@@ -11,7 +11,7 @@ from toy import ENV_ID, toy_transitions
 from mpc.main import main
 
 TINY = ["--hidden", "16,16", "--rollout-steps", "3", "--epochs", "3", "--phase-epochs", "2", "--batch-size", "64",
-        "--eval-steps", "4", "--quiet"]
+        "--eval-steps", "4", "--quiet", "--device", "cpu"]  # bit-for-bit resume is asserted on the CPU (GPU: test_device)
 
 
 @pytest.fixture(autouse=True)
