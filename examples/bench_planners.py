@@ -4,7 +4,7 @@ Three steps, each resumable (results are appended as tasks finish; run on Ray, o
 
     python examples/bench_planners.py record --out runs/suite.json
     python examples/bench_planners.py reference runs/suite.json --time-limit 20
-    python examples/bench_planners.py run runs/suite.json --budgets 0.1 0.5 2 5 --out runs/bench_planners
+    python examples/bench_planners.py run runs/suite.json --budgets 0.1 0.5 2 5
 
 `record` runs an MPPI controller (0.5 s per step) on held-out env seeds (5000, 5001, ...) for every
 setting below and keeps the planning problem of every `--every`-th step, warm start (the shifted
@@ -256,7 +256,8 @@ def report(records: list[dict], out: Path) -> str:
     table = "\n".join(lines) + f"\n\nbounds above the best known value: {false_bounds}\n"
     (out / "summary.md").write_text(table)
     (out / "summary.json").write_text(json.dumps({"rows": summary, "false_bounds": int(false_bounds)}, indent=1))
-    plot(summary, out / "ratio_vs_budget.png")
+    if summary:  # a reference run alone has no budget rows to plot
+        plot(summary, out / "ratio_vs_budget.png")
     return table
 
 
