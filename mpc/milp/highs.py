@@ -137,6 +137,20 @@ def _run(program: MatrixProgram, time_limit: float | None, mip_rel_gap: float, t
     return highs
 
 
+def unsolved(program: MatrixProgram, start: np.ndarray) -> SolveResult:
+    """The result of a solve that did not run: the start as incumbent, bounded only by 0 (every program of
+    this project minimises a non-negative cost).
+
+    Raises:
+        NoIncumbentError: the start breaks a row or a column bound.
+    """
+    if program.violation(start) > 1e-6:
+        raise NoIncumbentError("no time was left to solve the program, and its start is not feasible")
+    objective = program.objective(start)
+    return SolveResult(values=start, objective=objective, best_bound=0.0,
+                       gap=1.0 if objective > 0 else 0.0, status=TIME_LIMIT, solve_time=0.0, node_count=0)
+
+
 def solve_program(
     program: MatrixProgram,
     time_limit: float | None = None,

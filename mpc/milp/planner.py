@@ -13,7 +13,7 @@ from mpc.milp.bounds.boxes import RolloutBounds
 from mpc.milp.bounds.crown import linear_tightener
 from mpc.milp.bounds.lp import lp_tightener
 from mpc.milp.bounds.rollout import rollout_bounds
-from mpc.milp.highs import presolve_pays, solve_program
+from mpc.milp.highs import presolve_pays, solve_program, unsolved
 from mpc.milp.horizon import HorizonProgram, build_horizon_program
 from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
 from mpc.milp.program import MatrixProgram
@@ -22,6 +22,7 @@ from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 
 SOLVERS = ("highs", "scip")
+MIN_SOLVE_SHARE = 0.05  # of the budget: with less left after bounds and assembly, branch-and-bound is not started
 
 
 class MILPPlanner:
@@ -100,8 +101,9 @@ class MILPPlanner:
     def plan(self, problem: PlanningProblem) -> Plan:
         """Plan within problem.time_limit; raises InfeasibleError or NoIncumbentError if there is no plan.
 
-        Bounds and assembly count against the budget: HiGHS gets what is left of it (at least a
-        tenth of it), so the MILP is compared with the sampling planners at equal wall time.
+        Bounds and assembly count against the budget: HiGHS gets what is left of it, so the MILP is
+        compared with the sampling planners at equal wall time; if less than MIN_SOLVE_SHARE of it is
+        left, the start is returned unsolved (status "time_limit", bound 0: the cost is non-negative).
 
         HiGHS starts from problem.warm_start (clipped to the action box), or from the centre of the
         action box if there is none; HiGHS ignores a start whose rollout breaks a constraint.
@@ -121,8 +123,10 @@ class MILPPlanner:
         start = horizon_program.primal_point(np.clip(start_actions, problem.action_low, problem.action_high))
         build_time = time.perf_counter() - began
 
-        solve_limit = max(problem.time_limit - build_time, 0.1 * problem.time_limit)
-        if self.solver == "scip":
+        solve_limit = problem.time_limit - build_time
+        if solve_limit < MIN_SOLVE_SHARE * problem.time_limit:  # bounds and assembly took the budget: the start
+            result = unsolved(program, start)
+        elif self.solver == "scip":
             result = solve_program_scip(program, solve_limit, self.mip_gap, self.threads, start)
         else:
             result = solve_program(program, solve_limit, self.mip_gap, self.threads, start, presolve_pays(program))

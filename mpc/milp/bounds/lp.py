@@ -37,7 +37,7 @@ def lp_ranges(
     """Minimum and maximum of each given column over the LP relaxation of `program`.
 
     Every minimum first, then every maximum: consecutive LPs then have similar optima, so each
-    restarts close to the last basis. LPs not started by `deadline` (perf_counter) give -inf/inf,
+    restarts close to the last basis. LPs not solved by `deadline` (perf_counter) give -inf/inf,
     and so does an LP HiGHS cannot solve to optimality even from scratch. Every bound is widened by
     SAFETY * (1 + |bound|), above HiGHS's LP tolerances.
 
@@ -58,6 +58,8 @@ def lp_ranges(
         for index, column in enumerate(columns.tolist()):
             if time.perf_counter() > deadline:
                 break
+            if np.isfinite(deadline):  # HiGHS stops an LP at the deadline too
+                highs.setOptionValue("time_limit", max(deadline - time.perf_counter(), 1e-3))
             highs.changeColCost(column, sign)
             highs.run()
             if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
