@@ -243,6 +243,8 @@ def run_tasks(function, tasks: list[dict], results: Path, address: str | None = 
         # Local workers inherit this process's environment: BLAS on one thread, as each task gets one CPU.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        # Ray lowers its workers' priority (nice 15) by default: timed episodes must not yield to other work.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address=address, num_cpus=None if address else (num_cpus or os.cpu_count()), include_dashboard=False,
                  log_to_driver=False)
     try:

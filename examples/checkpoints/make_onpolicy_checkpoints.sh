@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Data aggregation for pushing (docs/models.md, "On-policy data"): the exact commands that made the models
+# compared by examples/sweeps/pushing_model_selection.json (run from the repository root, after
+# make_checkpoints.sh, which leaves runs/pushing_demo_data.npz: 200 x 50 exploration transitions, seed 0).
+set -euo pipefail
+mkdir -p runs/models
+cp runs/pushing_demo_data.npz runs/models/pushing_demo_data.npz
+cd runs/models
+# Exploration data only, 8 ReLUs (16, 32, 64 and dense are in examples/checkpoints).
+sparsedyn train pushing_demo_data.npz --relu-target 8 --seed 0 --quiet --device cpu --out pushing_relu8.pt
+# Transitions where a controller goes: MPPI (8 iterations per step) on the dense model, 30% exploration steps.
+sparsedyn collect-onpolicy ../../examples/checkpoints/pushing_dense.pt --episodes 200 --steps 50 --seed 1 \
+    --out onpolicy_dense.npz --no-progress
+# Held-out files for the prediction errors: controller-visited (seed 2) and exploration (seed 3).
+sparsedyn collect-onpolicy ../../examples/checkpoints/pushing_dense.pt --episodes 40 --steps 50 --seed 2 \
+    --out onpolicy_heldout.npz --no-progress
+sparsedyn collect ObjectPushing-v0 --episodes 40 --steps 50 --seed 3 --out explore_heldout.npz --no-progress
+# Trained on both files together.
+sparsedyn train pushing_demo_data.npz onpolicy_dense.npz --seed 0 --quiet --device cpu --out agg_dense.pt
+for relu in 8 16 32 64; do
+    sparsedyn train pushing_demo_data.npz onpolicy_dense.npz --relu-target "$relu" --seed 0 --quiet --device cpu \
+        --out "agg_relu$relu.pt"
+done
