@@ -103,3 +103,12 @@ def test_anytime_checks_the_problem_against_the_model():
     planner = AnytimeMILPPlanner(model.export(), 2, 1, MPPIPlanner(model, elites=4))
     with pytest.raises(ProblemError, match="3 states"):
         planner.plan(tiny_problem(2, horizon=2, state_dim=3))
+
+
+def test_anytime_returns_the_sampled_plan_when_no_plan_keeps_the_model_in_the_workspace(one_thread):
+    model = tiny_model(1)
+    problem = tiny_problem(1, horizon=2, workspace_low=np.full(2, 1e6), workspace_high=np.full(2, 2e6), time_limit=0.3)
+    planner = AnytimeMILPPlanner(model.export(), 2, 1, MPPIPlanner(tiny_model(1).float(), elites=4))
+    plan = planner.plan(problem)
+    assert plan.status == "sampled (MILP: InfeasibleError)"
+    assert plan.objective == plan.extras["sampled_objective"] and plan.wall_time < 10 * problem.time_limit

@@ -79,7 +79,7 @@ class AnytimeMILPPlanner:
         try:
             horizon_program = self.exact.build(problem)
         except InfeasibleError as error:  # no plan keeps the model in the workspace: sampling is all there is
-            return self._sampled(problem, self.sampler.plan(problem), error, began)
+            return self._sampled(problem, None, error, began)
         program = horizon_program.program
         search = RegionSearch(horizon_program, self.exact.threads)
         best: RegionOptimum | None = None
@@ -122,9 +122,9 @@ class AnytimeMILPPlanner:
                                        None if best is None else best.values, presolve=presolve_pays(program))
             except (NoIncumbentError, InfeasibleError) as error:
                 if best is None:
-                    return self._sampled(problem, sampled or self.sampler.plan(problem), error, began)
+                    return self._sampled(problem, sampled, error, began)
         elif best is None:
-            return self._sampled(problem, sampled or self.sampler.plan(problem), NoIncumbentError(), began)
+            return self._sampled(problem, sampled, NoIncumbentError(), began)
         if best is None or (result is not None and result.objective < best.objective):
             values, status = result.values, result.status
         else:
@@ -147,8 +147,12 @@ class AnytimeMILPPlanner:
                     "region_objective": None if best is None else best.objective},
         )
 
-    def _sampled(self, problem: PlanningProblem, sampled: Plan, error: Exception, began: float) -> Plan:
-        """The sampled plan, when the program has no feasible point the search could reach."""
+    def _sampled(self, problem: PlanningProblem, sampled: Plan | None, error: Exception, began: float) -> Plan:
+        """The best sampled plan (sampling for what is left of the budget if no round ran), when the program
+        has no feasible point the search could reach."""
+        if sampled is None:
+            remaining = problem.time_limit - (time.perf_counter() - began)
+            sampled = self.sampler.plan(dataclasses.replace(problem, time_limit=max(remaining, 1e-3)))
         sampled.status = f"{SAMPLED} (MILP: {error.__class__.__name__})"
         sampled.extras["sampled_objective"] = sampled.objective
         sampled.wall_time = time.perf_counter() - began
