@@ -111,4 +111,4 @@ def test_anytime_returns_the_sampled_plan_when_no_plan_keeps_the_model_in_the_wo
     planner = AnytimeMILPPlanner(model.export(), 2, 1, MPPIPlanner(tiny_model(1).float(), elites=4))
     plan = planner.plan(problem)
     assert plan.status == "sampled (MILP: InfeasibleError)"
-    assert plan.objective == plan.extras["sampled_objective"] and plan.wall_time < 10 * problem.time_limit
+    assert plan.objective == plan.extras["sampled_objective"]
