@@ -15,8 +15,11 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
 3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
    budget: it may still improve the plan, and it gives the plan a proven lower bound and gap.
 
-The plan is never worse on the model than the warm start or any sampled sequence whose linear region
-is feasible (its predicted states stay in the workspace box and the state constraints).
+The plan is never worse on the model than the warm start (where its linear region is feasible: its
+predicted states stay in the workspace box and the state constraints) or the best sequence sampled:
+where the program gave nothing cheaper, the plan is that sample (status "sampled (MILP: ...)"). Where
+the program is slow to build or solve (a large graph: a region LP can take longer than a round), the
+sampler gets what is left of the budget, never more.
 """
 
 from __future__ import annotations
@@ -56,10 +59,12 @@ class AnytimeMILPPlanner:
 
     def __init__(self, network: FrozenNetwork | FrozenGraph, state_dim: int, action_dim: int, sampler,
                  bounds: str = DEFAULT_ANYTIME_BOUNDS, sampling_share: float = 0.25, round_time: float = 0.125,
-                 exact_share: float = 0.1, mip_gap: float = 1e-4, threads: int = 1) -> None:
+                 exact_share: float = 0.1, starts_per_round: int | None = None, mip_gap: float = 1e-4,
+                 threads: int = 1) -> None:
         self.exact = MILPPlanner(network, state_dim, action_dim, bounds=bounds, mip_gap=mip_gap, threads=threads)
         self.sampler = sampler
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
+        self.starts_per_round = starts_per_round
 
     def plan(self, problem: PlanningProblem) -> Plan:
         """Plan within problem.time_limit: bounds, assembly, sampling, region LPs and branch-and-bound together.
@@ -75,13 +80,20 @@ class AnytimeMILPPlanner:
         """
         began = time.perf_counter()
         deadline = began + problem.time_limit
-        explore_until = deadline - self.exact_share * problem.time_limit
+        reserve = self.exact_share * problem.time_limit  # for branch-and-bound, while it looks affordable
         try:
             horizon_program = self.exact.build(problem)
         except InfeasibleError as error:  # no plan keeps the model in the workspace: sampling is all there is
-            return self._sampled(problem, None, error, began)
+            return self._sampled(problem, self._sample_until(problem, deadline), type(error).__name__, began)
         program = horizon_program.program
         search = RegionSearch(horizon_program, self.exact.threads)
+
+        def explore_until() -> float:
+            # Branch-and-bound starts with the LP relaxation of the whole program, dearer than a region LP:
+            # where not even two of the slowest region LPs fit in the reserve, it is skipped and the
+            # reserve goes to the search too.
+            return deadline - (reserve if reserve > 2 * search.slowest_lp else 0.0)
+
         best: RegionOptimum | None = None
         seen: set[bytes] = set()
         rounds = descents = 0
@@ -95,43 +107,50 @@ class AnytimeMILPPlanner:
                 return
             seen.add(key)
             descents += 1
-            optimum = search.descend(actions, explore_until)
+            optimum = search.descend(actions, explore_until())
             if optimum is not None and (best is None or optimum.objective < best.objective):
                 best = optimum
 
         if problem.warm_start is not None:
             descend_from(np.clip(problem.warm_start, problem.action_low, problem.action_high))
-        while time.perf_counter() < explore_until:
+        while time.perf_counter() < explore_until():
             rounds += 1
             start = problem.warm_start if best is None or rounds % 2 == 0 else best.values[program.action_columns]
-            share = min(self.sampling_share * problem.time_limit, self.round_time, explore_until - time.perf_counter())
+            share = min(self.sampling_share * problem.time_limit, self.round_time, explore_until() - time.perf_counter())
             plan = self.sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
-            for actions in plan.extras["elites"]:
-                if time.perf_counter() >= explore_until:
+            for actions in plan.extras["elites"][: self.starts_per_round]:
+                if time.perf_counter() >= explore_until():
                     break
                 descend_from(actions)
 
         result = None
         remaining = deadline - time.perf_counter()
-        # Branch-and-bound starts with the LP relaxation of the whole program, dearer than a region LP:
-        # where not even two of the slowest region LPs fit in what is left, it would overrun the budget.
         if remaining > 2 * search.slowest_lp:
             try:
                 result = solve_program(program, remaining, self.exact.mip_gap, self.exact.threads,
                                        None if best is None else best.values, presolve=presolve_pays(program))
             except (NoIncumbentError, InfeasibleError) as error:
                 if best is None:
-                    return self._sampled(problem, sampled, error, began)
+                    return self._sampled(problem, sampled or self._sample_until(problem, deadline),
+                                         type(error).__name__, began)
         elif best is None:
-            return self._sampled(problem, sampled, NoIncumbentError(), began)
+            return self._sampled(problem, sampled or self._sample_until(problem, deadline), "NoIncumbentError", began)
         if best is None or (result is not None and result.objective < best.objective):
             values, status = result.values, result.status
         else:
             values, status = best.values, TIME_LIMIT if result is None else result.status
         actions, states, objective = self.exact.replay(problem, program, values)
+        if sampled is not None:  # the best sample, on the network, where the program held nothing cheaper
+            sampled_values = np.zeros(program.num_columns)
+            sampled_values[program.action_columns] = sampled.actions
+            replayed = self.exact.replay(problem, program, sampled_values)
+            if replayed[2] < objective:
+                (actions, states, objective), status = replayed, f"{SAMPLED} (MILP: no better plan)"
         # The cost is a sum of weighted absolute values: 0 bounds it even before HiGHS has a bound of its own.
-        bound = 0.0 if result is None else min(max(result.best_bound, 0.0), objective)
+        # A sample the program holds nothing cheaper than may leave the workspace box: the program's bound
+        # is then no bound on it, and 0 is all that is known.
+        bound = 0.0 if result is None or status.startswith(SAMPLED) else min(max(result.best_bound, 0.0), objective)
         return Plan(
             actions=actions,
             states=states,
@@ -147,13 +166,14 @@ class AnytimeMILPPlanner:
                     "region_objective": None if best is None else best.objective},
         )
 
-    def _sampled(self, problem: PlanningProblem, sampled: Plan | None, error: Exception, began: float) -> Plan:
-        """The best sampled plan (sampling for what is left of the budget if no round ran), when the program
-        has no feasible point the search could reach."""
-        if sampled is None:
-            remaining = problem.time_limit - (time.perf_counter() - began)
-            sampled = self.sampler.plan(dataclasses.replace(problem, time_limit=max(remaining, 1e-3)))
-        sampled.status = f"{SAMPLED} (MILP: {error.__class__.__name__})"
+    def _sample_until(self, problem: PlanningProblem, deadline: float) -> Plan:
+        """A sampled plan in what is left of the budget until `deadline` (at least one sampling iteration)."""
+        return self.sampler.plan(dataclasses.replace(problem, time_limit=max(deadline - time.perf_counter(), 1e-3)))
+
+    def _sampled(self, problem: PlanningProblem, sampled: Plan, reason: str, began: float) -> Plan:
+        """The sampled plan, when the program has no feasible point the search could reach (`reason`: the
+        error)."""
+        sampled.status = f"{SAMPLED} (MILP: {reason})"
         sampled.extras["sampled_objective"] = sampled.objective
         sampled.wall_time = time.perf_counter() - began
         return sampled
