@@ -223,18 +223,20 @@ def report(records: list[dict], out: Path) -> str:
             false_bounds += record["best_bound"] > best[task["index"]] + 1e-6 * (1 + abs(best[task["index"]]))
         if task["kind"] == "run":
             rows.setdefault((task["setting"], task["planner"], task["time_limit"]), []).append(record)
-    lines = ["| setting | planner | budget (s) | problems | mean ratio | median ratio | best | failed | "
-             "median wall / budget | overruns |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| setting | planner | budget (s) | problems | mean ratio | median ratio | best | failed | median gap | "
+             "median wall / budget | overruns |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     summary = []
     for (setting, planner, budget), group in sorted(rows.items(), key=lambda item: (item[0][0], item[0][2], item[0][1])):
         solved = [record for record in group if "objective" in record]
         ratios = [record["objective"] / best[record["task"]["index"]] if best[record["task"]["index"]] > 0 else 1.0
                   for record in solved]
         walls = [record["wall_time"] / budget for record in solved]
+        gaps = [record["gap"] for record in solved if record.get("gap") is not None]
         row = {"setting": setting, "planner": planner, "budget": budget, "problems": len(group),
                "mean_ratio": float(np.mean(ratios)) if ratios else None,
                "median_ratio": float(np.median(ratios)) if ratios else None,
                "failed": len(group) - len(solved),
+               "median_gap": statistics.median(gaps) if gaps else None,
                "median_wall_over_budget": statistics.median(walls) if walls else None,
                "overruns": sum(wall > OVERRUN for wall in walls)}
         summary.append(row)
@@ -251,6 +253,7 @@ def report(records: list[dict], out: Path) -> str:
         lines.append(
             f"| {row['setting']} | {row['planner']} | {row['budget']:g} | {row['problems']} "
             f"| {row['mean_ratio']:.4f} | {row['median_ratio']:.4f} | {wins} | {row['failed']} "
+            f"| {'-' if row['median_gap'] is None else format(row['median_gap'], '.3f')} "
             f"| {row['median_wall_over_budget']:.2f} | {row['overruns']} |"
         )
     table = "\n".join(lines) + f"\n\nbounds above the best known value: {false_bounds}\n"
