@@ -93,8 +93,8 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None 
         network = frozen_dynamics(model, num_objects)
         state_dim, action_dim = network.output_dim, network.input_dim - network.output_dim
         if name == "milp":
-            sampler = MPPIPlanner(model, seed=seed, elites=ANYTIME_ELITES)
-            return AnytimeMILPPlanner(network, state_dim, action_dim, sampler, bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
+            samplers = [MPPIPlanner(model, seed=seed, elites=ANYTIME_ELITES)]
+            return AnytimeMILPPlanner(network, state_dim, action_dim, samplers, bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
                                       threads=threads)
         return MILPPlanner(network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, threads=threads,
                            solver=solver)

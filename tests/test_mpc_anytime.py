@@ -80,7 +80,8 @@ def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum
     warm_start = np.full((3, 1), 0.7)
     problem = tiny_problem(seed, horizon=3, warm_start=warm_start, time_limit=0.6)
     network = model.export()
-    planner = AnytimeMILPPlanner(network, 2, 1, MPPIPlanner(tiny_model(seed).float(), seed=seed, elites=16), bounds="interval")
+    planner = AnytimeMILPPlanner(network, 2, 1, [MPPIPlanner(tiny_model(seed).float(), seed=seed, elites=16)],
+                                 bounds="interval")
     plan = planner.plan(problem)
     np.testing.assert_allclose(plan.states, rollout(network, problem.state, plan.actions), atol=1e-9)
     assert plan.objective == pytest.approx(cost_of(problem, network, plan.actions), rel=1e-9)
@@ -100,7 +101,7 @@ def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum
 
 def test_anytime_checks_the_problem_against_the_model():
     model = tiny_model(2).float()
-    planner = AnytimeMILPPlanner(model.export(), 2, 1, MPPIPlanner(model, elites=4))
+    planner = AnytimeMILPPlanner(model.export(), 2, 1, [MPPIPlanner(model, elites=4)])
     with pytest.raises(ProblemError, match="3 states"):
         planner.plan(tiny_problem(2, horizon=2, state_dim=3))
 
@@ -108,7 +109,7 @@ def test_anytime_checks_the_problem_against_the_model():
 def test_anytime_returns_the_sampled_plan_when_no_plan_keeps_the_model_in_the_workspace(one_thread):
     model = tiny_model(1)
     problem = tiny_problem(1, horizon=2, workspace_low=np.full(2, 1e6), workspace_high=np.full(2, 2e6), time_limit=0.3)
-    planner = AnytimeMILPPlanner(model.export(), 2, 1, MPPIPlanner(tiny_model(1).float(), elites=4))
+    planner = AnytimeMILPPlanner(model.export(), 2, 1, [MPPIPlanner(tiny_model(1).float(), elites=4)])
     plan = planner.plan(problem)
     assert plan.status == "sampled (MILP: InfeasibleError)"
     assert plan.objective == plan.extras["sampled_objective"]

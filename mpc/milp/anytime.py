@@ -45,8 +45,9 @@ class AnytimeMILPPlanner:
     Args:
         network: the model's frozen export (seam 2), MLP or graph.
         state_dim, action_dim: n and m of the problems it plans.
-        sampler: a planner whose plans carry `extras["elites"]` (E, H, m), e.g.
-            `MPPIPlanner(model, elites=32)` on the torch model the network was exported from.
+        samplers: planners whose plans carry `extras["elites"]` (E, H, m), e.g.
+            `[MPPIPlanner(model, elites=32)]` on the torch model the network was exported from; the
+            sampling rounds take them in turn.
         bounds: bound mode of the program (see MILPPlanner); the region LPs are exact whatever the
             bounds, tighter ones only strengthen branch-and-bound's lower bound.
         sampling_share: fraction of the budget each sampling round gets.
@@ -57,12 +58,12 @@ class AnytimeMILPPlanner:
         ProblemError: the network does not map [state, action] to the next state.
     """
 
-    def __init__(self, network: FrozenNetwork | FrozenGraph, state_dim: int, action_dim: int, sampler,
+    def __init__(self, network: FrozenNetwork | FrozenGraph, state_dim: int, action_dim: int, samplers,
                  bounds: str = DEFAULT_ANYTIME_BOUNDS, sampling_share: float = 0.25, round_time: float = 0.125,
                  exact_share: float = 0.1, starts_per_round: int | None = None, mip_gap: float = 1e-4,
                  threads: int = 1) -> None:
         self.exact = MILPPlanner(network, state_dim, action_dim, bounds=bounds, mip_gap=mip_gap, threads=threads)
-        self.sampler = sampler
+        self.samplers = tuple(samplers)
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
         self.starts_per_round = starts_per_round
 
@@ -115,9 +116,12 @@ class AnytimeMILPPlanner:
             descend_from(np.clip(problem.warm_start, problem.action_low, problem.action_high))
         while time.perf_counter() < explore_until():
             rounds += 1
-            start = problem.warm_start if best is None or rounds % 2 == 0 else best.values[program.action_columns]
+            # Each sampler in turn; every other cycle of them starts from the warm start instead of the best plan.
+            cycle = (rounds - 1) // len(self.samplers)
+            start = problem.warm_start if best is None or cycle % 2 else best.values[program.action_columns]
             share = min(self.sampling_share * problem.time_limit, self.round_time, explore_until() - time.perf_counter())
-            plan = self.sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
+            sampler = self.samplers[(rounds - 1) % len(self.samplers)]
+            plan = sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
             for actions in plan.extras["elites"][: self.starts_per_round]:
                 if time.perf_counter() >= explore_until():
@@ -168,7 +172,7 @@ class AnytimeMILPPlanner:
 
     def _sample_until(self, problem: PlanningProblem, deadline: float) -> Plan:
         """A sampled plan in what is left of the budget until `deadline` (at least one sampling iteration)."""
-        return self.sampler.plan(dataclasses.replace(problem, time_limit=max(deadline - time.perf_counter(), 1e-3)))
+        return self.samplers[0].plan(dataclasses.replace(problem, time_limit=max(deadline - time.perf_counter(), 1e-3)))
 
     def _sampled(self, problem: PlanningProblem, sampled: Plan, reason: str, began: float) -> Plan:
         """The sampled plan, when the program has no feasible point the search could reach (`reason`: the
