@@ -10,7 +10,7 @@ rollout of a frozen network or graph (`dynamics.frozen.rollout`). The training f
 """
 
 from dynamics.config import TrainConfig
-from dynamics.errors import CheckpointError, DataError, DynamicsError, ModelConfigError, TrainingError
+from dynamics.errors import CheckpointError, DataError, DeviceError, DynamicsError, ModelConfigError, TrainingError
 from envs.exports import lazy_exports
 
 _LAZY = {  # public name -> "module" that defines it, or "module:name there"
@@ -27,6 +27,7 @@ _LAZY = {  # public name -> "module" that defines it, or "module:name there"
     "frozen_rollout": "dynamics.frozen:rollout",
     "rollout": "dynamics.evaluate",
     "prediction_errors": "dynamics.evaluate",
+    "resolve_device": "dynamics.device",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
@@ -34,6 +35,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 __all__ = [
     "CheckpointError",
     "DataError",
+    "DeviceError",
     "DynamicsError",
     "ModelConfigError",
     "TrainConfig",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dynamics.config import MODELS, TrainConfig
+from dynamics.device import DEVICE_CHOICES
 from dynamics.errors import CheckpointError, DataError, ModelConfigError
 from dynamics.frozen import EDGE_SETS
 from envs.arguments import count, non_negative_int, non_negative_number, positive_number
@@ -30,7 +31,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--relu-target ReLU neurons remain (the rest become identity or are removed).",
     )
     widths = {name: ",".join(map(str, model["hidden"])) for name, model in MODELS.items()}
-    parser.add_argument("data", type=Path, help="transition file (.npz) from `sparsedyn collect`")
+    parser.add_argument("data", type=Path, nargs="+", metavar="DATA",
+                        help="transition files (.npz) from `sparsedyn collect` or `collect-onpolicy`, of one env; "
+                        "several are trained on together")
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="checkpoint to write (atomically, after every epoch)")
     parser.add_argument("--model", choices=list(MODELS), default=defaults.model,
                         help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and N objects "
@@ -67,6 +70,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=count, default=1, metavar="N",
                         help="torch CPU threads; the small matrices gain nothing from more, and spin-waiting "
                         "threads slow down badly on a busy machine (default %(default)s)")
+    add_device_argument(parser, "where the model trains")
     parser.add_argument("--resume", action="store_true", help="continue the unfinished run saved at --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_train)
@@ -80,6 +84,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_inspect)
 
 
+def add_device_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """--device auto|cpu|cuda (`dynamics.device.resolve_device`), shared by `train` and the control commands."""
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help=f"{what}: auto (a CUDA GPU if torch sees one, else the CPU), cpu or cuda "
+                        "(default %(default)s); the same seed gives the same results on the same device only")
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(width) for width in text.split(","))
@@ -90,7 +101,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 def run_train(args: argparse.Namespace) -> int:
     import torch
 
+    from dynamics.device import resolve_device
     from dynamics.train import train
+    from envs.dataset import concatenate_transitions
 
     config = TrainConfig(
         model=args.model,
@@ -108,10 +121,15 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     config.validate()
-    check_outputs({"--out": args.out}, {"DATA": args.data}, CheckpointError)
-    transitions = load_data(args.data, args.env)
+    device = resolve_device(args.device)  # DeviceError before any file is read
+    check_outputs({"--out": args.out}, {f"DATA {path}": path for path in args.data}, CheckpointError)
+    try:
+        transitions = concatenate_transitions([load_data(path, args.env) for path in args.data])
+    except DatasetError as exc:
+        raise DataError(str(exc)) from exc
     torch.set_num_threads(max(1, args.threads))
-    checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet)
+    checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet,
+                       device=device)
     print(describe(checkpoint, args.out))
     return 0
 
@@ -180,7 +198,8 @@ def describe(checkpoint: Checkpoint, path: Path) -> str:
         *(f"            {name}: {format_counts(count_kinds(network))}"
           for name, network in model.networks().items() if len(networks) > 1),
         f"export      {export} after folding, {sum(frozen.relu_count for frozen in networks.values())} ReLU",
-        f"training    {epochs_done}; {info['train_seconds']:.0f} s, last epoch loss {format_number(info['last_epoch_loss'])}",
+        f"training    {epochs_done}; {info['train_seconds']:.0f} s on {info.get('device', 'cpu')}, last epoch loss "
+        f"{format_number(info['last_epoch_loss'])}",
         "options     " + " ".join(f"{key}={format_option(value)}" for key, value in config.items()),
         f"validation  {info['data']['validation_episodes']} held-out episodes, {info['data']['validation_transitions']} transitions",
         f"            {'':8}{'one-step RMSE':>15}{str(config['eval_steps']) + '-step RMSE':>15}",

@@ -13,7 +13,7 @@ from envs.dataset import Transitions
 
 @dataclass(frozen=True)
 class TransitionTensors:
-    """Transitions as float32 tensors, rows in file order."""
+    """Transitions as float32 tensors (on the CPU unless moved with `to`), rows in file order."""
 
     states: torch.Tensor  # (N, n)
     actions: torch.Tensor  # (N, m)
@@ -30,6 +30,11 @@ class TransitionTensors:
             episode_ids=np.asarray(transitions.episode_ids[rows]),
         )
 
+    def to(self, device: torch.device | str) -> TransitionTensors:
+        """The same transitions with their tensors on `device` (the episode ids stay a numpy array)."""
+        return TransitionTensors(self.states.to(device), self.actions.to(device), self.next_states.to(device),
+                                 self.episode_ids)
+
     def __len__(self) -> int:
         return self.states.shape[0]
 
@@ -40,7 +45,7 @@ class TransitionTensors:
         j is the observation of j+1, so windows never span a reset or a gap in the file.
         """
         links = (self.episode_ids[1:] == self.episode_ids[:-1]) & np.all(
-            np.isclose(self.next_states[:-1].numpy(), self.states[1:].numpy(), rtol=1e-5, atol=1e-6), axis=1
+            np.isclose(self.next_states[:-1].cpu().numpy(), self.states[1:].cpu().numpy(), rtol=1e-5, atol=1e-6), axis=1
         )
         breaks = np.concatenate([[0], np.cumsum(~links)])  # breaks[j] = broken links before row j
         last_start = len(self) - steps
@@ -50,8 +55,9 @@ class TransitionTensors:
         return starts[breaks[starts + steps - 1] == breaks[starts]]
 
     def windows(self, starts: np.ndarray, steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Start states (B, n), actions (B, steps, m) and true next states (B, steps, n)."""
-        rows = torch.as_tensor(starts)[:, None] + torch.arange(steps)
+        """Start states (B, n), actions (B, steps, m) and true next states (B, steps, n), on the data's device."""
+        device = self.states.device
+        rows = torch.as_tensor(starts, device=device)[:, None] + torch.arange(steps, device=device)
         return self.states[rows[:, 0]], self.actions[rows], self.next_states[rows]
 
 

@@ -19,3 +19,7 @@ class TrainingError(DynamicsError):
 
 class CheckpointError(DynamicsError):
     """A checkpoint file is missing, corrupt or does not fit the run it should continue."""
+
+
+class DeviceError(DynamicsError):
+    """A torch device that cannot be used here, e.g. `--device cuda` on a machine without a CUDA GPU."""

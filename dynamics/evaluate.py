@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from dynamics.data import TransitionTensors
+from dynamics.device import model_device
 
 
 def rollout(model: nn.Module, start: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -34,8 +35,9 @@ def finite_rollouts(model: nn.Module, metadata: dict, steps: int, samples: int =
     training and used by `control` and `inspect`.
 
     `samples` rollouts of `steps` steps start from states drawn uniformly in the workspace box of
-    `metadata` (unbounded entries at 0) under actions drawn uniformly in its action box, from a generator
-    of its own (`seed`; the global random state is untouched). A model whose weights blew up in training
+    `metadata` (unbounded entries at 0) under actions drawn uniformly in its action box, from a CPU
+    generator of its own (`seed`; the global random state is untouched), so that the same states are
+    checked whatever the model's device. A model whose weights blew up in training
     overflows float32 within a few steps from any such state; a usable one stays finite.
 
     Args:
@@ -51,8 +53,9 @@ def finite_rollouts(model: nn.Module, metadata: dict, steps: int, samples: int =
     def uniform(low: torch.Tensor, high: torch.Tensor, *shape: int) -> torch.Tensor:
         return low + torch.rand((*shape, low.shape[0]), generator=generator) * (high - low)
 
-    start = uniform(box["workspace_low"], box["workspace_high"], samples)
-    actions = uniform(box["action_low"], box["action_high"], samples, steps)
+    device = model_device(model)
+    start = uniform(box["workspace_low"], box["workspace_high"], samples).to(device)
+    actions = uniform(box["action_low"], box["action_high"], samples, steps).to(device)
     was_training = model.training
     model.eval()
     states = rollout(model, start, actions)

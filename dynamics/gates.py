@@ -69,7 +69,7 @@ class NeuronGates(nn.Module):
     def release_relu(self) -> None:
         """Let every neuron committed to ReLU be decided by its logits again, starting from INITIAL_LOGITS."""
         relu = self.kind == NeuronKind.RELU
-        self.logits[relu] = torch.tensor(INITIAL_LOGITS, dtype=self.logits.dtype)
+        self.logits[relu] = torch.tensor(INITIAL_LOGITS, dtype=self.logits.dtype, device=self.logits.device)
         self.free |= relu
 
     def forward(self, pre: torch.Tensor) -> torch.Tensor:
@@ -121,25 +121,25 @@ class GatedMLP(nn.Module):
         if len(kinds) != len(self.gates):
             raise ModelConfigError(f"expected kinds for {len(self.gates)} hidden layers, got {len(kinds)}")
         for layer, (gate, layer_kinds) in enumerate(zip(self.gates, kinds)):
-            layer_kinds = torch.as_tensor(np.asarray(layer_kinds), dtype=torch.long)
+            layer_kinds = torch.as_tensor(np.asarray(layer_kinds), dtype=torch.long, device=gate.kind.device)
             if layer_kinds.shape != (gate.width,):
                 raise ModelConfigError(f"hidden layer {layer} has {gate.width} neurons, got {tuple(layer_kinds.shape)} kinds")
             if bool(((layer_kinds < 0) | (layer_kinds >= len(NeuronKind))).any()):
                 raise ModelConfigError("neuron kinds must be 0 (zero), 1 (identity) or 2 (relu)")
-            gate.commit(torch.ones(gate.width, dtype=torch.bool), layer_kinds)
+            gate.commit(torch.ones(gate.width, dtype=torch.bool, device=gate.kind.device), layer_kinds)
 
     def export(self) -> FrozenNetwork:
-        """The hard-gated network as float64 arrays, zero neurons dropped (skip = 0).
+        """The hard-gated network as float64 arrays, zero neurons dropped (skip = 0), from a network on any device.
 
         A hidden layer left without any ReLU is affine, so it is folded into the next affine map
         whenever the merged matrix has no more nonzero entries than the two it replaces.
         """
-        weights = [linear.weight.detach().double().numpy() for linear in self.linears]
-        biases = [linear.bias.detach().double().numpy() for linear in self.linears]
+        weights = [linear.weight.detach().cpu().double().numpy() for linear in self.linears]
+        biases = [linear.bias.detach().cpu().double().numpy() for linear in self.linears]
         layers = []
         weight, bias = weights[0], biases[0]
         for index, gate in enumerate(self.gates):
-            kinds = gate.hard_kinds().numpy()
+            kinds = gate.hard_kinds().cpu().numpy()
             kept = kinds != NeuronKind.ZERO
             weight, bias, kinds = weight[kept], bias[kept], kinds[kept]
             next_weight, next_bias = weights[index + 1][:, kept], biases[index + 1]

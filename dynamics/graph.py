@@ -34,16 +34,17 @@ NODE_NAMES = ("obj", "particle")  # state entries {name}{i}_x, {name}{i}_y a gra
 
 
 @lru_cache(maxsize=32)
-def batched_edge_index(batch: int, num_objects: int, edge_set: str = "all_pairs") -> torch.Tensor:
+def batched_edge_index(batch: int, num_objects: int, edge_set: str = "all_pairs",
+                       device: torch.device | None = None) -> torch.Tensor:
     """edge_index (2, batch * E) of `batch` disjoint copies of the E edges of graph_edges(N, edge_set), graph b on
-    nodes b (N+1) ...
+    nodes b (N+1) ..., on `device` (None: the CPU).
 
     Rows are [senders, receivers] (torch-geometric's source_to_target flow). Cached: the planners
-    call the model many times with the same batch size and N; the tensor is never modified.
+    call the model many times with the same batch size, N and device; the tensor is never modified.
     """
     senders, receivers = graph_edges(num_objects, edge_set)
     offsets = (np.arange(batch) * (num_objects + 1))[:, None]
-    return torch.as_tensor(np.stack([(senders + offsets).ravel(), (receivers + offsets).ravel()]))
+    return torch.as_tensor(np.stack([(senders + offsets).ravel(), (receivers + offsets).ravel()]), device=device)
 
 
 def object_count(state_layout: Sequence[str]) -> int:
@@ -123,7 +124,7 @@ class GraphDynamics(MessagePassing):
         pusher = torch.cat([torch.ones_like(action[:, :1]), action], dim=-1)
         controls = torch.cat([pusher[:, None], pusher.new_zeros(batch, num_nodes - 1, pusher.shape[-1])], dim=1)
         return (state.reshape(batch * num_nodes, POSITION_DIM), controls.reshape(batch * num_nodes, -1),
-                batched_edge_index(batch, num_nodes - 1, self.edge_set))
+                batched_edge_index(batch, num_nodes - 1, self.edge_set, state.device))
 
     @staticmethod
     def edge_inputs(pos_i: torch.Tensor, pos_j: torch.Tensor, control_j: torch.Tensor) -> torch.Tensor:

@@ -92,7 +92,7 @@ def fold_normalisation(network: FrozenNetwork, input_mean: torch.Tensor, input_s
     map may be both when every hidden layer was folded away).
     """
     input_mean, input_std, output_mean, output_std = (
-        t.double().numpy() for t in (input_mean, input_std, output_mean, output_std))
+        t.detach().cpu().double().numpy() for t in (input_mean, input_std, output_mean, output_std))
     layers = list(network.layers)
     first = layers[0]
     layers[0] = FrozenLayer(first.weight / input_std, first.bias - first.weight @ (input_mean / input_std), first.relu)

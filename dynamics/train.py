@@ -3,7 +3,12 @@
 A run is a list of stages (dense training; per phase: gate training, then fine-tuning). After every
 epoch the whole run state (model, optimizer, random-number generators, position) is saved
 atomically, so `resume=True` continues an interrupted run exactly where it stopped, and a run is
-reproducible bit for bit for a seed on one machine (same thread count).
+reproducible bit for bit for a seed on one machine (same thread count; on a GPU, for an MLP, as far as
+its kernels are deterministic: a graph model's message sums use atomic adds there).
+
+The run trains on one torch device (`device`: the CPU by default, "cuda" for a GPU; the batch order
+comes from a CPU generator, so it is the same on every device, while the gates' samples come from the
+device's own generator). The data moves to the device once; checkpoints load on any device.
 
 The model is an MLP or a graph network (`TrainConfig.model`). The loss is the mean squared K-step
 open-loop rollout error over windows of K consecutive transitions within one episode (K = 1:
@@ -25,6 +30,7 @@ from tqdm import tqdm
 from dynamics.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dynamics.config import TrainConfig
 from dynamics.data import TransitionTensors, split_episodes, standardisation
+from dynamics.device import resolve_device
 from dynamics.errors import CheckpointError, DataError, TrainingError
 from dynamics.evaluate import finite_rollouts, prediction_errors, rollout
 from dynamics.gates import count_kinds
@@ -90,10 +96,12 @@ def network_kind_counts(model: torch.nn.Module) -> dict[str, dict[str, int]]:
 
 
 class TrainingRun:
-    """One training run: the model, its optimizer, random state and position in the stage plan."""
+    """One training run: the model, its optimizer, random state and position in the stage plan, on `device`."""
 
-    def __init__(self, transitions: Transitions, config: TrainConfig, out: Path) -> None:
+    def __init__(self, transitions: Transitions, config: TrainConfig, out: Path,
+                 device: str | torch.device = "cpu") -> None:
         config.validate()
+        self.device = resolve_device(device)
         self.config, self.out = config, Path(out)
         self.metadata = transitions.metadata
         self.stages = plan_stages(config)
@@ -106,8 +114,10 @@ class TrainingRun:
         if not len(self.window_starts):
             raise DataError(f"no training episode has {config.rollout_steps} consecutive transitions; lower --rollout-steps")
         self.model = build_model(config, transitions)
-        self.loss_scale = standardisation(self.train_data.next_states - self.train_data.states)[1].float()
+        self.loss_scale = standardisation(self.train_data.next_states - self.train_data.states)[1].float().to(self.device)
         self.model.fit_normalisation(self.train_data.states, self.train_data.actions, self.train_data.next_states)
+        self.model.to(self.device)
+        self.train_data, self.validation_data = self.train_data.to(self.device), self.validation_data.to(self.device)
         self.gate_logits = [p for name, p in self.model.named_parameters() if name.endswith("logits")]
         weights = [p for name, p in self.model.named_parameters() if not name.endswith("logits")]
         self.optimizer = torch.optim.Adam(
@@ -159,6 +169,8 @@ class TrainingRun:
         if checkpoint.training is not None:
             self.optimizer.load_state_dict(checkpoint.training["optimizer"])
             torch.set_rng_state(checkpoint.training["torch_rng"])
+            if self.device.type == "cuda" and "cuda_rng" in checkpoint.training:  # a run saved on the CPU has none
+                torch.cuda.set_rng_state(checkpoint.training["cuda_rng"], self.device)
             self.shuffle.set_state(checkpoint.training["shuffle_rng"])
         self.saved_epochs = self.epochs_done()
 
@@ -234,6 +246,7 @@ class TrainingRun:
         self.info["kind_counts"] = count_kinds(self.model)
         self.info["network_kind_counts"] = network_kind_counts(self.model)
         self.info["progress"].update(stage=self.stage_index, epoch=self.epoch, complete=self.complete)
+        self.info["device"] = self.device.type  # of the last part of the run
         training = None
         if not self.complete:
             training = {
@@ -241,6 +254,8 @@ class TrainingRun:
                 "torch_rng": torch.get_rng_state(),
                 "shuffle_rng": self.shuffle.get_state(),
             }
+            if self.device.type == "cuda":
+                training["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         save_checkpoint(self.out, self.model, self.metadata, self.info, training)
         self.saved_epochs = self.epochs_done()
 
@@ -251,7 +266,7 @@ class TrainingRun:
 
 
 def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume: bool = False,
-          show_progress: bool = True) -> Checkpoint:
+          show_progress: bool = True, device: str | torch.device = "cpu") -> Checkpoint:
     """Train (or, with `resume` and an existing `out`, continue) a run; returns the final checkpoint.
 
     Args:
@@ -261,8 +276,11 @@ def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume
         out: checkpoint file, written atomically after every epoch.
         resume: continue the unfinished run saved at `out` (if it exists) instead of starting afresh.
         show_progress: show a progress bar.
+        device: where the model trains: "cpu" (default), "cuda" (or "cuda:N"), or "auto" (cuda if available);
+            the returned checkpoint's model stays there. A run saved on one device resumes on any other.
 
     Raises:
+        DeviceError: a CUDA device torch cannot use.
         ModelConfigError: options no run can satisfy (`TrainConfig.validate`).
         DataError: data the model cannot use (no episode long enough for `config.rollout_steps`, a graph model
             on a state that is not pusher + object positions, too few episodes to split).
@@ -271,7 +289,7 @@ def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume
         TrainingError: the loss, the weights or the model's predictions (`finite_rollouts` over `config.eval_steps`
             steps) became non-finite; `out` keeps the last good checkpoint.
     """
-    run = TrainingRun(transitions, config, Path(out))
+    run = TrainingRun(transitions, config, Path(out), device)
     if resume and Path(out).exists():
         run.resume()
     return run.run(show_progress)

@@ -44,6 +44,14 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """A number from 0 to 1."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability from 0 to 1, got {text}")
+    return value
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)

@@ -55,10 +55,9 @@ def make_env(env_id: str, env_kwargs: dict, max_episode_steps: int) -> gymnasium
         raise EnvOptionsError(f"{env_id} cannot be made with {env_kwargs}: {exc}") from exc
 
 
-def _run_episodes(env_id: str, env_kwargs: dict, steps: int, seed: int, episodes: list[int]):
+def _run_episodes(env_id: str, env_kwargs: dict, steps: int, seed: int, policy_class, episodes: list[int]):
     """Roll out the given episodes; a diverged episode yields None instead of its arrays."""
     env = make_env(env_id, env_kwargs, steps)
-    policy_class = exploration_policy(env_id)
     results = []
     for episode in episodes:
         env_seed, policy_seed = np.random.SeedSequence(seed, spawn_key=(episode,)).spawn(2)
@@ -86,8 +85,8 @@ def _pool_context():
 
 
 def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, workers: int = 1,
-                        env_kwargs: dict | None = None, progress: bool = False) -> Transitions:
-    """Roll out `episodes` episodes of `steps` steps with the env's exploration policy.
+                        env_kwargs: dict | None = None, progress: bool = False, policy=None) -> Transitions:
+    """Roll out `episodes` episodes of `steps` steps with the env's exploration policy (or `policy`).
 
     Episodes whose simulation diverged are dropped; the metadata counts them (`episodes_dropped`)
     and records the fraction of transitions in which the goal entries (the object) moved.
@@ -101,6 +100,9 @@ def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, w
         workers: worker processes.
         env_kwargs: keyword arguments for the env, e.g. `{"shape": "t"}`.
         progress: show a progress bar.
+        policy: a picklable policy class or factory, called as `policy(env, rng)` once per episode and the
+            result with each observation (the protocol of envs.exploration); None: the env's exploration
+            policy. A controller in the loop (mpc.control.aggregation) is one.
 
     Shapes:
         N = (episodes - dropped) * steps transitions: observations and next_observations (N, state_dim),
@@ -125,7 +127,8 @@ def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, w
     workers = min(workers, episodes)
     chunk_size = math.ceil(episodes / (workers * CHUNKS_PER_WORKER))
     chunks = [list(range(start, min(start + chunk_size, episodes))) for start in range(0, episodes, chunk_size)]
-    run = partial(_run_episodes, env_id, env_kwargs, steps, seed)
+    policy = policy or exploration_policy(env_id)
+    run = partial(_run_episodes, env_id, env_kwargs, steps, seed, policy)
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context()) if workers > 1 else nullcontext()
     results = []
     with tqdm(total=episodes, desc=f"collect {env_id}", unit="episode", disable=not progress) as bar, pool:
@@ -144,7 +147,7 @@ def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, w
         episodes=len(kept),
         episodes_dropped=episodes - len(kept),
         steps_per_episode=steps,
-        exploration=exploration_policy(env_id).__name__,
+        exploration=getattr(policy, "name", None) or policy.__name__,
         moved_fraction=float(moved.mean()),
     )
     return Transitions(

@@ -116,6 +116,47 @@ class Transitions:
         write_atomically(path, lambda file: np.savez_compressed(file, **arrays), DatasetError)
 
 
+SAME_SYSTEM = ("env_id", "env_kwargs", "state_layout", "action_low", "action_high", "workspace_low", "workspace_high",
+               "goal_indices")  # metadata that must agree for transition files to be trained on together
+
+
+def concatenate_transitions(parts: list[Transitions]) -> Transitions:
+    """Several transition files of one system as one: e.g. exploration data and controller-visited data.
+
+    Episode ids are renumbered so that episodes of different parts never share an id. The metadata is
+    the first part's, with "episodes" summed and "parts" listing each part's seed, episodes and
+    collection policy.
+
+    Raises:
+        DatasetError: no parts, or the parts come from different systems (a SAME_SYSTEM entry differs).
+    """
+    if not parts:
+        raise DatasetError("no transition files given")
+    first = parts[0].metadata
+    for index, part in enumerate(parts[1:], start=1):
+        differing = [key for key in SAME_SYSTEM if part.metadata.get(key) != first.get(key)]
+        if differing:
+            raise DatasetError(f"transition file {index + 1} comes from another system than the first "
+                               f"({', '.join(differing)} differ)")
+    if len(parts) == 1:
+        return parts[0]
+    episode_ids, offset = [], 0
+    for part in parts:
+        _, renumbered = np.unique(part.episode_ids, return_inverse=True)
+        episode_ids.append(renumbered + offset)
+        offset += int(renumbered.max()) + 1
+    metadata = dict(first, episodes=offset, parts=[
+        {key: part.metadata.get(key) for key in ("seed", "episodes", "exploration")} for part in parts
+    ])
+    return Transitions(
+        observations=np.concatenate([part.observations for part in parts]),
+        actions=np.concatenate([part.actions for part in parts]),
+        next_observations=np.concatenate([part.next_observations for part in parts]),
+        episode_ids=np.concatenate(episode_ids).astype(np.int64),
+        metadata=metadata,
+    )
+
+
 def load_transitions(path: str | Path) -> Transitions:
     """Read a transition file written by `Transitions.save`.
 

@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--runs", default=",".join(f"{p}:{m}" for p, m in RUNS), help="planner:model pairs")
     parser.add_argument("--env-kwargs", default="{}", metavar="JSON", help="env options other than the models' own")
-    parser.add_argument("--bounds", default="lp", help="MILP bounds: interval, linear or lp")
+    parser.add_argument("--bounds", default=None, help="MILP bounds: interval, linear or lp (default: each planner's own)")
     parser.add_argument("--out", type=Path, default=Path("bench_control.json"))
     args = parser.parse_args()
 

@@ -17,7 +17,11 @@ bound: must be 0) and budget overruns (wall time above 1.1x the budget).
 
 Settings: pushing with the bundled 16-ReLU model and the 32- and 64-ReLU models of
 examples/checkpoints/make_checkpoints.sh at H = 4 and 8; sorting with the bundled 8-ReLU graph
-model on 4 objects at H = 4.
+model on 4 objects at H = 4. The budget check (does every MILP step end within 1.1x its budget on
+every bundled model?) adds the dense models:
+
+    python examples/bench_planners.py record --settings pushing-dense-h8 sorting-dense-h4 --out runs/suite_dense.json
+    python examples/bench_planners.py run runs/suite_dense.json --planners milp milp-exact milp-cem --budgets 0.1 0.5
 """
 
 from __future__ import annotations
@@ -42,8 +46,34 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "pushing64-h4": ("pushing_relu64.pt", 4, {}),
     "pushing64-h8": ("pushing_relu64.pt", 8, {}),
     "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
+    # The dense models, for the budget check only (how far a MILP step overruns its budget).
+    "pushing-dense-h8": ("pushing_dense.pt", 8, {}),
+    "sorting-dense-h4": ("sorting_graph_dense.pt", 4, {"num_objects": 4}),
 }
-PLANNERS = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
+SUITE_SETTINGS = [name for name in SETTINGS if "dense" not in name]
+PLANNERS = ("milp", "milp-exact", "milp-exact-scip", "milp-cem", "mppi", "cem", "random", "gd")
+SOLVER_SUFFIX = "-scip"  # "milp-exact-scip": milp-exact with SCIP's branch-and-bound (mpc.milp.scip)
+# A planner with another MILP bound mode: "NAME@MODE", e.g. "milp@lp" (variants for the relaxation study).
+
+
+def planner_options(spec: str) -> tuple[str, dict]:
+    """("milp-exact", {"solver": "scip", "bounds": "lp"}) from "milp-exact-scip@lp"."""
+    name, _, bounds = spec.partition("@")
+    options = {"bounds": bounds} if bounds else {}
+    if name.endswith(SOLVER_SUFFIX):
+        name, options["solver"] = name.removesuffix(SOLVER_SUFFIX), "scip"
+    return name, options
+
+
+def planner_spec(text: str) -> str:
+    from mpc.milp.bounds.modes import BOUND_MODES
+    from mpc.planners import PLANNER_NAMES
+
+    name, options = planner_options(text)
+    if name not in PLANNER_NAMES or options.get("bounds", "lp") not in BOUND_MODES:
+        raise argparse.ArgumentTypeError(f"{text!r}: planners are {', '.join(PLANNERS)}, optionally @interval, "
+                                         "@linear or @lp")
+    return text
 OVERRUN = 1.1
 
 
@@ -140,7 +170,8 @@ def plan_task(task: dict) -> dict:
     if checkpoint_name not in _MODELS:
         _MODELS[checkpoint_name] = load_checkpoint(CHECKPOINTS / checkpoint_name).model
     model = _MODELS[checkpoint_name]
-    planner = make_planner(task["planner"], model, seed=task["index"], num_objects=env_kwargs.get("num_objects"))
+    name, options = planner_options(task["planner"])
+    planner = make_planner(name, model, seed=task["index"], num_objects=env_kwargs.get("num_objects"), **options)
     problem = problem_from_json(task["problem"], task["time_limit"])
     try:
         plan = planner.plan(problem)
@@ -239,7 +270,7 @@ def plot(summary: list[dict], path: Path) -> None:
     columns = min(len(settings), 4)
     figure, axes = plt.subplots((len(settings) + columns - 1) // columns, columns, figsize=(4 * columns, 3.3 * ((len(settings) + columns - 1) // columns)), squeeze=False)
     for axis, setting in zip(axes.flat, settings):
-        for planner in PLANNERS:
+        for planner in sorted({row["planner"] for row in summary}):
             points = sorted((row["budget"], row["mean_ratio"]) for row in summary
                             if row["setting"] == setting and row["planner"] == planner and row["mean_ratio"] is not None)
             if points:
@@ -261,7 +292,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     rec = commands.add_parser("record", help="record planning problems from closed-loop MPPI runs")
     rec.add_argument("--out", type=Path, required=True, help="suite file (JSON)")
-    rec.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    rec.add_argument("--settings", nargs="+", default=SUITE_SETTINGS, choices=list(SETTINGS))
     rec.add_argument("--episodes", type=int, default=2, help="held-out episodes per setting")
     rec.add_argument("--steps", type=int, default=24, help="control steps per episode")
     rec.add_argument("--every", type=int, default=6, help="keep every EVERY-th step's problem")
@@ -269,13 +300,16 @@ def main() -> None:
     ref = commands.add_parser("reference", help="every planner on every problem with a long budget")
     ref.add_argument("suite", type=Path)
     ref.add_argument("--time-limit", type=float, default=20.0)
-    ref.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    ref.add_argument("--planners", nargs="+", default=list(PLANNERS), type=planner_spec)
     ref.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
     run = commands.add_parser("run", help="every planner at every budget, ratios to the best known values")
     run.add_argument("suite", type=Path)
     run.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 2.0, 5.0])
-    run.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    run.add_argument("--planners", nargs="+", default=list(PLANNERS), type=planner_spec)
     run.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
+    run.add_argument("--reference", type=Path, default=None,
+                     help="another results.jsonl whose objectives count for the best known values too (e.g. the "
+                     "main run's, for a study of planner variants in a folder of its own)")
     for command in (rec, ref, run):
         command.add_argument("--num-cpus", type=int, default=None, help="Ray CPUs (default: all cores)")
     args = parser.parse_args()
@@ -290,6 +324,8 @@ def main() -> None:
         records = run_planning(args.suite, results, args.planners, [args.time_limit], "reference", args.num_cpus)
     else:
         records = run_planning(args.suite, results, args.planners, args.budgets, "run", args.num_cpus)
+        if args.reference is not None:
+            records += [{**record, "task": {**record["task"], "kind": "reference"}} for record in _records(args.reference)]
     print(report(records, out))
 
 

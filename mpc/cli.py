@@ -9,13 +9,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from envs.arguments import count, non_negative_int, positive_number
+from dynamics.cli import add_device_argument
+from envs.arguments import count, non_negative_int, positive_number, probability
 from envs.cli import parse_env_kwargs
 from envs.files import check_directory, check_outputs
+from mpc.control.aggregation import COLLECTION_PLANNERS
 from mpc.control.task import ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
-from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
+from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner, planner_device
+from mpc.sampling.defaults import describe_defaults
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
@@ -31,7 +34,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_settings_arguments(control, ControlSettings())
     control.add_argument("--episodes", type=count, default=5)
     control.add_argument("--seed", type=non_negative_int, default=1000, help="episode i uses env seed SEED + i")
-    control.add_argument("--bounds", choices=BOUND_MODES, default=DEFAULT_BOUNDS, help="MILP neuron bounds")
+    control.add_argument("--solver", choices=("highs", "scip"), default="highs",
+                         help="branch-and-bound of milp-exact and milp-cem (scip: pip install \"sparsedyn[scip]\")")
+    control.add_argument("--bounds", choices=BOUND_MODES,
+                         help=f"MILP neuron bounds (default: interval for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)")
+    add_sampling_arguments(control)
     control.add_argument("--env-kwargs", metavar="JSON",
                          help="env options replacing those the model was trained with, e.g. "
                          "'{\"num_objects\": 6}' to run a graph model on another number of objects")
@@ -45,7 +52,29 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--episodes", type=count, default=3)
     demo.add_argument("--seed", type=non_negative_int, default=2000)
     demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
+    add_sampling_arguments(demo)
     demo.set_defaults(run=run_demo)
+
+    onpolicy = subparsers.add_parser(
+        "collect-onpolicy", help="collect transitions with a controller on a model in the loop (data aggregation)",
+        description="Roll out the model's env with a receding-horizon controller on the model (mixed with the env's "
+        "exploration policy) and save the transitions, to train on together with the exploration data "
+        "(`sparsedyn train EXPLORATION.npz ONPOLICY.npz ...`). The controller runs a fixed number of "
+        "iterations per step, so a seeded collection is reproducible.")
+    onpolicy.add_argument("model", type=Path, help="checkpoint the controller plans on")
+    onpolicy.add_argument("--episodes", type=count, default=100, help="number of episodes (default: 100)")
+    onpolicy.add_argument("--steps", type=count, default=50, help="steps per episode (default: 50)")
+    onpolicy.add_argument("--seed", type=non_negative_int, default=1, help="base seed (default: 1)")
+    onpolicy.add_argument("--out", type=Path, required=True, help="output .npz file")
+    onpolicy.add_argument("--planner", choices=COLLECTION_PLANNERS, default="mppi")
+    onpolicy.add_argument("--horizon", type=count, default=8, help="planning horizon in steps (default: 8)")
+    onpolicy.add_argument("--iterations", type=count, default=8, help="planner iterations per step (default: 8)")
+    onpolicy.add_argument("--explore", type=probability, default=0.3,
+                          help="probability that a step takes the exploration policy's action (default: 0.3)")
+    onpolicy.add_argument("--workers", type=count, default=1, help="worker processes (default: 1)")
+    onpolicy.add_argument("--env-kwargs", metavar="JSON", help="env options replacing the model's")
+    onpolicy.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    onpolicy.set_defaults(run=run_collect_onpolicy)
 
     sweep = subparsers.add_parser(
         "sweep", help="run a grid of closed-loop episodes (planner x model x budget x horizon x seed) on Ray",
@@ -64,6 +93,14 @@ def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSet
     parser.add_argument("--horizon", type=count, default=defaults.horizon, help="planning horizon in steps")
     parser.add_argument("--time-limit", type=positive_number, default=defaults.time_limit, help="planning budget per step (s)")
     parser.add_argument("--steps", type=count, default=defaults.steps, help="control steps per episode")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    add_device_argument(parser, "where the sampling planners (mppi, cem, random, gd, milp-cem's CEM) run; "
+                        "the MILP runs on the CPU")
+    parser.add_argument("--samples", type=count, metavar="K",
+                        help=f"sequences per iteration of the sampling planners, starts of gd (default by device: "
+                        f"{describe_defaults()})")
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
@@ -89,20 +126,22 @@ def run_control(args: argparse.Namespace) -> int:
     check_outputs({"--out": args.out, "--video": args.video}, {"MODEL": args.model}, MPCError)
     if args.video is not None:
         video_format(args.video)
+    device = planner_device(args.planner, args.device)  # DeviceError before any work
     torch.set_num_threads(1)
     checkpoint = load_model(args.model, args.horizon)
     metadata = checkpoint.metadata
     if args.env_kwargs is not None:
         metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
     check_model_fits(checkpoint.model, metadata)
-    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds,
-                           num_objects=metadata.get("num_objects"))
+    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds, solver=args.solver,
+                           num_objects=metadata.get("num_objects"), device=device, samples=args.samples)
     frames = [] if args.video else None
     settings = settings_from(args)
     results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
-                              make_fallback_planner(checkpoint.model, args.seed), frames)
-    results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds,
-                         "env_kwargs": metadata["env_kwargs"], "seed": args.seed, **settings.__dict__}
+                              make_fallback_planner(checkpoint.model, args.seed, device), frames)
+    results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds, "solver": args.solver,
+                         "env_kwargs": metadata["env_kwargs"], "seed": args.seed, "device": device.type,
+                         "samples": args.samples, **settings.__dict__}
     save_json(results, args.out)
     if frames:
         save_gif(frames, args.video)
@@ -135,6 +174,7 @@ def run_demo(args: argparse.Namespace) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     outputs = {name: args.out_dir / file_name for name, file_name in DEMO_FILES.items()}
     check_outputs(outputs, error=MPCError)
+    devices = {name: planner_device(name, args.device) for name, _ in DEMO_RUNS}  # DeviceError before any work
     torch.set_num_threads(1)
     models = {name: load_model(path, args.horizon) for name, path in DEMO_MODELS.items()}
     settings = settings_from(args)
@@ -142,17 +182,20 @@ def run_demo(args: argparse.Namespace) -> int:
     frames: list = []
     for planner_name, model_name in DEMO_RUNS:
         checkpoint = models[model_name]
-        label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
+        device = devices[planner_name]
+        on_gpu = f", {device.type}" if device.type != "cpu" else ""
+        label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU{on_gpu})"
         print(f"running {label}", file=sys.stderr)  # progress: stdout holds results only
-        planner = make_planner(planner_name, checkpoint.model, seed=args.seed)
+        planner = make_planner(planner_name, checkpoint.model, seed=args.seed, device=device, samples=args.samples)
         video = frames if planner_name == "milp-cem" else None
         results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
-                                  make_fallback_planner(checkpoint.model, args.seed), video)
+                                  make_fallback_planner(checkpoint.model, args.seed, device), video)
         summaries[label], runs[label] = results["summary"], results
         if results["interrupted"]:
             break
     table = summary_table(summaries)
-    save_json({"config": settings.__dict__, "runs": runs}, outputs["results"])
+    save_json({"config": {**settings.__dict__, "device": args.device, "samples": args.samples}, "runs": runs},
+              outputs["results"])
     write_atomically(outputs["table"], lambda file: file.write(table.encode() + b"\n"), MPCError)
     if frames:
         save_gif(frames, outputs["video"])
@@ -162,10 +205,30 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_collect_onpolicy(args: argparse.Namespace) -> int:
+    from envs.collect import collect_transitions
+    from mpc.control.aggregation import ControllerPolicy
+
+    check_outputs({"--out": args.out}, {"MODEL": args.model}, MPCError)
+    checkpoint = load_model(args.model, args.horizon)
+    metadata = checkpoint.metadata
+    env_kwargs = {**metadata["env_kwargs"], **(parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})}
+    policy = ControllerPolicy(str(args.model.resolve()), args.planner, args.horizon, args.iterations, args.explore)
+    transitions = collect_transitions(metadata["env_id"], args.episodes, args.steps, seed=args.seed,
+                                      workers=args.workers, env_kwargs=env_kwargs, progress=not args.no_progress,
+                                      policy=policy)
+    transitions.save(args.out)
+    meta = transitions.metadata
+    print(f"collected {len(transitions)} transitions from {meta['episodes']} episodes of {meta['env_id']} with "
+          f"{policy.name} ({meta['episodes_dropped']} dropped as diverged); object moved in "
+          f"{meta['moved_fraction']:.1%} of transitions; wrote {args.out}")
+    return 0
+
+
 def run_sweep(args: argparse.Namespace) -> int:
     from mpc.control.sweep import SweepSpec, run_sweep, sweep_table
 
-    files.check_directory(args.out, MPCError)
+    check_directory(args.out, MPCError)
     spec = SweepSpec.load(args.spec)
     summaries = run_sweep(spec, args.out, args.address, args.num_cpus, not args.no_progress)
     print(sweep_table(summaries))

@@ -149,14 +149,14 @@ class PlanningProblem(Task):
         return self.state_dim if self.cost_matrix is None else self.cost_matrix.shape[0]
 
     def cost_features(self, states):
-        """C x for states (..., n), numpy or torch: shape (..., k)."""
+        """C x for states (..., n), numpy or torch (on any device): shape (..., k)."""
         if self.cost_matrix is None:
             return states
         if isinstance(states, np.ndarray):
             return states @ self.cost_matrix.T
         import torch
 
-        return states @ torch.as_tensor(self.cost_matrix, dtype=states.dtype).T
+        return states @ torch.as_tensor(self.cost_matrix, dtype=states.dtype, device=states.device).T
 
     def validate(self) -> None:
         """Check the problem on its own (planners check only that it fits their model).
@@ -229,16 +229,15 @@ class Plan:
 
 
 def trajectory_cost(problem: PlanningProblem, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Cost of batched trajectories (see the module docstring), in the dtype of `states`.
+    """Cost of batched trajectories (see the module docstring), in the dtype and on the device of `states`.
 
     Shapes:
         states (B, H+1, n), actions (B, H, m) -> costs (B,).
     """
     import torch
 
-    goal = torch.as_tensor(problem.goal, dtype=states.dtype)
-    weights = torch.as_tensor(problem.state_weights, dtype=states.dtype)
-    terminal = torch.as_tensor(problem.terminal_weights, dtype=states.dtype)
+    goal, weights, terminal = (torch.as_tensor(values, dtype=states.dtype, device=states.device)
+                               for values in (problem.goal, problem.state_weights, problem.terminal_weights))
     distance = (problem.cost_features(states[:, 1:]) - goal).abs()
     running = (distance[:, :-1] * weights).sum(dim=(1, 2))
     final = (distance[:, -1] * terminal).sum(dim=1)

@@ -13,7 +13,7 @@ import pytest
 import envs  # noqa: F401  (registers the environments)
 from envs.collect import collect_transitions
 from envs.dataset import REQUIRED_METADATA, load_transitions
-from envs.errors import CollectionError, UnknownEnvError
+from envs.errors import CollectionError, DatasetError, UnknownEnvError
 from envs.pushing import ObjectPushingEnv
 from envs.rope import RopeShapingEnv
 from envs.sorting import ObjectSortingEnv
@@ -217,3 +217,35 @@ def test_console_script_collects_in_parallel(tmp_path):
     data = load_transitions(out)
     same = collect_transitions(ENV_ID, episodes=8, steps=20, seed=9, workers=1)
     assert np.array_equal(data.observations, same.observations) and np.array_equal(data.actions, same.actions)
+
+
+def test_concatenated_transitions_keep_episodes_apart_and_refuse_another_system():
+    from envs.dataset import concatenate_transitions
+    from toy import toy_transitions
+
+    first, second = toy_transitions(episodes=3, steps=4, seed=0), toy_transitions(episodes=2, steps=4, seed=1)
+    joined = concatenate_transitions([first, second])
+    assert len(joined) == len(first) + len(second)
+    assert np.unique(joined.episode_ids).size == 5
+    np.testing.assert_array_equal(joined.observations[len(first):], second.observations)
+    assert joined.metadata["episodes"] == 5 and len(joined.metadata["parts"]) == 2
+    second.metadata["state_layout"] = ["a", "b"]
+    with pytest.raises(DatasetError, match="another system"):
+        concatenate_transitions([first, second])
+    with pytest.raises(DatasetError):
+        concatenate_transitions([])
+
+
+def test_collect_onpolicy_writes_reproducible_controller_data(tmp_path, capsys):
+    checkpoint = Path(__file__).resolve().parent.parent / "examples" / "checkpoints" / "pushing_sparse.pt"
+    outputs = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    for out, workers in zip(outputs, (1, 2)):
+        code = main(["collect-onpolicy", str(checkpoint), "--episodes", "2", "--steps", "4", "--iterations", "2",
+                     "--out", str(out), "--workers", str(workers), "--no-progress"])
+        assert code == 0, capsys.readouterr().err
+    first, second = (load_transitions(out) for out in outputs)
+    assert len(first) == 8 and first.metadata["exploration"].startswith("controller (mppi")
+    for name in ("observations", "actions", "next_observations", "episode_ids"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
+    assert "controller (mppi" in capsys.readouterr().out
+    assert main(["collect-onpolicy", str(checkpoint), "--explore", "1.5", "--out", str(tmp_path / "c.npz")]) == 2

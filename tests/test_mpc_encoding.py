@@ -13,7 +13,8 @@ from strategies import sparse_networks
 
 from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
-from mpc.milp.bounds.interval import propagate_intervals, rollout_interval_bounds
+from mpc.milp.bounds.interval import propagate_intervals
+from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.formulation import AffineMap, encode_network_copies
 from mpc.milp.highs import solve_program
 from mpc.milp.horizon import build_horizon_program
@@ -54,10 +55,7 @@ def make_problem(state_dim, action_dim, horizon, rng, **extra):
 
 
 def build(network, problem):
-    bounds = rollout_interval_bounds(
-        network, problem.state, problem.action_low, problem.action_high, problem.horizon,
-        problem.workspace_low, problem.workspace_high,
-    )  # fmt: skip
+    bounds = rollout_bounds(network, problem)
     return build_horizon_program(network, problem, bounds), bounds
 
 

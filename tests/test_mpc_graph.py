@@ -15,9 +15,10 @@ from strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 from dynamics.frozen import FrozenGraph, POSITION_DIM, rollout
 from dynamics.graph import GraphDynamics
 from mpc.errors import ProblemError
+from mpc.milp.bounds.crown import linear_copy_bounds
 from mpc.milp.bounds.interval import propagate_intervals
-from mpc.milp.bounds.graph import graph_rollout_bounds, linear_copy_bounds
-from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
+from mpc.milp.bounds.lp import lp_tightener
+from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.highs import solve_program
 from mpc.milp.horizon import build_horizon_program
 from mpc.milp.planner import BOUND_MODES, MILPPlanner
@@ -61,7 +62,7 @@ def make_problem(graph, horizon, rng):
 
 
 def build(graph, problem):
-    bounds = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, problem.horizon)
+    bounds = rollout_bounds(graph, problem)
     return build_horizon_program(graph, problem, bounds), bounds
 
 
@@ -87,7 +88,7 @@ def test_linear_copy_bounds_contain_every_neuron_and_lie_within_the_intervals(dr
 def test_graph_bounds_contain_every_sampled_rollout(drawn, horizon, linear):
     graph, rng = drawn
     problem = make_problem(graph, horizon, rng)
-    bounds = graph_rollout_bounds(graph, problem.state, problem.action_low, problem.action_high, horizon, linear=linear)
+    bounds = rollout_bounds(graph, problem, linear=linear)
     states = rollout(graph, problem.state, rng.uniform(-1, 1, size=(300, horizon, ACTION_DIM)))
     assert np.all(states >= bounds.state_low - 1e-9)
     assert np.all(states <= bounds.state_high + 1e-9)
@@ -127,10 +128,9 @@ def tiny_graph(seed):
 def test_linear_and_lp_state_bounds_are_sound_and_tighter(seed):
     graph, rng = tiny_graph(seed)
     problem = make_problem(graph, 4, rng)
-    box = (problem.state, problem.action_low, problem.action_high, 4)
-    interval = graph_rollout_bounds(graph, *box)
-    linear = graph_rollout_bounds(graph, *box, linear=True)
-    tightened = graph_lp_rollout_bounds(graph, problem)
+    interval = rollout_bounds(graph, problem)
+    linear = rollout_bounds(graph, problem, linear=True)
+    tightened = rollout_bounds(graph, problem, linear=True, tighteners=[lp_tightener(graph, problem)])
     states = rollout(graph, problem.state, rng.uniform(-1, 1, size=(2000, 4, ACTION_DIM)))
     looser = interval
     for bounds in (linear, tightened):

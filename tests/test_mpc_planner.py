@@ -84,6 +84,27 @@ def test_optimum_beats_dense_grid_and_random_search_on_the_torch_model(seed, hor
     assert plan.objective <= sampled_costs.min() + 1e-6 * (1 + abs(sampled_costs.min()))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scip_backend_reaches_the_optimum_highs_proves(seed):
+    model = tiny_model(seed)
+    problem = tiny_problem(seed, horizon=3)
+    highs = MILPPlanner(model.export(), 2, 1, mip_gap=1e-9).plan(problem)
+    scip = MILPPlanner(model.export(), 2, 1, mip_gap=1e-9, solver="scip").plan(problem)
+    assert highs.status == scip.status == "optimal"
+    assert scip.objective == pytest.approx(highs.objective, rel=1e-6, abs=1e-6)
+    assert scip.best_bound <= highs.objective + 1e-6 and scip.extras["solver"] == "scip"
+    with pytest.raises(ProblemError, match="solver"):
+        MILPPlanner(model.export(), 2, 1, solver="gurobi")
+
+
+def test_scip_backend_raises_the_same_typed_errors():
+    model = tiny_model(1)
+    contradictory = tiny_problem(1, horizon=2, state_constraints=(np.array([[1.0, 0.0], [-1.0, 0.0]]),
+                                                                  np.array([0.0, -1.0])))
+    with pytest.raises(InfeasibleError):
+        MILPPlanner(model.export(), 2, 1, bounds="interval", solver="scip").plan(contradictory)
+
+
 @pytest.mark.parametrize("bounds", ["interval", "lp"])
 def test_optimum_respects_workspace_and_state_constraints(bounds):
     model = tiny_model(3)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from test_mpc_encoding import forward_rollout, hidden_pre_activations, make_problem
 from strategies import sparse_networks
 
-from mpc.milp.bounds.interval import refine_rollout_bounds, rollout_interval_bounds
+from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.bounds.crown import linear_tightener
 from mpc.milp.planner import LP_MIN_BINARIES, MILPPlanner
 from mpc.milp.bounds.lp import lp_tightener
@@ -52,10 +52,8 @@ def test_tightened_bounds_are_inside_interval_bounds_and_contain_every_feasible_
         feasible &= np.all(rollouts[:, 1:, -1] >= low[-1], axis=1)
     problem = make_problem(state_dim, action_dim, horizon, rng, **extra)
     problem.state = state
-    interval = rollout_interval_bounds(
-        network, state, problem.action_low, problem.action_high, horizon, problem.workspace_low, problem.workspace_high
-    )
-    tightened = refine_rollout_bounds(network, problem, interval, TIGHTENERS[mode](network, problem))
+    interval = rollout_bounds(network, problem)
+    tightened = rollout_bounds(network, problem, tighteners=TIGHTENERS[mode](network, problem))
 
     assert np.all(tightened.state_low >= interval.state_low) and np.all(tightened.state_high <= interval.state_high)
     for low, high, loose_low, loose_high in zip(
@@ -90,10 +88,9 @@ def test_every_bound_mode_reaches_the_same_optimum(drawn, horizon):
 def test_lp_tightening_past_its_deadline_changes_nothing(drawn, horizon):
     network, state_dim, action_dim, rng = drawn
     problem = make_problem(state_dim, action_dim, horizon, rng)
-    interval = rollout_interval_bounds(network, problem.state, problem.action_low, problem.action_high, horizon)
-    linear = refine_rollout_bounds(network, problem, interval, [linear_tightener(network, problem)])
+    linear = rollout_bounds(network, problem, tighteners=[linear_tightener(network, problem)])
     expired = lp_tightener(network, problem, deadline=time.perf_counter())
-    both = refine_rollout_bounds(network, problem, interval, [linear_tightener(network, problem), expired])
+    both = rollout_bounds(network, problem, tighteners=[linear_tightener(network, problem), expired])
     np.testing.assert_array_equal(both.state_low, linear.state_low)
     np.testing.assert_array_equal(both.state_high, linear.state_high)
     tightened, reference = both.network, linear.network

@@ -43,7 +43,7 @@ def test_every_planner_closes_the_loop(metadata, planner_name):
         assert all(step["planning_time"] > 0 for step in episode["steps"])
     assert results["summary"]["episodes"] == 2 and results["summary"]["steps"] == 6
     sampled = [step["sampled_objective"] for episode in results["episodes"] for step in episode["steps"]]
-    if planner_name == "milp-cem":  # the MILP's plan is never worse than the sampled one it starts from
+    if planner_name in ("milp", "milp-cem"):  # the MILP's plan is never worse than the sampled one it starts from
         assert all(step["objective"] <= step["sampled_objective"] + 1e-4 * (1 + abs(step["sampled_objective"]))
                    for episode in results["episodes"] for step in episode["steps"] if not step["fallback"])
         assert 0 <= results["summary"]["milp_improved_steps"] <= 6
@@ -55,7 +55,7 @@ def test_same_seed_gives_the_same_episodes(metadata):
     model = small_model(metadata)
     settings = ControlSettings(horizon=3, time_limit=5.0, steps=3)
     runs = [
-        run_closed_loop(make_planner("milp", model), metadata, settings, episodes=1, seed=9, show_progress=False)
+        run_closed_loop(make_planner("milp-exact", model), metadata, settings, episodes=1, seed=9, show_progress=False)
         for _ in range(2)
     ]
     assert runs[0]["episodes"][0]["cost_curve"] == runs[1]["episodes"][0]["cost_curve"]
@@ -148,4 +148,4 @@ def test_every_planner_sorts_with_a_graph_model_on_another_number_of_objects(pla
                               seed=5, fallback_planner=make_fallback_planner(model), show_progress=False)
     episode = results["episodes"][0]
     assert len(episode["steps"]) == 2 and results["summary"]["success_threshold"] == 9.0
-    assert not any(step["fallback"] for step in episode["steps"]) or planner_name == "milp"
+    assert not any(step["fallback"] for step in episode["steps"]) or planner_name == "milp-exact"

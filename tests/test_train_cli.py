@@ -11,7 +11,7 @@ from toy import ENV_ID, toy_transitions
 from mpc.main import main
 
 TINY = ["--hidden", "16,16", "--rollout-steps", "3", "--epochs", "3", "--phase-epochs", "2", "--batch-size", "64",
-        "--eval-steps", "4", "--quiet"]
+        "--eval-steps", "4", "--quiet", "--device", "cpu"]  # bit-for-bit resume is asserted on the CPU (GPU: test_device)
 
 
 @pytest.fixture(autouse=True)
@@ -179,3 +179,21 @@ def test_inspect_reports_the_errors_on_other_data(capsys, data_file, tmp_path):
     wide.save(tmp_path / "wide.npz")
     code, _, err = main(["inspect", str(out), "--data", str(tmp_path / "wide.npz")]), *capsys.readouterr()
     assert code == 1 and err.count("\n") == 1 and "reads 2 states and 1 actions, the data has 4 and 1" in err
+
+
+def test_train_on_several_data_files_of_one_system(capsys, data_file, tmp_path):
+    other = tmp_path / "more.npz"
+    toy_transitions(episodes=10, steps=25, seed=4).save(other)
+    out = tmp_path / "model.pt"
+    code, _, err = run(capsys, "train", data_file, other, "--out", out, *TINY)
+    assert code == 0, err
+    info = load_checkpoint(out).info
+    assert info["data"]["transitions"] == (20 + 10) * 25
+    assert info["data"]["train_transitions"] + info["data"]["validation_transitions"] == 30 * 25
+    assert 0 < info["data"]["validation_episodes"] < 30
+
+    foreign = toy_transitions(episodes=10, steps=25, seed=5)
+    foreign.metadata["action_high"] = [2.0]
+    foreign.save(tmp_path / "foreign.npz")
+    code, _, err = run(capsys, "train", data_file, tmp_path / "foreign.npz", "--out", tmp_path / "m2.pt", *TINY)
+    assert_one_line_error(code, err, "another system", "action_high")

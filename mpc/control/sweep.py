@@ -14,10 +14,17 @@ A spec is a JSON object (`sparsedyn sweep SPEC.json`):
     {"models": {"sparse": "examples/checkpoints/pushing_sparse.pt", "dense": "..."},
      "runs": [["milp", "sparse"], ["mppi", "sparse"], ["mppi", "dense"]],
      "time_limits": [0.5, 2.0], "horizons": [8], "episodes": 20, "seed": 5000, "steps": 30,
-     "env_kwargs": {}, "bounds": "lp"}
+     "env_kwargs": {}, "device": "auto", "samples": null, "tasks_per_gpu": 1}
 
 Model paths are relative to the spec file. Episode i of every run uses env seed `seed + i` (the
 same initial states and goals for every planner) and planner seed `seed + i`.
+
+Devices: the sampling planners (mpc.planners.DEVICE_PLANNERS) run on `device` ("auto": cuda if the
+machine running the sweep has a GPU; set "cuda" for a remote cluster whose workers have one), the
+MILP planners on the CPU; each task records the device it ran on. A GPU task reserves
+1 / `tasks_per_gpu` of a GPU in Ray (Ray hides the GPUs from a task that reserves none): 1 (default)
+runs one GPU episode at a time, so that the GPU's time within a step's budget is the planner's own.
+A sweep that asks for "cuda" on a cluster without a GPU stops at once with one error line.
 """
 
 from __future__ import annotations
@@ -48,11 +55,15 @@ class SweepSpec:
         seed: the first env seed (held-out seeds: training data uses SeedSequence-derived seeds).
         steps: control steps per episode.
         env_kwargs: env options replacing the models' own (e.g. {"num_objects": 6}).
-        bounds: MILP bound mode.
+        bounds: MILP bound mode; None: each MILP planner's default.
+        device: "auto", "cpu" or "cuda": where the sampling planners run (the MILP's on the CPU).
+        samples: K of the sampling planners (gd: starts); None: the device's default
+            (mpc.sampling.defaults).
+        tasks_per_gpu: GPU episodes that run at once on one GPU.
 
     Raises:
         MPCError: from `load`, for a spec that is not valid JSON or names unknown planners, models,
-            or non-positive counts and budgets.
+            or non-positive counts and budgets, or an unknown device.
     """
 
     models: dict[str, str]
@@ -63,11 +74,15 @@ class SweepSpec:
     seed: int = 5000
     steps: int = 30
     env_kwargs: dict = field(default_factory=dict)
-    bounds: str = "lp"
+    bounds: str | None = None
+    device: str = "auto"
+    samples: int | None = None
+    tasks_per_gpu: int = 1
 
     @staticmethod
     def load(path: Path) -> SweepSpec:
         """Read and check a spec file; model paths become relative to its folder."""
+        from dynamics.device import DEVICE_CHOICES
         from mpc.planners import PLANNER_NAMES
 
         try:
@@ -87,39 +102,64 @@ class SweepSpec:
         ):
             raise MPCError(f"sweep spec {path}: runs, time_limits and horizons must be non-empty, and every "
                            "budget, horizon, episode and step count positive and finite")
+        if spec.device not in DEVICE_CHOICES:
+            raise MPCError(f"sweep spec {path}: device {spec.device!r} is not one of {', '.join(DEVICE_CHOICES)}")
+        for name in ("samples", "tasks_per_gpu"):
+            value = getattr(spec, name)
+            if not (value is None and name == "samples") and not (type(value) is int and value > 0):
+                raise MPCError(f"sweep spec {path}: {name} must be a positive integer" +
+                               (" or null" if name == "samples" else "") + f", got {value!r}")
         return SweepSpec(**{**asdict(spec), "models": models, "runs": runs})
 
     def tasks(self) -> list[dict]:
-        """One task per episode: the parameters `run_episode_task` takes."""
+        """One task per episode: the parameters `run_episode_task` takes, with the device it runs on
+        ("cpu" or "cuda": `device` resolved here for the sampling planners, "cpu" for the MILP's)."""
         return [
             {"planner": planner, "model": model, "checkpoint": self.models[model], "time_limit": float(time_limit),
              "horizon": int(horizon), "seed": self.seed + episode, "steps": self.steps,
-             "env_kwargs": self.env_kwargs, "bounds": self.bounds}
+             "env_kwargs": self.env_kwargs, "bounds": self.bounds, "device": self.task_device(planner),
+             "samples": self.samples}
             for planner, model in self.runs for time_limit in self.time_limits for horizon in self.horizons
             for episode in range(self.episodes)
         ]
+
+    def task_device(self, planner: str) -> str:
+        """"cpu" or "cuda": where a task of `planner` runs (see the module docstring)."""
+        from mpc.planners import DEVICE_PLANNERS
+
+        if planner not in DEVICE_PLANNERS or self.device == "cpu":
+            return "cpu"
+        if self.device == "cuda":
+            return "cuda"
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run_episode_task(task: dict) -> dict:
     """Run one closed-loop episode of a sweep (in a Ray worker) and return its record.
 
     The record holds the task, the initial and final task cost, success, the cost curve, every
-    step's planning time and status, and the counts of fallbacks and budget overruns.
+    step's planning time and status, and the counts of fallbacks and budget overruns. A task without
+    "device" or "samples" (one recorded before they existed) runs on the CPU with the default samples.
     """
     import torch
 
+    from dynamics.device import resolve_device
     from mpc.control.runner import env_metadata, run_closed_loop
     from mpc.control.task import ControlSettings
     from mpc.planners import make_fallback_planner, make_planner
 
     torch.set_num_threads(1)
+    device = resolve_device(task.get("device", "cpu"))
     checkpoint = _checkpoint(task["checkpoint"])
     metadata = env_metadata(checkpoint.metadata, task["env_kwargs"])
     planner = make_planner(task["planner"], checkpoint.model, seed=task["seed"], bounds=task["bounds"],
-                           num_objects=metadata.get("num_objects"))
+                           num_objects=metadata.get("num_objects"), device=device, samples=task.get("samples"))
     settings = ControlSettings(horizon=task["horizon"], time_limit=task["time_limit"], steps=task["steps"])
     episode = run_closed_loop(planner, metadata, settings, 1, task["seed"],
-                              make_fallback_planner(checkpoint.model, task["seed"]), show_progress=False)["episodes"][0]
+                              make_fallback_planner(checkpoint.model, task["seed"], device),
+                              show_progress=False)["episodes"][0]
     times = [step["planning_time"] for step in episode["steps"]]
     return {
         "task": task,
@@ -147,7 +187,9 @@ def _checkpoint(path: str):
 
 
 def task_key(task: dict) -> str:
-    return json.dumps(task, sort_keys=True)
+    """A task's identity in a results file; a task recorded before "device" and "samples" existed ran on the
+    CPU with the default samples, and matches the task that says so."""
+    return json.dumps({"device": "cpu", "samples": None, **task}, sort_keys=True)
 
 
 def finished_records(results: Path) -> list[dict]:
@@ -164,8 +206,11 @@ def finished_records(results: Path) -> list[dict]:
 
 
 def run_tasks(function, tasks: list[dict], results: Path, address: str | None = None, num_cpus: int | None = None,
-              show_progress: bool = True) -> list[dict]:
+              show_progress: bool = True, gpu_share: float = 1.0) -> list[dict]:
     """Run function(task) for every task not yet in `results` as a Ray task of one CPU; return all records.
+
+    A task whose "device" is "cuda" also reserves `gpu_share` of a GPU (Ray shows a task only the GPUs
+    it reserved).
 
     Each record (a dict holding "task") is appended to `results` as one JSON line as soon as its task
     finishes, so a run killed at any point keeps every finished task and resumes with the others.
@@ -176,9 +221,11 @@ def run_tasks(function, tasks: list[dict], results: Path, address: str | None = 
         results: the JSON Lines file to append to (created if missing).
         address: an existing Ray cluster ("auto", or "host:port"); None starts a local one.
         num_cpus: CPUs of the local Ray instance (default: all cores); ignored with `address`.
+        gpu_share: the part of a GPU a "cuda" task reserves (1 / tasks that share one GPU at a time).
 
     Raises:
-        MPCError: Ray is not installed (`pip install "sparsedyn[sweep]"`).
+        MPCError: Ray is not installed (`pip install "sparsedyn[sweep]"`), or a "cuda" task is pending and
+            the Ray cluster has no GPU (it would wait forever).
     """
     try:
         import ray
@@ -199,8 +246,12 @@ def run_tasks(function, tasks: list[dict], results: Path, address: str | None = 
         ray.init(address=address, num_cpus=None if address else (num_cpus or os.cpu_count()), include_dashboard=False,
                  log_to_driver=False)
     try:
+        on_gpu = [task.get("device") == "cuda" for task in pending]
+        if any(on_gpu) and not ray.cluster_resources().get("GPU", 0):
+            raise MPCError(f"{sum(on_gpu)} task(s) run on device cuda, but the Ray cluster has no GPU; set "
+                           '"device": "cpu" (or "auto") in the sweep spec')
         remote = ray.remote(num_cpus=1)(function)
-        waiting = [remote.remote(task) for task in pending]
+        waiting = [remote.options(num_gpus=gpu_share if gpu else 0).remote(task) for task, gpu in zip(pending, on_gpu)]
         with results.open("a") as file, tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="sweep",
                                               unit="task", disable=not show_progress) as progress:
             while waiting:
@@ -217,22 +268,23 @@ def run_tasks(function, tasks: list[dict], results: Path, address: str | None = 
 
 
 def aggregate(records: list[dict]) -> list[dict]:
-    """One summary per (planner, model, time limit, horizon), in the order the records first name them.
+    """One summary per (planner, device, model, time limit, horizon), in the order the records first name them.
 
-    Each summary: the group's keys, episodes, median / q25 / q75 final cost, success rate, median and
+    Each summary: the group's keys (device: "cpu" for a record without one), episodes, median / q25 / q75 final cost, success rate, median and
     max planning time, steps, overrun steps (planning over 1.1x the budget) and fallback steps.
     """
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         task = record["task"]
-        groups.setdefault((task["planner"], task["model"], task["time_limit"], task["horizon"]), []).append(record)
+        key = (task["planner"], task.get("device", "cpu"), task["model"], task["time_limit"], task["horizon"])
+        groups.setdefault(key, []).append(record)
     summaries = []
-    for (planner, model, time_limit, horizon), group in groups.items():
+    for (planner, device, model, time_limit, horizon), group in groups.items():
         final = [record["final_cost"] for record in group]
         times = [time for record in group for time in record["planning_times"]]
         q25, q75 = np.percentile(final, [25, 75])
         summaries.append({
-            "planner": planner, "model": model, "time_limit": time_limit, "horizon": horizon,
+            "planner": planner, "device": device, "model": model, "time_limit": time_limit, "horizon": horizon,
             "episodes": len(group),
             "median_final_cost": statistics.median(final), "final_cost_q25": float(q25), "final_cost_q75": float(q75),
             "success_rate": sum(record["success"] for record in group) / len(group),
@@ -245,13 +297,19 @@ def aggregate(records: list[dict]) -> list[dict]:
     return summaries
 
 
+def planner_label(row: dict) -> str:
+    """The planner of a summary, with its device when that is not the CPU: "mppi", "mppi (cuda)"."""
+    device = row.get("device", "cpu")
+    return row["planner"] if device == "cpu" else f"{row['planner']} ({device})"
+
+
 def sweep_table(summaries: list[dict]) -> str:
     """A markdown table of `aggregate`'s summaries."""
     lines = ["| planner | model | budget (s) | H | episodes | median final cost | IQR | success | "
              "median plan time (s) | overruns | fallbacks |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in summaries:
         lines.append(
-            f"| {row['planner']} | {row['model']} | {row['time_limit']:g} | {row['horizon']} | {row['episodes']} "
+            f"| {planner_label(row)} | {row['model']} | {row['time_limit']:g} | {row['horizon']} | {row['episodes']} "
             f"| {row['median_final_cost']:.2f} | {row['final_cost_q25']:.2f}-{row['final_cost_q75']:.2f} "
             f"| {row['success_rate']:.0%} | {row['median_planning_time']:.3f} "
             f"| {row['overrun_steps']}/{row['steps']} | {row['fallback_steps']} |"
@@ -268,7 +326,7 @@ def plot_sweep(summaries: list[dict], path: Path) -> None:
 
     lines: dict[tuple, list[dict]] = {}
     for row in summaries:
-        lines.setdefault((row["planner"], row["model"], row["horizon"]), []).append(row)
+        lines.setdefault((planner_label(row), row["model"], row["horizon"]), []).append(row)
     figure, axes = plt.subplots(figsize=(6.5, 4.5))
     for (planner, model, horizon), rows in lines.items():
         rows = sorted(rows, key=lambda row: row["time_limit"])
@@ -295,7 +353,8 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: str | None = None, num_cp
     from envs.files import write_atomically
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = run_tasks(run_episode_task, spec.tasks(), out_dir / "results.jsonl", address, num_cpus, show_progress)
+    records = run_tasks(run_episode_task, spec.tasks(), out_dir / "results.jsonl", address, num_cpus, show_progress,
+                        1 / spec.tasks_per_gpu)
     wanted = {task_key(task) for task in spec.tasks()}
     summaries = aggregate([record for record in records if task_key(record["task"]) in wanted])
     table = sweep_table(summaries)

@@ -25,16 +25,15 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
 
-from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
+from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.errors import InfeasibleError, NoIncumbentError
-from mpc.milp.highs import solve_program
+from mpc.milp.highs import presolve_pays, solve_program
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.region import RegionOptimum, RegionSearch
-from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem, trajectory_cost
+from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
 
-DEFAULT_ANYTIME_BOUNDS = "linear"  # region LPs are exact with any bounds; see examples/bench_planners.py
+DEFAULT_ANYTIME_BOUNDS = "interval"  # region LPs are exact with any bounds; cheapest, see examples/bench_planners.py
 
 
 class AnytimeMILPPlanner:
@@ -113,22 +112,26 @@ class AnytimeMILPPlanner:
                     break
                 descend_from(actions)
 
-        try:
-            result = solve_program(program, max(deadline - time.perf_counter(), 1e-3), self.exact.mip_gap,
-                                   self.exact.threads, None if best is None else best.values)
-        except (NoIncumbentError, InfeasibleError) as error:
-            if best is None:
-                return self._sampled(problem, sampled or self.sampler.plan(problem), error, began)
-            result = None
+        result = None
+        remaining = deadline - time.perf_counter()
+        # Branch-and-bound starts with the LP relaxation of the whole program, dearer than a region LP:
+        # where not even two of the slowest region LPs fit in what is left, it would overrun the budget.
+        if remaining > 2 * search.slowest_lp:
+            try:
+                result = solve_program(program, remaining, self.exact.mip_gap, self.exact.threads,
+                                       None if best is None else best.values, presolve=presolve_pays(program))
+            except (NoIncumbentError, InfeasibleError) as error:
+                if best is None:
+                    return self._sampled(problem, sampled or self.sampler.plan(problem), error, began)
+        elif best is None:
+            return self._sampled(problem, sampled or self.sampler.plan(problem), NoIncumbentError(), began)
         if best is None or (result is not None and result.objective < best.objective):
             values, status = result.values, result.status
         else:
             values, status = best.values, TIME_LIMIT if result is None else result.status
-        actions = np.clip(values[program.action_columns], problem.action_low, problem.action_high)
-        states = rollout(self.exact.network, problem.state, actions)
-        objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
+        actions, states, objective = self.exact.replay(problem, program, values)
         # The cost is a sum of weighted absolute values: 0 bounds it even before HiGHS has a bound of its own.
-        bound = None if result is None else min(max(result.best_bound, 0.0), objective)
+        bound = 0.0 if result is None else min(max(result.best_bound, 0.0), objective)
         return Plan(
             actions=actions,
             states=states,
@@ -136,7 +139,7 @@ class AnytimeMILPPlanner:
             status=status,
             wall_time=time.perf_counter() - began,
             best_bound=bound,
-            gap=None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9),
+            gap=abs(objective - bound) / max(abs(objective), 1e-9),
             node_count=None if result is None else result.node_count,
             binaries=program.num_binaries,
             extras={"rounds": rounds, "descents": descents, "region_lps": search.lp_count,

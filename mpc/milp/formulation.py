@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dynamics.frozen import FrozenNetwork
-from mpc.milp.bounds.interval import NetworkBounds
+from mpc.milp.bounds.boxes import NetworkBounds
 from mpc.milp.program import ProgramBuilder, masked
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from dynamics.frozen import FrozenGraph
 from mpc.milp.formulation import AffineMap, NetworkEncoding, encode_network_copies
-from mpc.milp.bounds.graph import GraphBounds
+from mpc.milp.bounds.boxes import GraphBounds
 from mpc.milp.program import ProgramBuilder
 
 

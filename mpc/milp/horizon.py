@@ -1,8 +1,10 @@
 """The planning program of a dynamics model (MLP or graph) over a horizon (seam 4 for seam 3's problem).
 
 Columns x[t, i] (t = 0..H, x[0] fixed to the start state) and u[t, j] (t = 0..H-1, inside the
-action box); the network is encoded once per step with input [x_t, u_t] and output tied to
-x[t + 1] (a graph model: its edge and node networks once per edge and node, mpc.milp.graph_formulation); the cost of `mpc.problem.trajectory_cost` is made linear with auxiliary columns:
+action box); the model is encoded once per step with input [x_t, u_t] and output tied to
+x[t + 1] by its kind's formulation (mpc.milp.kinds: an MLP's network once per step, a graph model's
+edge and node networks once per edge and node); the cost of `mpc.problem.trajectory_cost` is made
+linear with auxiliary columns:
 
     c[t]    =  C x[t + 1]               cost features, if the problem has a cost_matrix C
     e[t, i] >= |c[t, i] - goal_i|       for features whose weight is non-zero (c = x without C)
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
-from mpc.milp.bounds.interval import RolloutBounds
-from mpc.milp.formulation import AffineMap, NetworkEncoding, encode_network_copies
-from mpc.milp.graph_formulation import GraphEncoding, encode_graph_steps
+from mpc.milp.bounds.boxes import RolloutBounds
+from mpc.milp.formulation import AffineMap, NetworkEncoding
+from mpc.milp.graph_formulation import GraphEncoding
+from mpc.milp.kinds import model_kind
 from mpc.problem import PlanningProblem
 from mpc.milp.program import MatrixProgram, ProgramBuilder
 
@@ -68,18 +71,23 @@ def _add_absolute_values(
 
 
 def build_horizon_program(network: FrozenNetwork | FrozenGraph, problem: PlanningProblem, bounds: RolloutBounds) -> HorizonProgram:
-    """Assemble the MILP of seam 4 for `problem`, using `bounds` for the state boxes and big-M values."""
+    """Assemble the MILP of seam 4 for `problem`, using `bounds` for the state boxes and big-M values.
+
+    Args:
+        network: the frozen dynamics model (an MLP or a graph model, mpc.milp.kinds).
+        problem: the planning problem.
+        bounds: bounds of its rollout (mpc.milp.bounds.rollout.rollout_bounds) over problem.horizon.
+
+    Raises:
+        ProblemError: `network` is not a frozen network or graph.
+    """
     horizon, n, m = problem.horizon, problem.state_dim, problem.action_dim
     builder = ProgramBuilder()
     states = builder.add_columns("x", np.ones((horizon + 1, n), dtype=bool), bounds.state_low, bounds.state_high)
     actions = builder.add_columns("u", np.ones((horizon, m), dtype=bool), problem.action_low, problem.action_high)
     inputs = np.concatenate([states[:-1], actions], axis=1)
-    if isinstance(network, FrozenGraph):
-        dynamics = encode_graph_steps(builder, network, AffineMap.of_columns(inputs), bounds.network, states[1:])
-    else:
-        dynamics = encode_network_copies(
-            builder, network, AffineMap.of_columns(inputs), bounds.network, name="f", output_columns=states[1:]
-        )
+    encode = model_kind(network).encode
+    dynamics = encode(builder, network, AffineMap.of_columns(inputs), bounds.network, output_columns=states[1:])
 
     weights = np.tile(problem.state_weights, (horizon, 1))
     weights[-1] = problem.terminal_weights

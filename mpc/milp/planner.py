@@ -8,18 +8,20 @@ import numpy as np
 import torch
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
-from mpc.milp.bounds.interval import RolloutBounds, refine_rollout_bounds, rollout_interval_bounds
 from mpc.errors import ProblemError
-from mpc.milp.bounds.graph import graph_rollout_bounds
-from mpc.milp.bounds.graph_lp import graph_lp_rollout_bounds
-from mpc.milp.highs import solve_program
-from mpc.milp.horizon import HorizonProgram, build_horizon_program
+from mpc.milp.bounds.boxes import RolloutBounds
 from mpc.milp.bounds.crown import linear_tightener
-from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.milp.bounds.lp import lp_tightener
-from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
+from mpc.milp.bounds.rollout import rollout_bounds
+from mpc.milp.highs import presolve_pays, solve_program
+from mpc.milp.horizon import HorizonProgram, build_horizon_program
+from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
+from mpc.milp.program import MatrixProgram
+from mpc.milp.scip import solve_program_scip
+from mpc.problem import Plan, PlanningProblem, trajectory_cost
+from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 
-LP_MIN_BINARIES = 28  # "lp" on an MLP with fewer interval-bound binaries runs as "linear": the LPs cost more than they save
+SOLVERS = ("highs", "scip")
 
 
 class MILPPlanner:
@@ -29,8 +31,12 @@ class MILPPlanner:
     back-substitution through the unrolled horizon) or "lp" (linear, then LP-based tightening of
     every ReLU still switching and of every state, step by step, for at most lp_budget times the
     problem's time limit; below LP_MIN_BINARIES binaries after interval bounds, "lp" skips the LPs,
-    which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph model, "linear" back-substitutes within each edge and node
-    network copy, and "lp" adds LP tightening of the states (mpc.milp.bounds.graph, mpc.milp.bounds.graph_lp).
+    which then take longer than the whole solve, measured by examples/bench_milp.py). For a graph
+    model, "linear" back-substitutes within each edge and node network copy, and "lp" adds LP
+    tightening of the states. What each mode runs per model kind: mpc.milp.kinds.
+
+    solver: "highs" (mpc.milp.highs) or "scip" (mpc.milp.scip, `pip install "sparsedyn[scip]"`), the
+    branch-and-bound that solves the same program.
     """
 
     def __init__(
@@ -42,9 +48,12 @@ class MILPPlanner:
         mip_gap: float = 1e-4,
         threads: int = 1,
         lp_budget: float = 0.25,
+        solver: str = "highs",
     ) -> None:
         if bounds not in BOUND_MODES:
             raise ProblemError(f"bounds must be one of {', '.join(BOUND_MODES)}, got {bounds!r}")
+        if solver not in SOLVERS:
+            raise ProblemError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
         if network.input_dim != state_dim + action_dim or network.output_dim != state_dim:
             raise ProblemError(
                 f"the network maps {network.input_dim} inputs to {network.output_dim} outputs; a dynamics model "
@@ -53,6 +62,7 @@ class MILPPlanner:
         self.network = network
         self.state_dim, self.action_dim = state_dim, action_dim
         self.bounds, self.mip_gap, self.threads, self.lp_budget = bounds, mip_gap, threads, lp_budget
+        self.solver = solver
 
     def _check(self, problem: PlanningProblem) -> None:
         """ProblemError unless the problem is valid (again: a field may have changed in place) and fits the model."""
@@ -64,36 +74,23 @@ class MILPPlanner:
             )
 
     def rollout_bounds(self, problem: PlanningProblem) -> RolloutBounds:
-        """State and neuron bounds for the problem in the planner's bound mode."""
+        """State and neuron bounds for the problem in the planner's bound mode (`ModelKind.modes`).
+
+        Raises:
+            InfeasibleError: no action sequence keeps the predicted states in the workspace box.
+        """
         deadline = time.perf_counter() + self.lp_budget * problem.time_limit
-        if isinstance(self.network, FrozenGraph):
-            if self.bounds == "lp":
-                return graph_lp_rollout_bounds(self.network, problem, self.threads, deadline)
-            return graph_rollout_bounds(
-                self.network, problem.state, problem.action_low, problem.action_high, problem.horizon,
-                problem.workspace_low, problem.workspace_high, linear=self.bounds == "linear",
-            )  # fmt: skip
-        bounds = rollout_interval_bounds(
-            self.network,
-            problem.state,
-            problem.action_low,
-            problem.action_high,
-            problem.horizon,
-            problem.workspace_low,
-            problem.workspace_high,
-        )
-        mode = self.bounds
-        if mode == "lp" and bounds.network.binary_count(self.network) < LP_MIN_BINARIES:
-            mode = "linear"
+        mode = model_kind(self.network).modes[self.bounds]
+        names = mode.tighteners
+        if mode.skip_lp_below:
+            interval = rollout_bounds(self.network, problem)
+            if interval.network.binary_count(self.network) < mode.skip_lp_below:
+                names = tuple(name for name in names if name != "lp")
         tighteners = {
-            "interval": [],
-            "linear": [linear_tightener(self.network, problem)],
-            "lp": [
-                linear_tightener(self.network, problem),
-                lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
-            ],
-        }[mode]
-        return refine_rollout_bounds(self.network, problem, bounds, tighteners) if tighteners else bounds
+            "linear": lambda: linear_tightener(self.network, problem),
+            "lp": lambda: lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
+        }
+        return rollout_bounds(self.network, problem, mode.linear_steps, [tighteners[name]() for name in names])
 
     def build(self, problem: PlanningProblem) -> HorizonProgram:
         """The program the planner would solve (for inspection or a Pyomo export)."""
@@ -125,10 +122,11 @@ class MILPPlanner:
         build_time = time.perf_counter() - began
 
         solve_limit = max(problem.time_limit - build_time, 0.1 * problem.time_limit)
-        result = solve_program(program, solve_limit, self.mip_gap, self.threads, start)
-        actions = np.clip(result.values[program.action_columns], problem.action_low, problem.action_high)
-        states = rollout(self.network, problem.state, actions)
-        objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
+        if self.solver == "scip":
+            result = solve_program_scip(program, solve_limit, self.mip_gap, self.threads, start)
+        else:
+            result = solve_program(program, solve_limit, self.mip_gap, self.threads, start, presolve_pays(program))
+        actions, states, objective = self.replay(problem, program, result.values)
         return Plan(
             actions=actions,
             states=states,
@@ -147,5 +145,19 @@ class MILPPlanner:
                 "columns": program.num_columns,
                 "rows": program.num_rows,
                 "bounds": self.bounds,
+                "solver": self.solver,
             },
         )
+
+    def replay(self, problem: PlanningProblem, program: MatrixProgram, values: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, float]:
+        """The plan a program point stands for: its actions (clipped to the box: solver tolerances), their
+        rollout on the network and its trajectory cost.
+
+        Shapes:
+            values (columns,) -> actions (H, m), states (H + 1, n), objective.
+        """
+        actions = np.clip(values[program.action_columns], problem.action_low, problem.action_high)
+        states = rollout(self.network, problem.state, actions)
+        objective = float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
+        return actions, states, objective

@@ -81,17 +81,22 @@ class RegionSearch:
         self.highs = new_highs(threads)
         pass_program(self.highs, self.program, relax=True)
         self.lp_count = 0
+        self.slowest_lp = 0.0  # seconds, of any region LP so far
 
     def pattern(self, actions: np.ndarray) -> np.ndarray:
         """The activation pattern (binaries,) of the model's rollout under `actions` (H, m)."""
         return self.horizon_program.primal_point(actions)[self.binaries] > 0.5
 
-    def solve(self, pattern: np.ndarray) -> RegionOptimum | None:
-        """The optimum of the region of `pattern`, or None if no plan stays in it (the LP is infeasible)."""
+    def solve(self, pattern: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
+        """The optimum of the region of `pattern`, or None if no plan stays in it (the LP is infeasible)
+        or the LP was not solved by `deadline` (a time.perf_counter() value)."""
         fixed = pattern.astype(np.float64)
         self.highs.changeColsBounds(self.binaries.size, self.binaries.astype(np.int32), fixed, fixed)
+        began = time.perf_counter()
+        self.highs.setOptionValue("time_limit", max(deadline - began, 1e-3) if np.isfinite(deadline) else np.inf)
         self.highs.run()
         self.lp_count += 1
+        self.slowest_lp = max(self.slowest_lp, time.perf_counter() - began)
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         values = np.asarray(self.highs.getSolution().col_value)
@@ -102,11 +107,11 @@ class RegionSearch:
 
         Returns the last region optimum (a local optimum over regions when the walk ends by itself),
         or None if the region of `actions` holds no feasible plan (e.g. its states leave the workspace
-        box). No LP starts after `deadline` (a time.perf_counter() value).
+        box). No LP runs past `deadline` (a time.perf_counter() value).
         """
         pattern, best = self.pattern(actions), None
         while time.perf_counter() < deadline:
-            optimum = self.solve(pattern)
+            optimum = self.solve(pattern, deadline)
             if optimum is None or (best is not None and optimum.objective >= best.objective - 1e-9):
                 break
             best = optimum

@@ -20,42 +20,58 @@ every sequence evaluated, the plan and its objective are in the box. All randomn
 `self.generator`, seeded once in the constructor, so a planner built with the same seed returns the
 same plans bit for bit (given max_iterations; a wall-clock budget alone may stop at another iteration).
 
+Device: a planner runs where its model is, or on the `device` it is given ("cpu", "cuda", "auto"),
+with a copy of the model there: the samples (from a generator on that device), the rollouts and the costs
+all stay there, and only the plan comes back to the CPU as numpy arrays. A seed gives the same plans
+on the same device type; a GPU's generator draws other numbers than the CPU's, so its plans for a seed
+differ (in the numbers, not in meaning). The default number of sequences per iteration depends on the
+device (`DEFAULT_SAMPLES`: a GPU evaluates thousands in the time a CPU evaluates hundreds); pass
+`samples` to choose it.
+
 Notation: K sequences per iteration, T = problem.horizon steps, nu = problem.action_dim entries per
 action, n = problem.state_dim.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
 
+from dynamics.device import model_device, resolve_device
 from dynamics.evaluate import rollout
 from mpc.errors import NonFiniteError
 from mpc.problem import BUDGET, Plan, PlanningProblem, trajectory_cost
+from mpc.sampling.defaults import DEFAULT_SAMPLES
 
 
 def evaluate(model: torch.nn.Module, problem: PlanningProblem, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Costs and predicted states of a batch of action sequences, in the dtype of `actions`.
+    """Costs and predicted states of a batch of action sequences, in the dtype and on the device of `actions`.
 
     Shapes:
         actions (K, T, nu) -> costs (K,), states (K, T+1, n).
     """
-    state = torch.as_tensor(problem.state, dtype=actions.dtype)
+    state = torch.as_tensor(problem.state, dtype=actions.dtype, device=actions.device)
     states = rollout(model, state, actions)
     return trajectory_cost(problem, states, actions), states
 
 
-def action_box(problem: PlanningProblem, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """The action box as tensors (low, high), each of shape (nu,), broadcastable over (K, T, nu)."""
-    return (torch.as_tensor(problem.action_low, dtype=dtype), torch.as_tensor(problem.action_high, dtype=dtype))
+def action_box(problem: PlanningProblem, dtype: torch.dtype = torch.float32,
+               device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The action box as tensors (low, high) on `device` (None: the CPU), each of shape (nu,), broadcastable
+    over (K, T, nu)."""
+    return (torch.as_tensor(problem.action_low, dtype=dtype, device=device),
+            torch.as_tensor(problem.action_high, dtype=dtype, device=device))
 
 
-def initial_sequence(problem: PlanningProblem, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The warm start clipped to the action box if the problem has one, else the centre of the box, shape (T, nu)."""
-    low, high = action_box(problem, dtype)
+def initial_sequence(problem: PlanningProblem, dtype: torch.dtype = torch.float32,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+    """The warm start clipped to the action box if the problem has one, else the centre of the box, shape (T, nu),
+    on `device` (None: the CPU)."""
+    low, high = action_box(problem, dtype, device)
     if problem.warm_start is not None:
-        return torch.clamp(torch.as_tensor(problem.warm_start, dtype=dtype), low, high)
+        return torch.clamp(torch.as_tensor(problem.warm_start, dtype=dtype, device=device), low, high)
     return ((low + high) / 2).expand(problem.horizon, -1).clone()
 
 
@@ -96,7 +112,8 @@ class BestSoFar:
             self.elite_costs, self.elite_actions = costs[keep].detach(), actions[keep].detach().clone()
 
     def plan(self, started: float, iterations: int) -> Plan:
-        """The record as a float64 Plan with status "budget"; `started` is a time.perf_counter() value.
+        """The record as a float64 Plan (numpy arrays, whatever the device) with status "budget"; `started` is a
+        time.perf_counter() value.
 
         extras: "iterations", "sequences_evaluated", and with elites "elites" (E, T, nu) and
         "elite_costs" (E,), cheapest first (only sequences with a finite cost).
@@ -111,11 +128,11 @@ class BestSoFar:
         extras = {"iterations": iterations, "sequences_evaluated": self.evaluated}
         if self.elites:
             finite = torch.isfinite(self.elite_costs)
-            extras |= {"elites": self.elite_actions[finite].double().numpy(),
-                       "elite_costs": self.elite_costs[finite].double().numpy()}
+            extras |= {"elites": self.elite_actions[finite].cpu().double().numpy(),
+                       "elite_costs": self.elite_costs[finite].cpu().double().numpy()}
         return Plan(
-            actions=self.actions.double().numpy(),
-            states=self.states.double().numpy(),
+            actions=self.actions.cpu().double().numpy(),
+            states=self.states.cpu().double().numpy(),
             objective=self.cost,
             status=BUDGET,
             wall_time=time.perf_counter() - started,
@@ -163,11 +180,15 @@ class SamplingPlanner:
     Args:
         model: the dynamics, called as model(state, action) on batches: state (K, n) and
             action (K, nu) -> next state (K, n), as `dynamics.evaluate.rollout` runs it.
-        samples: K, the number of sequences evaluated per iteration.
-        seed: seeds the planner's own torch.Generator (global torch RNG state is not touched).
+        samples: K, the number of sequences evaluated per iteration; None: the class's
+            `default_samples` for the device (DEFAULT_SAMPLES: 256 on the CPU, 4096 on a GPU).
+        seed: seeds the planner's own torch.Generator on the device (global torch RNG state is not touched).
         max_iterations: an iteration cap on top of the time budget; None means time alone decides.
         elites: E, how many of the cheapest sequences evaluated the plan hands back in
             extras["elites"] (E, T, nu), cheapest first; 0 (default) keeps none.
+        device: where the planner runs: "cpu", "cuda" (or "cuda:N"), "auto" (cuda if available) or a
+            torch.device; a model elsewhere is copied there (the caller's model stays where it is). None
+            (default): where the model is (its first parameter or buffer; the CPU for a module without either).
 
     Shapes (in `plan`):
         problem.state (n,), problem.warm_start (T, nu) -> Plan.actions (T, nu), Plan.states (T+1, n).
@@ -176,20 +197,24 @@ class SamplingPlanner:
         ProblemError: from PlanningProblem, when the problem is made (the sampling planners take any
             state the model takes: they do not check dimensions themselves).
         NonFiniteError: from `plan`, when no sequence evaluated had a finite cost.
+        DeviceError: from the constructor, for a CUDA device torch cannot use.
     """
 
     #: Whether `plan` runs with autograd on (a planner that differentiates through the model).
     differentiable = False
+    #: K when `samples` is not given, by device type.
+    default_samples = DEFAULT_SAMPLES
 
     def __init__(
-        self, model: torch.nn.Module, samples: int = 256, seed: int = 0, max_iterations: int | None = None,
-        elites: int = 0,
+        self, model: torch.nn.Module, samples: int | None = None, seed: int = 0, max_iterations: int | None = None,
+        elites: int = 0, device: str | torch.device | None = None,
     ) -> None:
-        self.model = model
-        self.samples = samples
+        self.device = model_device(model) if device is None else resolve_device(device)
+        self.model = model if model_device(model) == self.device else copy.deepcopy(model).to(self.device)
+        self.samples = self.default_samples.get(self.device.type, self.default_samples["cpu"]) if samples is None else samples
         self.max_iterations = max_iterations
         self.elites = elites
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def plan(self, problem: PlanningProblem) -> Plan:
         """The cheapest sequence found within the problem's budget, with status "budget".
@@ -199,7 +224,7 @@ class SamplingPlanner:
         with torch.set_grad_enabled(self.differentiable):
             budget = Budget(problem.time_limit, self.max_iterations)
             self.problem = problem
-            self.low, self.high = action_box(problem)
+            self.low, self.high = action_box(problem, device=self.device)
             self.width = self.high - self.low
             self.best = BestSoFar(self.elites)
             self.begin()
@@ -234,12 +259,12 @@ class SamplingPlanner:
 
     def initial_sequence(self) -> torch.Tensor:
         """The warm start clipped to the action box, or the centre of the box: (T, nu)."""
-        return initial_sequence(self.problem)
+        return initial_sequence(self.problem, device=self.device)
 
     def uniform(self, count: int) -> torch.Tensor:
         """`count` sequences drawn uniformly from the action box: (count, T, nu)."""
         shape = (count, self.problem.horizon, self.problem.action_dim)
-        return self.low + torch.rand(shape, generator=self.generator) * self.width
+        return self.low + torch.rand(shape, generator=self.generator, device=self.device) * self.width
 
     def gaussian(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
         """K sequences mean + std * N(0, 1), clipped to the action box; the first is `mean` itself.
@@ -247,6 +272,6 @@ class SamplingPlanner:
         Shapes:
             mean (T, nu), std broadcastable to (T, nu), in action units -> (K, T, nu).
         """
-        noise = torch.randn((self.samples, *mean.shape), generator=self.generator)
+        noise = torch.randn((self.samples, *mean.shape), generator=self.generator, device=self.device)
         noise[0] = 0.0  # always evaluate the mean itself
         return torch.clamp(mean + noise * std, self.low, self.high)

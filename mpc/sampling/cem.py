@@ -18,21 +18,23 @@ class CEMPlanner(SamplingPlanner):
 
     Args:
         model: the torch dynamics model (see SamplingPlanner).
-        elites: how many of the K cheapest sequences the Gaussian is refit to (at most K).
+        elites: how many of the K cheapest sequences the Gaussian is refit to (at most K); None (default):
+            K // 8 (32 of the CPU's 256, 512 of a GPU's 4096).
         initial_std: the first standard deviation, as a fraction of the action box width.
         min_std: the floor of the standard deviation, as a fraction of the action box width.
         momentum: the share of the old mean and standard deviation kept at every refit (0: none).
-        **options: samples (K, default 256; the first is the mean itself), seed, max_iterations:
-            see SamplingPlanner.
+        **options: samples (K, default by device: 256 on the CPU, 4096 on a GPU; the first is the mean
+            itself), seed, max_iterations, device: see SamplingPlanner. (The base class's `elites`, the
+            cheapest sequences a plan hands back, is not an option here: `elites` is the refit's.)
 
     Shapes:
         mean and std (T, nu), the mean starting at the warm start or the box centre; samples (K, T, nu).
     """
 
-    def __init__(self, model: torch.nn.Module, *, elites: int = 32, initial_std: float = 0.5, min_std: float = 0.02,
-                 momentum: float = 0.1, **options) -> None:
+    def __init__(self, model: torch.nn.Module, *, elites: int | None = None, initial_std: float = 0.5,
+                 min_std: float = 0.02, momentum: float = 0.1, **options) -> None:
         super().__init__(model, **options)
-        self.elites = elites
+        self.refit_elites = max(1, self.samples // 8) if elites is None else elites
         self.initial_std = initial_std
         self.min_std = min_std
         self.momentum = momentum
@@ -45,7 +47,7 @@ class CEMPlanner(SamplingPlanner):
         return self.gaussian(self.mean, self.std)
 
     def refit(self, actions: torch.Tensor, costs: torch.Tensor) -> None:
-        elite = actions[torch.topk(costs, self.elites, largest=False).indices]
+        elite = actions[torch.topk(costs, self.refit_elites, largest=False).indices]
         self.mean = self.momentum * self.mean + (1 - self.momentum) * elite.mean(dim=0)
         std = self.momentum * self.std + (1 - self.momentum) * elite.std(dim=0)
         self.std = torch.maximum(std, self.min_std * self.width)

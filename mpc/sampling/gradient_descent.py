@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from mpc.sampling.base import SamplingPlanner
+from mpc.sampling.defaults import DEFAULT_STARTS
 
 
 class GradientDescentPlanner(SamplingPlanner):
@@ -23,17 +24,19 @@ class GradientDescentPlanner(SamplingPlanner):
         model: the torch dynamics model (see SamplingPlanner); it must be differentiable. Its
             weights are left untouched: gradients are taken with respect to the actions only.
         starts: K, sequences optimised together: the warm start or box centre, and K - 1 uniform
-            in the box.
+            in the box; None (default): by device, DEFAULT_STARTS (16 on the CPU, 256 on a GPU).
         learning_rate: Adam's step size, as a fraction of the action box width per step.
-        **options: seed, max_iterations (Adam steps): see SamplingPlanner.
+        **options: seed, max_iterations (Adam steps), elites, device: see SamplingPlanner.
 
     Shapes:
         the optimised sequences (K, T, nu), in [0, 1] per entry.
     """
 
     differentiable = True
+    default_samples = DEFAULT_STARTS
 
-    def __init__(self, model: torch.nn.Module, *, starts: int = 16, learning_rate: float = 0.05, **options) -> None:
+    def __init__(self, model: torch.nn.Module, *, starts: int | None = None, learning_rate: float = 0.05,
+                 **options) -> None:
         super().__init__(model, samples=starts, **options)
         self.learning_rate = learning_rate
 

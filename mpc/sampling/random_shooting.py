@@ -15,9 +15,9 @@ class RandomShootingPlanner(SamplingPlanner):
 
     Args:
         model: the torch dynamics model (see SamplingPlanner).
-        samples: K, sequences per iteration (default 256); the warm start or box centre is
-            evaluated once before the first iteration.
-        seed, max_iterations: see SamplingPlanner.
+        samples: K, sequences per iteration (default by device: 256 on the CPU, 4096 on a GPU); the warm
+            start or box centre is evaluated once before the first iteration.
+        seed, max_iterations, elites, device: see SamplingPlanner.
     """
 
     def begin(self) -> None:

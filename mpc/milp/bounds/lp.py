@@ -1,12 +1,15 @@
 """LP-based bound tightening: tighter big-M values and fewer binaries, bought with many small LPs.
 
-Step by step and layer by layer, every ReLU that the bounds so far leave switching gets its
-pre-activation minimised and maximised over the LP relaxation of the program up to that step
-(all earlier steps, the workspace box and the state constraints included), and so do the next
-state's entries. Every tightened bound feeds what follows, so neurons found stable need no LP
-further on. The LPs share one HiGHS instance per layer and only change their objective, so each
-one starts from the previous basis. A deadline caps the time spent: tightening goes in step
-order, so the early steps, whose bounds every later step inherits, are tightened first.
+Each bound is the minimum or maximum of one variable over the LP relaxation of the program up to
+that step (all earlier steps, the workspace box and the state constraints included), as in
+optimisation-based bound tightening for ReLU networks (Tjeng et al., "Evaluating Robustness of
+Neural Networks with Mixed Integer Programming", ICLR 2019). As a tightener of the step loop
+(mpc.milp.bounds.rollout), it bounds every ReLU the bounds so far leave switching, layer by layer
+(an MLP's), and every entry of the next state (every model kind). Every tightened bound feeds what
+follows, so neurons found stable need no LP further on. The LPs share one HiGHS instance per
+layer and only change their objective, so each one starts from the previous basis. A deadline
+caps the time spent: tightening goes in step order, so the early steps, whose bounds every later
+step inherits, are tightened first.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import time
 import highspy
 import numpy as np
 
-from dynamics.frozen import FrozenNetwork
-from mpc.milp.bounds.interval import RolloutBounds, Tightener
+from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.errors import InfeasibleError
+from mpc.milp.bounds.boxes import RolloutBounds, Tightener
 from mpc.milp.highs import new_highs, pass_program
 from mpc.milp.horizon import build_horizon_program
-from mpc.problem import PlanningProblem
 from mpc.milp.program import MatrixProgram
+from mpc.problem import PlanningProblem
 
 SAFETY = 1e-7  # absolute slack added to LP bounds, above HiGHS's LP tolerances
 
@@ -35,7 +38,14 @@ def lp_ranges(
 
     Every minimum first, then every maximum: consecutive LPs then have similar optima, so each
     restarts close to the last basis. LPs not started by `deadline` (perf_counter) give -inf/inf,
-    and so does an LP HiGHS cannot solve to optimality even from scratch.
+    and so does an LP HiGHS cannot solve to optimality even from scratch. Every bound is widened by
+    SAFETY * (1 + |bound|), above HiGHS's LP tolerances.
+
+    Shapes:
+        columns: (C,) column indices -> low (C,), high (C,).
+
+    Raises:
+        InfeasibleError: the LP relaxation is infeasible.
     """
     highs = new_highs(threads)
     # Only the objective changes between these LPs, so the last basis stays primal feasible:
@@ -67,25 +77,33 @@ def lp_ranges(
 
 
 def lp_tightener(
-    network: FrozenNetwork,
+    model: FrozenNetwork | FrozenGraph,
     problem: PlanningProblem,
     neurons: bool = True,
     threads: int = 1,
     deadline: float = np.inf,
 ) -> Tightener:
-    """LP bounds for `refine_rollout_bounds`: every next state entry, and (if `neurons`) every switching ReLU.
+    """LP bounds as a tightener for `rollout_bounds`: every next state entry, and (if `neurons`) every
+    switching ReLU of the hidden layers the loop asks about (an MLP's).
 
-    No LP starts after `deadline` (a time.perf_counter() value); what is left keeps its bounds.
+    Args:
+        model: the frozen dynamics model.
+        problem: the planning problem; each LP is over its program cut to the steps bounded so far.
+        neurons: tighten hidden layers too, not only the states.
+        threads: HiGHS threads.
+        deadline: a time.perf_counter() value; no LP starts after it, what is left keeps its bounds.
+
+    Raises:
+        InfeasibleError: the program's LP relaxation is infeasible.
     """
-    output_layer = len(network.layers) - 1
 
-    def tighten(step: int, layer: int, prefix: RolloutBounds) -> tuple[np.ndarray, np.ndarray]:
-        width = network.layers[layer].out_dim
-        if time.perf_counter() > deadline or (layer < output_layer and not neurons):
+    def tighten(step: int, layer: int | None, prefix: RolloutBounds) -> tuple[np.ndarray, np.ndarray]:
+        width = problem.state_dim if layer is None else model.layers[layer].out_dim
+        if time.perf_counter() > deadline or (layer is not None and not neurons):
             return np.full(width, -np.inf), np.full(width, np.inf)
         prefix_problem = dataclasses.replace(problem, horizon=step + 1, warm_start=None)
-        encoded = build_horizon_program(network, prefix_problem, prefix)
-        if layer == output_layer:
+        encoded = build_horizon_program(model, prefix_problem, prefix)
+        if layer is None:
             return lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads, deadline)
         columns = encoded.dynamics.hidden[layer].pre[step]
         switching = np.flatnonzero(columns >= 0)
