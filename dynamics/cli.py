@@ -49,9 +49,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                         help="graph only: loss per unit of mean absolute message, so that pairs which do not interact send "
                         f"nothing and the model carries over to other numbers of objects (default {graph['message_penalty']})")
     parser.add_argument("--edge-set", choices=list(EDGE_SETS),
-                        help="graph only: which nodes interact; all_pairs: every object with the pusher and every other "
-                        "object, chain: every object with the pusher and its neighbours in state order (a rope) "
-                        "(default: the one the data's env names, e.g. chain for RopeShaping-v0, else all_pairs)")
+                        help="graph only: which nodes interact; all_pairs: every object with the pusher and every "
+                        "other object, chain: every object with the pusher and its neighbours in state order (a "
+                        "rope) (default: the one the data's env names, e.g. chain for RopeShaping-v0, else all_pairs)")
     parser.add_argument("--relu-target", type=non_negative_int, metavar="N",
                         help="ReLU neurons to keep at most, over all networks (default: dense model)")
     parser.add_argument("--rollout-steps", type=count, default=defaults.rollout_steps, metavar="K",

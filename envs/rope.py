@@ -258,13 +258,14 @@ class RopeShapingEnv(table.TableEnv):
 
     def _draw(self, draw) -> None:
         goal = self.goal.reshape(-1, 2)
-        self._draw_segments(draw, goal, self._goal_angles, GOAL_COLOR, width=3)
+        self._draw_segments(draw, goal, self._goal_angles, GOAL_COLOR, 3)
         for x, y in table.pixels(goal):
             draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=GOAL_COLOR)
         if self._space is not None:
             centres = self._object_points()
             angles = np.array([body.angle for body in self._segments])
-            ends = self._draw_segments(draw, centres, angles, ROPE_COLOR, width=round(2 * ROPE_RADIUS * table.RENDER_SCALE))
+            width = round(2 * ROPE_RADIUS * table.RENDER_SCALE)
+            ends = self._draw_segments(draw, centres, angles, ROPE_COLOR, width)
             for end in ends.reshape(-1, 2):  # round caps
                 table.draw_disc(draw, end, ROPE_RADIUS, fill=ROPE_COLOR)
             for x, y in table.pixels(centres):
@@ -311,10 +312,12 @@ class RopeShapingEnv(table.TableEnv):
         for _ in range(tries):
             body = bodies[self.np_random.integers(len(bodies))]
             side = self.np_random.choice([-1.0, 1.0])
-            heading = directions(body.angle + side * math.pi / 2 + self.np_random.uniform(-GOAL_PUSH_TURN, GOAL_PUSH_TURN))
+            turn = self.np_random.uniform(-GOAL_PUSH_TURN, GOAL_PUSH_TURN)
+            heading = directions(body.angle + side * math.pi / 2 + turn)
             length = self.np_random.uniform(*GOAL_PUSH_LENGTH) + GOAL_APPROACH_GAP
             start = np.array(body.position) - clearance * heading
-            if np.all(np.abs(start) <= PUSHER_LIMIT) and table.distance(shapes, start) >= PUSHER_RADIUS + GOAL_APPROACH_GAP / 2:
+            free = table.distance(shapes, start) >= PUSHER_RADIUS + GOAL_APPROACH_GAP / 2
+            if free and np.all(np.abs(start) <= PUSHER_LIMIT):
                 return start, heading, length
         return None
 

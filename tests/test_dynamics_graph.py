@@ -118,7 +118,8 @@ def test_export_equals_the_torch_model(seed, num_objects, edge_set):
     frozen = model.export(num_objects)
     assert frozen.num_objects == (TRAINED_OBJECTS if num_objects is None else num_objects)
     assert frozen.edge_set == edge_set and frozen.with_objects(7).edge_set == edge_set
-    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(frozen.edges, graph_edges(frozen.num_objects, edge_set)))
+    expected = graph_edges(frozen.num_objects, edge_set)
+    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(frozen.edges, expected))
     state, action = random_batch(seed, frozen.num_objects)
     with torch.no_grad():
         expected = model(state, action).numpy()
