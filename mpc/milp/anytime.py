@@ -15,8 +15,11 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
 3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
    budget: it may still improve the plan, and it gives the plan a proven lower bound and gap.
 
-The plan is never worse on the model than the warm start or any sampled sequence whose linear region
-is feasible (its predicted states stay in the workspace box and the state constraints).
+The plan is never worse on the model than the warm start (where its linear region is feasible: its
+predicted states stay in the workspace box and the state constraints) or the best sequence sampled:
+where the program gave nothing cheaper, the plan is that sample (status "sampled (MILP: ...)"). Where
+the program is slow to build or solve (a large graph: a region LP can take longer than a round), the
+sampler gets what is left of the budget, never more.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class AnytimeMILPPlanner:
         try:
             horizon_program = self.exact.build(problem)
         except InfeasibleError as error:  # no plan keeps the model in the workspace: sampling is all there is
-            return self._sampled(problem, self.sampler.plan(problem), error, began)
+            return self._sampled(problem, self._sample_until(problem, deadline), type(error).__name__, began)
         program = horizon_program.program
         search = RegionSearch(horizon_program, self.exact.threads)
         best: RegionOptimum | None = None
@@ -122,14 +125,21 @@ class AnytimeMILPPlanner:
                                        None if best is None else best.values, presolve=presolve_pays(program))
             except (NoIncumbentError, InfeasibleError) as error:
                 if best is None:
-                    return self._sampled(problem, sampled or self.sampler.plan(problem), error, began)
+                    return self._sampled(problem, sampled or self._sample_until(problem, deadline),
+                                         type(error).__name__, began)
         elif best is None:
-            return self._sampled(problem, sampled or self.sampler.plan(problem), NoIncumbentError(), began)
+            return self._sampled(problem, sampled or self._sample_until(problem, deadline), "NoIncumbentError", began)
         if best is None or (result is not None and result.objective < best.objective):
             values, status = result.values, result.status
         else:
             values, status = best.values, TIME_LIMIT if result is None else result.status
         actions, states, objective = self.exact.replay(problem, program, values)
+        if sampled is not None:  # the best sample, on the network, where the program held nothing cheaper
+            sampled_values = np.zeros(program.num_columns)
+            sampled_values[program.action_columns] = sampled.actions
+            replayed = self.exact.replay(problem, program, sampled_values)
+            if replayed[2] < objective:
+                (actions, states, objective), status = replayed, f"{SAMPLED} (MILP: no better plan)"
         # The cost is a sum of weighted absolute values: 0 bounds it even before HiGHS has a bound of its own.
         bound = 0.0 if result is None else min(max(result.best_bound, 0.0), objective)
         return Plan(
@@ -147,9 +157,14 @@ class AnytimeMILPPlanner:
                     "region_objective": None if best is None else best.objective},
         )
 
-    def _sampled(self, problem: PlanningProblem, sampled: Plan, error: Exception, began: float) -> Plan:
-        """The sampled plan, when the program has no feasible point the search could reach."""
-        sampled.status = f"{SAMPLED} (MILP: {error.__class__.__name__})"
+    def _sample_until(self, problem: PlanningProblem, deadline: float) -> Plan:
+        """A sampled plan in what is left of the budget until `deadline` (at least one sampling iteration)."""
+        return self.sampler.plan(dataclasses.replace(problem, time_limit=max(deadline - time.perf_counter(), 1e-3)))
+
+    def _sampled(self, problem: PlanningProblem, sampled: Plan, reason: str, began: float) -> Plan:
+        """The sampled plan, when the program has no feasible point the search could reach (`reason`: the
+        error)."""
+        sampled.status = f"{SAMPLED} (MILP: {reason})"
         sampled.extras["sampled_objective"] = sampled.objective
         sampled.wall_time = time.perf_counter() - began
         return sampled
