@@ -16,6 +16,7 @@ normalisation folded into the first and last affine maps. A graph model freezes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -119,6 +120,7 @@ def check_edge_set(edge_set: str) -> None:
         raise ValueError(f"unknown edge set {edge_set!r}; choose one of {', '.join(EDGE_SETS)}")
 
 
+@lru_cache(maxsize=64)
 def graph_edges(num_objects: int, edge_set: str = "all_pairs") -> tuple[np.ndarray, np.ndarray]:
     """The interaction graph of a graph model: (senders, receivers), node 0 the pusher, 1..N the objects.
 
@@ -127,7 +129,8 @@ def graph_edges(num_objects: int, edge_set: str = "all_pairs") -> tuple[np.ndarr
         edge_set: a name of EDGE_SETS.
 
     Returns:
-        (senders, receivers), int arrays of one entry per edge, ordered by receiver, then sender.
+        (senders, receivers), read-only int arrays of one entry per edge, ordered by receiver, then sender
+        (cached: the MILP's assembly asks for them hundreds of times).
 
     Raises:
         ValueError: an unknown edge set.
@@ -139,7 +142,9 @@ def graph_edges(num_objects: int, edge_set: str = "all_pairs") -> tuple[np.ndarr
     keep = senders != receivers
     if edge_set == "chain":
         keep &= (senders == 0) | (np.abs(senders - receivers) == 1)
-    return senders[keep], receivers[keep]
+    senders, receivers = senders[keep], receivers[keep]
+    senders.flags.writeable = receivers.flags.writeable = False
+    return senders, receivers
 
 
 @dataclass(frozen=True)
