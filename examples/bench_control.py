@@ -12,6 +12,11 @@ Sorting with the bundled graph models, trained on 4 objects, run on 6:
 
     python examples/bench_control.py --dense examples/checkpoints/sorting_graph_dense.pt \
         --sparse examples/checkpoints/sorting_graph_sparse.pt --env-kwargs '{"num_objects": 6}'
+
+Rope shaping with the bundled rope graph models (the MILP encodes the rope's chain graph):
+
+    python examples/bench_control.py --dense examples/checkpoints/rope_graph_dense.pt \
+        --sparse examples/checkpoints/rope_graph_sparse.pt --time-limit 2
 """
 
 from __future__ import annotations
