@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from dynamics.config import MODELS, TrainConfig
 from dynamics.device import DEVICE_CHOICES
 from dynamics.errors import CheckpointError, DataError, ModelConfigError
+from dynamics.frozen import EDGE_SETS
 from envs.arguments import count, non_negative_int, non_negative_number, positive_number
 from envs.errors import DatasetError
 from envs.files import check_outputs
@@ -36,7 +37,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="checkpoint to write (atomically, after every epoch)")
     parser.add_argument("--model", choices=list(MODELS), default=defaults.model,
                         help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and N objects "
-                        "(data of pusher + object positions, e.g. ObjectSorting-v0), runs on any N (default %(default)s)")
+                        "(data of pusher + object positions, e.g. ObjectSorting-v0, RopeShaping-v0), runs on any N "
+                        "(default %(default)s)")
     parser.add_argument("--hidden", metavar="W1,W2,...",
                         help=f"hidden widths of the MLP, or of each of the graph's edge and node networks "
                         f"(default {widths['mlp']} for mlp, {widths['graph']} for graph)")
@@ -46,6 +48,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--message-penalty", type=non_negative_number, metavar="W",
                         help="graph only: loss per unit of mean absolute message, so that pairs which do not interact send "
                         f"nothing and the model carries over to other numbers of objects (default {graph['message_penalty']})")
+    parser.add_argument("--edge-set", choices=list(EDGE_SETS),
+                        help="graph only: which nodes interact; all_pairs: every object with the pusher and every "
+                        "other object, chain: every object with the pusher and its neighbours in state order (a "
+                        "rope) (default: the one the data's env names, e.g. chain for RopeShaping-v0, else all_pairs)")
     parser.add_argument("--relu-target", type=non_negative_int, metavar="N",
                         help="ReLU neurons to keep at most, over all networks (default: dense model)")
     parser.add_argument("--rollout-steps", type=count, default=defaults.rollout_steps, metavar="K",
@@ -104,6 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
         hidden=None if args.hidden is None else parse_hidden(args.hidden),
         message_dim=args.message_dim,
         message_penalty=args.message_penalty,
+        edge_set=args.edge_set,
         relu_target=args.relu_target,
         rollout_steps=args.rollout_steps,
         epochs=args.epochs,

@@ -10,13 +10,15 @@ import math
 from dataclasses import asdict, dataclass
 
 from dynamics.errors import ModelConfigError
+from dynamics.frozen import EDGE_SETS
 
-# Per model: the learned functions (each gets the hidden widths) and the defaults of the options left None.
+# Per model: the learned functions (each gets the hidden widths) and the defaults of the options left None
+# (the graph's edge set stays None: the data's env names it, see dynamics.train.build_model).
 MODELS = {
-    "mlp": {"networks": 1, "hidden": (128, 128), "message_dim": None, "message_penalty": None},
-    "graph": {"networks": 2, "hidden": (32, 32), "message_dim": 16, "message_penalty": 1.0},
+    "mlp": {"networks": 1, "hidden": (128, 128), "message_dim": None, "message_penalty": None, "edge_set": None},
+    "graph": {"networks": 2, "hidden": (32, 32), "message_dim": 16, "message_penalty": 1.0, "edge_set": None},
 }
-GRAPH_OPTIONS = ("message_dim", "message_penalty")
+GRAPH_OPTIONS = ("message_dim", "message_penalty", "edge_set")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class TrainConfig:
             default from `MODELS`.
         message_dim: graph only, the edge network's output width; None: the graph default (an MLP keeps None).
         message_penalty: graph only, loss per unit of mean absolute message; None: as `message_dim`.
+        edge_set: graph only, the interaction graph (a name of `dynamics.frozen.EDGE_SETS`); None: the one the
+            data's env names (metadata "graph_edges"), else "all_pairs".
         relu_target: at most this many ReLU neurons over all networks after sparsification; None keeps the
             model dense.
         rollout_steps: K, the open-loop steps of the training loss (1: one-step error).
@@ -49,6 +53,7 @@ class TrainConfig:
     hidden: tuple[int, ...] | None = None  # of the MLP, or of each of the graph's edge and node networks
     message_dim: int | None = None  # graph only: width of the edge network's output
     message_penalty: float | None = None  # graph only: loss per unit of mean absolute message
+    edge_set: str | None = None  # graph only: the interaction graph; None: the data's
     relu_target: int | None = None  # None: keep the model dense
     rollout_steps: int = 4  # K of the training loss
     epochs: int = 100  # dense training
@@ -90,6 +95,8 @@ class TrainConfig:
             raise ModelConfigError("--hidden needs at least one layer, every width at least 1")
         if self.model == "graph" and (self.message_dim < 1 or self.message_penalty < 0):
             raise ModelConfigError("--message-dim must be at least 1 and --message-penalty non-negative")
+        if self.edge_set is not None and self.edge_set not in EDGE_SETS:
+            raise ModelConfigError(f"--edge-set {self.edge_set!r} is not one of {', '.join(EDGE_SETS)}")
         for name in GRAPH_OPTIONS:
             if self.model != "graph" and getattr(self, name) is not None:
                 raise ModelConfigError(f"--{name.replace('_', '-')} applies to --model graph only")

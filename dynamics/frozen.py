@@ -16,6 +16,7 @@ normalisation folded into the first and last affine maps. A graph model freezes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -102,47 +103,79 @@ class FrozenNetwork:
 
 POSITION_DIM = 2  # every node of a graph model is a point in the plane
 
+# The interaction graphs a graph model can run on, by name: which nodes send messages to which (node 0 the pusher,
+# 1..N the objects). The pusher is moved by the action and receives nothing in either. "all_pairs" suits objects
+# that may touch any other (discs); "chain" a rope, whose particles interact only with their neighbours along it
+# (joints; the rope does not collide with itself) and with the pusher.
+EDGE_SETS = {
+    "all_pairs": "every ordered pair with an object receiver: pusher -> object and object -> object, N * N edges",
+    "chain": "pusher -> every object, and each object -> its neighbours along the chain (object i -> i - 1, i + 1), "
+             "3 N - 2 edges",
+}
 
-def graph_edges(num_objects: int) -> tuple[np.ndarray, np.ndarray]:
+
+def check_edge_set(edge_set: str) -> None:
+    """ValueError unless `edge_set` is a name of EDGE_SETS."""
+    if edge_set not in EDGE_SETS:
+        raise ValueError(f"unknown edge set {edge_set!r}; choose one of {', '.join(EDGE_SETS)}")
+
+
+@lru_cache(maxsize=64)
+def graph_edges(num_objects: int, edge_set: str = "all_pairs") -> tuple[np.ndarray, np.ndarray]:
     """The interaction graph of a graph model: (senders, receivers), node 0 the pusher, 1..N the objects.
 
-    Every ordered pair of distinct nodes whose receiver is an object: pusher -> object and
-    object -> object, N * N edges in all. The pusher is moved by the action and receives nothing.
-    Edges are ordered by receiver, then sender.
+    Args:
+        num_objects: N.
+        edge_set: a name of EDGE_SETS.
+
+    Returns:
+        (senders, receivers), read-only int arrays of one entry per edge, ordered by receiver, then sender
+        (cached: the MILP's assembly asks for them hundreds of times).
+
+    Raises:
+        ValueError: an unknown edge set.
     """
+    check_edge_set(edge_set)
     nodes = np.arange(num_objects + 1)
     receivers = np.repeat(nodes[1:], num_objects + 1)
     senders = np.tile(nodes, num_objects)
     keep = senders != receivers
-    return senders[keep], receivers[keep]
+    if edge_set == "chain":
+        keep &= (senders == 0) | (np.abs(senders - receivers) == 1)
+    senders, receivers = senders[keep], receivers[keep]
+    senders.flags.writeable = receivers.flags.writeable = False
+    return senders, receivers
 
 
 @dataclass(frozen=True)
 class FrozenGraph:
-    """A graph dynamics model frozen for N objects: an edge network, a node network and the graph.
+    """A graph dynamics model frozen for N objects: an edge network, a node network and the graph they run on.
 
     The state is [pusher_x, pusher_y, obj1_x, obj1_y, ..., objN_x, objN_y] (node positions p_i,
     node 0 the pusher), the action u acts on the pusher. Every node has a control input
     c_i = [1, u] for the pusher and [0, 0...] for an object. One step:
 
-        message_e  = edge([p_sender - p_receiver, c_sender])          for every edge e of graph_edges(N)
+        message_e  = edge([p_sender - p_receiver, c_sender])    for every edge e of graph_edges(N, edge_set)
         summed_i   = sum of message_e over the edges e received by node i  (0 for the pusher)
         p_i'       = node([p_i, c_i, summed_i])                        for every node i
 
     Both are frozen networks; the node network's skip carries p_i, so it outputs the next position
-    directly. Normalisation is folded in: both take raw positions (cm) and actions.
+    directly. Normalisation is folded in: both take raw positions (cm) and actions. `edge_set` names the
+    graph (EDGE_SETS); `edges` holds it for N objects.
 
     Shapes:
         forward: [state, action] (..., 2 (N + 1) + action_dim) -> next state (..., 2 (N + 1)), float64.
 
     Raises:
-        ValueError: edge and node networks whose widths do not fit each other and `action_dim`.
+        ValueError: edge and node networks whose widths do not fit each other and `action_dim`, or an unknown
+            edge set.
     """
 
     edge: FrozenNetwork  # (POSITION_DIM + 1 + action_dim) -> message_dim
     node: FrozenNetwork  # (POSITION_DIM + 1 + action_dim + message_dim) -> POSITION_DIM
     num_objects: int
     action_dim: int
+    edge_set: str = "all_pairs"  # a name of EDGE_SETS
 
     def __post_init__(self) -> None:
         control_dim = 1 + self.action_dim
@@ -150,6 +183,7 @@ class FrozenGraph:
             raise ValueError("the edge network must read a relative position and the sender's control input")
         if self.node.input_dim != POSITION_DIM + control_dim + self.message_dim or self.node.output_dim != POSITION_DIM:
             raise ValueError("the node network must read position, control input and summed messages, and give a position")
+        check_edge_set(self.edge_set)
 
     @property
     def message_dim(self) -> int:
@@ -174,7 +208,8 @@ class FrozenGraph:
 
     @property
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
-        return graph_edges(self.num_objects)
+        """(senders, receivers) of every edge, `graph_edges(num_objects, edge_set)`."""
+        return graph_edges(self.num_objects, self.edge_set)
 
     @property
     def relu_count(self) -> int:
@@ -182,8 +217,8 @@ class FrozenGraph:
         return self.edge.relu_count + self.node.relu_count
 
     def with_objects(self, num_objects: int) -> FrozenGraph:
-        """The same learned functions on a graph of another size."""
-        return FrozenGraph(self.edge, self.node, num_objects, self.action_dim)
+        """The same learned functions on a graph of the same edge set and another size."""
+        return FrozenGraph(self.edge, self.node, num_objects, self.action_dim, self.edge_set)
 
     def split(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Node positions (..., num_nodes, 2) and control inputs (..., num_nodes, 1 + action_dim)

@@ -71,10 +71,16 @@ def data_fingerprint(transitions: Transitions) -> str:
 
 
 def build_model(config: TrainConfig, transitions: Transitions) -> MLPDynamics | GraphDynamics:
-    """A new model of config.model for the data's state and action; DataError if the graph model cannot read the state."""
+    """A new model of config.model for the data's state and action; DataError if the graph model cannot read the state.
+
+    A graph model runs on `config.edge_set`, else on the edge set the data's env names (metadata "graph_edges",
+    e.g. "chain" for a rope), else on "all_pairs".
+    """
     if config.model == "graph":
-        return GraphDynamics(object_count(transitions.metadata["state_layout"]), transitions.action_dim, config.hidden,
-                             config.message_dim)
+        metadata = transitions.metadata
+        edge_set = config.edge_set or metadata.get("graph_edges", "all_pairs")
+        return GraphDynamics(object_count(metadata["state_layout"]), transitions.action_dim, config.hidden,
+                             config.message_dim, edge_set)
     return MLPDynamics(transitions.state_dim, transitions.action_dim, config.hidden)
 
 

@@ -1,7 +1,8 @@
 """Gymnasium environments on pymunk and transition data collection.
 
-`import envs` registers the environments, e.g. `gymnasium.make("sparsedyn/ObjectPushing-v0")` and
-`gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=4, num_classes=2)` (envs.registration).
+`import envs` registers the environments, e.g. `gymnasium.make("sparsedyn/ObjectPushing-v0")`,
+`gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=4, num_classes=2)` and
+`gymnasium.make("sparsedyn/RopeShaping-v0", num_particles=10)` (envs.registration).
 
 Importing the package loads gymnasium's registry but not the simulator: the public names below other
 than the errors and the file helpers load their module on first use (PEP 562), so that importing
@@ -24,6 +25,7 @@ _LAZY = {  # public name -> the module that defines it
     "TableEnv": "envs.table",
     "ObjectPushingEnv": "envs.pushing",
     "ObjectSortingEnv": "envs.sorting",
+    "RopeShapingEnv": "envs.rope",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

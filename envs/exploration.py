@@ -12,6 +12,7 @@ import math
 import gymnasium
 import numpy as np
 
+from envs.rope import ROPE_RADIUS
 from envs.sorting import OBJECT_RADIUS
 from envs.table import PUSHER_LIMIT, PUSHER_RADIUS
 
@@ -121,6 +122,12 @@ class PushingExploration:
         return list(np.diff(points, axis=0))
 
 
+def octagon(radius: float) -> np.ndarray:
+    """Corners (8, 2) of the regular octagon around a disc of `radius` at the origin."""
+    angles = np.arange(8) * math.pi / 4 + math.pi / 8
+    return radius / math.cos(math.pi / 8) * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
 class SortingExploration(PushingExploration):
     """The pushing primitives of PushingExploration, each aimed at one disc chosen at random, with targets
     spread over the class targets; discs on the way get pushed too.
@@ -132,12 +139,21 @@ class SortingExploration(PushingExploration):
     TARGET_HALF_WIDTH = 12.0  # cm: targets are uniform in [-12, 12]^2, around the class targets at 10 cm
     OFFSET_SPREAD = 0.5
     STEER_NOISE = 0.15
-    OCTAGON = OBJECT_RADIUS / math.cos(math.pi / 8) * np.stack(
-        [np.cos(np.arange(8) * math.pi / 4 + math.pi / 8), np.sin(np.arange(8) * math.pi / 4 + math.pi / 8)], axis=1)
+    OCTAGON = octagon(OBJECT_RADIUS)
 
     def _outline(self, goal_entries: np.ndarray) -> np.ndarray:
         positions = goal_entries.reshape(-1, 2)
         return positions[self.rng.integers(len(positions))] + self.OCTAGON
+
+
+class RopeExploration(SortingExploration):
+    """The pushing primitives of PushingExploration, each aimed at one rope particle chosen at random (outlined
+    by the octagon around the rope's cross-section there), towards targets in the middle of the table: the
+    rope bends around the pusher, drags its neighbours along and slides when pushed along its length.
+    """
+
+    TARGET_HALF_WIDTH = 8.0  # cm: targets are uniform in [-8, 8]^2, where sampled ropes and goals lie
+    OCTAGON = octagon(ROPE_RADIUS)
 
 
 def _angle(vector: np.ndarray) -> float:
@@ -175,7 +191,8 @@ def _route_around(start: np.ndarray, end: np.ndarray, keypoints: np.ndarray, cle
     return [np.clip(corners[i], -PUSHER_LIMIT, PUSHER_LIMIT) for i in passed] + [end]
 
 
-EXPLORATION = {"sparsedyn/ObjectPushing-v0": PushingExploration, "sparsedyn/ObjectSorting-v0": SortingExploration}
+EXPLORATION = {"sparsedyn/ObjectPushing-v0": PushingExploration, "sparsedyn/ObjectSorting-v0": SortingExploration,
+               "sparsedyn/RopeShaping-v0": RopeExploration}
 
 
 def exploration_policy(env_id: str) -> type:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 PUSHING_ID = "sparsedyn/ObjectPushing-v0"
 SORTING_ID = "sparsedyn/ObjectSorting-v0"
+ROPE_ID = "sparsedyn/RopeShaping-v0"
 
 # id -> (entry point, max_episode_steps of gymnasium.make's TimeLimit wrapper)
 ENVIRONMENTS = {
     PUSHING_ID: ("envs.pushing:ObjectPushingEnv", 60),
     SORTING_ID: ("envs.sorting:ObjectSortingEnv", 100),
+    ROPE_ID: ("envs.rope:RopeShapingEnv", 100),
 }
 
 

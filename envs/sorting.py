@@ -128,7 +128,8 @@ class ObjectSortingEnv(table.TableEnv):
 
     def dataset_metadata(self, seed: int | None = None) -> dict:
         """The metadata a transition file of this env carries (see envs.dataset.REQUIRED_METADATA), plus the
-        number of objects and classes, the disc radius and the class targets.
+        number of objects and classes, the disc radius, the class targets and the interaction graph of the discs
+        (any disc may touch any other).
 
         Args:
             seed: the seed the data was collected with.
@@ -138,6 +139,7 @@ class ObjectSortingEnv(table.TableEnv):
             "num_classes": self.num_classes,
             "object_radius": OBJECT_RADIUS,
             "class_targets": self.class_targets.tolist(),
+            "graph_edges": "all_pairs",
             "classes": "fixed per episode, not in the state: info['classes'][i] is object i's class, "
                        "whose target is class_targets[info['classes'][i]]",
         }

@@ -12,6 +12,11 @@ Sorting with the bundled graph models, trained on 4 objects, run on 6:
 
     python examples/bench_control.py --dense examples/checkpoints/sorting_graph_dense.pt \
         --sparse examples/checkpoints/sorting_graph_sparse.pt --env-kwargs '{"num_objects": 6}'
+
+Rope shaping with the bundled rope graph models (the MILP encodes the rope's chain graph):
+
+    python examples/bench_control.py --dense examples/checkpoints/rope_graph_dense.pt \
+        --sparse examples/checkpoints/rope_graph_sparse.pt --time-limit 2
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch
 from dynamics.checkpoint import load_checkpoint
 from envs.cli import parse_env_kwargs
 from mpc.cli import DEMO_MODELS, check_model_fits
-from mpc.planners import make_fallback_planner, make_planner
+from mpc.planners import graph_objects, make_fallback_planner, make_planner
 from mpc.control.results import save_json, summary_table
 from mpc.control.runner import env_metadata, run_closed_loop
 from mpc.control.task import ControlSettings
@@ -59,7 +64,7 @@ def main() -> None:
         check_model_fits(checkpoint.model, metadata)
         label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
         planner = make_planner(planner_name, checkpoint.model, seed=args.seed, bounds=args.bounds,
-                               num_objects=metadata.get("num_objects"))
+                               num_objects=graph_objects(metadata))
         results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
                                   make_fallback_planner(checkpoint.model, args.seed))
         summaries[label], runs[label] = results["summary"], results

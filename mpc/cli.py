@@ -17,7 +17,8 @@ from mpc.control.aggregation import COLLECTION_PLANNERS
 from mpc.control.task import ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
-from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner, planner_device
+from mpc.planners import (PLANNER_NAMES, frozen_dynamics, graph_objects, make_fallback_planner, make_planner,
+                          planner_device)
 from mpc.sampling.defaults import describe_defaults
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -134,7 +135,7 @@ def run_control(args: argparse.Namespace) -> int:
         metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
     check_model_fits(checkpoint.model, metadata)
     planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds, solver=args.solver,
-                           num_objects=metadata.get("num_objects"), device=device, samples=args.samples)
+                           num_objects=graph_objects(metadata), device=device, samples=args.samples)
     frames = [] if args.video else None
     settings = settings_from(args)
     results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
@@ -155,7 +156,7 @@ def run_control(args: argparse.Namespace) -> int:
 
 def check_model_fits(model, metadata: dict) -> None:
     """MPCError unless the model predicts the env's state (a graph model fits any number of objects)."""
-    predicted = frozen_dynamics(model, metadata.get("num_objects")).output_dim
+    predicted = frozen_dynamics(model, graph_objects(metadata)).output_dim
     if predicted != len(metadata["state_layout"]):
         raise MPCError(
             f"the model predicts {predicted} state entries, {metadata['env_id']} with {metadata['env_kwargs']} has "

@@ -45,6 +45,12 @@ def planner_device(name: str, device: str | torch.device | None = "auto") -> tor
     return resolved if name in DEVICE_PLANNERS else torch.device("cpu")
 
 
+def graph_objects(metadata: dict) -> int:
+    """The objects of an env's state, its points after the pusher's (discs, rope particles): the graph a graph
+    model's MILP encodes on that env (`num_objects` of make_planner); a frozen MLP ignores it."""
+    return len(metadata["state_layout"]) // 2 - 1
+
+
 def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenNetwork | FrozenGraph:
     """The model's frozen export (seam 2); a graph model's on `num_objects` objects if given."""
     from mpc.milp.kinds import model_kind

@@ -27,7 +27,8 @@ Plan.status is one of PLAN_STATUSES:
     "stopped"       MILP: stopped by another HiGHS limit with an incumbent
     "budget"        sampling planner: the best sequence it evaluated within its budget
     "sampled"       MILP warm-started by sampling: the MILP found no plan, the sampled plan is
-                    returned, as "sampled (MILP: <error class>)" (mpc.milp.warm_started)
+                    returned, as "sampled (MILP: <error class>)" (mpc.milp.warm_started); or
+                    the anytime MILP found none cheaper: "sampled (MILP: no better plan)"
     "fallback"      the controller: the planner raised, the warm start (or the centre of the
                     action box) is used, as "fallback (<error class>)" (mpc.control.controller)
     ==============  =========================================================================

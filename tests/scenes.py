@@ -4,6 +4,7 @@ import numpy as np
 
 PUSHING = "sparsedyn/ObjectPushing-v0"
 SORTING = "sparsedyn/ObjectSorting-v0"
+ROPE = "sparsedyn/RopeShaping-v0"
 FAR = [[-12.0, 12.0], [12.0, 12.0], [12.0, -12.0], [-12.0, -12.0]]  # discs out of the way of pushes along y = 0
 
 
@@ -17,6 +18,14 @@ def state(pusher, *positions):
     return np.concatenate([pusher, np.ravel(positions)])
 
 
+def rope_centres(num_particles, angle=0.0, centre=(0.0, 0.0)):
+    """Particles (N, 2) of a straight rope of N segments pointing along `angle`, centred at `centre`."""
+    from envs.rope import chain_centres
+
+    centres = chain_centres(np.zeros(2), np.full(num_particles, angle))
+    return centres - centres.mean(axis=0) + centre
+
+
 def points(observation):
-    """The object part of an observation as points (n, 2): the keypoints or the disc centres."""
+    """The object part of an observation as points (n, 2): the keypoints, the disc centres or the particles."""
     return observation[2:].reshape(-1, 2)

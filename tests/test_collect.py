@@ -15,6 +15,7 @@ from envs.collect import collect_transitions
 from envs.dataset import REQUIRED_METADATA, load_transitions
 from envs.errors import CollectionError, DatasetError, UnknownEnvError
 from envs.pushing import ObjectPushingEnv
+from envs.rope import RopeShapingEnv
 from envs.sorting import ObjectSortingEnv
 from mpc.main import main
 
@@ -43,6 +44,7 @@ def test_transitions_are_consecutive_steps_within_the_boxes():
 @pytest.mark.parametrize("env_id, env_class, kwargs", [
     ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}),
     ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 3}),
+    ("RopeShaping-v0", RopeShapingEnv, {"num_particles": 12}),
 ])
 def test_transitions_replay_in_a_fresh_env(env_id, env_class, kwargs):
     data = collect_transitions(env_id, episodes=2, steps=15, seed=11, env_kwargs=kwargs)
@@ -133,6 +135,7 @@ def test_bad_requests_raise_typed_errors(kwargs, error, message):
 @pytest.mark.parametrize("name, env_class, kwargs, state_dim", [
     ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}, 10),
     ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 6, "num_classes": 3}, 14),
+    ("RopeShaping-v0", RopeShapingEnv, {"num_particles": 8}, 18),
 ])
 def test_cli_collect_writes_a_file_matching_its_metadata(name, env_class, kwargs, state_dim, tmp_path, capsys):
     out = tmp_path / "data.npz"
@@ -200,7 +203,7 @@ def test_console_script_error_has_no_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "sparsedyn collect: error: unknown environment 'Nope-v0'; available: ObjectPushing-v0, ObjectSorting-v0"]
+        "sparsedyn collect: error: unknown environment 'Nope-v0'; available: ObjectPushing-v0, ObjectSorting-v0, RopeShaping-v0"]
 
 
 @pytest.mark.slow

@@ -1,4 +1,7 @@
-"""Graph dynamics model: message passing, export to FrozenGraph, N-independence, training CLI, checkpoints."""
+"""Graph dynamics model: message passing on each edge set, export to FrozenGraph, N-independence, training CLI,
+checkpoints, the bundled sorting models' predictions."""
+
+from pathlib import Path
 
 import copy
 
@@ -8,7 +11,7 @@ import torch
 
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.errors import DataError, ModelConfigError
-from dynamics.frozen import graph_edges
+from dynamics.frozen import EDGE_SETS, FrozenGraph, graph_edges
 from dynamics.graph import GraphDynamics, batched_edge_index, object_count
 from toy import toy_transitions
 from dynamics.train import TrainConfig
@@ -35,11 +38,11 @@ def sorting_files(tmp_path_factory):
     return paths
 
 
-def random_model(seed: int) -> GraphDynamics:
+def random_model(seed: int, edge_set: str = "all_pairs") -> GraphDynamics:
     """Random weights, random normalisation and random kinds (relu, identity, zero) in both networks, float64."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = GraphDynamics(TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM)
+    model = GraphDynamics(TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM, edge_set)
     with torch.no_grad():
         for name in ("edge", "node", "delta"):
             mean, std = getattr(model, f"{name}_mean"), getattr(model, f"{name}_std")
@@ -68,7 +71,7 @@ def by_hand(model: GraphDynamics, state: torch.Tensor, action: torch.Tensor) -> 
     controls = torch.zeros(len(state), num_objects + 1, 1 + ACTION_DIM, dtype=state.dtype)
     controls[:, 0, 0], controls[:, 0, 1:] = 1.0, action
     summed = torch.zeros(len(state), num_objects + 1, model.message_dim, dtype=state.dtype)
-    for sender, receiver in zip(*graph_edges(num_objects)):
+    for sender, receiver in zip(*graph_edges(num_objects, model.edge_set)):
         edge_input = torch.cat([positions[:, sender] - positions[:, receiver], controls[:, sender]], dim=-1)
         summed[:, receiver] += model.edge((edge_input - model.edge_mean) / model.edge_std)
     node_input = (torch.cat([positions, controls, summed], dim=-1) - model.node_mean) / model.node_std
@@ -81,26 +84,77 @@ def by_edge(model: GraphDynamics, state: torch.Tensor, action: torch.Tensor) -> 
     return pos[receivers], pos[senders], control[senders]
 
 
+def test_edge_sets_are_all_pairs_or_pusher_and_chain_neighbours():
+    def pairs(num_objects, edge_set):
+        return list(zip(*(nodes.tolist() for nodes in graph_edges(num_objects, edge_set))))
+
+    assert pairs(2, "all_pairs") == [(0, 1), (2, 1), (0, 2), (1, 2)]  # by receiver, then sender
+    assert pairs(4, "chain") == [(0, 1), (2, 1), (0, 2), (1, 2), (3, 2), (0, 3), (2, 3), (4, 3), (0, 4), (3, 4)]
+    assert pairs(1, "chain") == pairs(1, "all_pairs") == [(0, 1)]
+    for num_objects in (1, 5, 16):
+        assert len(pairs(num_objects, "all_pairs")) == num_objects ** 2
+        assert len(pairs(num_objects, "chain")) == 3 * num_objects - 2
+    assert set(EDGE_SETS) == {"all_pairs", "chain"}
+    with pytest.raises(ValueError, match="unknown edge set 'ring'; choose one of all_pairs, chain"):
+        graph_edges(3, "ring")
+    with pytest.raises(ModelConfigError, match="unknown edge set"):
+        GraphDynamics(3, ACTION_DIM, edge_set="ring")
+
+
+@pytest.mark.parametrize("edge_set", EDGE_SETS)
 @pytest.mark.parametrize("num_objects", [1, TRAINED_OBJECTS, 6])
-def test_message_passing_is_the_documented_step(num_objects):
-    model = random_model(num_objects)
+def test_message_passing_is_the_documented_step(num_objects, edge_set):
+    model = random_model(num_objects, edge_set)
     state, action = random_batch(num_objects, num_objects)
     with torch.no_grad():
         assert torch.allclose(model(state, action), by_hand(model, state, action), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("edge_set", EDGE_SETS)
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("num_objects", [None, 1, 5])
-def test_export_equals_the_torch_model(seed, num_objects):
-    model = random_model(seed)
+@pytest.mark.parametrize("num_objects", [None, 1, 5, 10])
+def test_export_equals_the_torch_model(seed, num_objects, edge_set):
+    model = random_model(seed, edge_set)
     frozen = model.export(num_objects)
     assert frozen.num_objects == (TRAINED_OBJECTS if num_objects is None else num_objects)
+    assert frozen.edge_set == edge_set and frozen.with_objects(7).edge_set == edge_set
+    expected = graph_edges(frozen.num_objects, edge_set)
+    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(frozen.edges, expected))
     state, action = random_batch(seed, frozen.num_objects)
     with torch.no_grad():
         expected = model(state, action).numpy()
     assert relative_error(frozen.forward(torch.cat([state, action], dim=1).numpy()), expected) < 1e-6
     assert frozen.relu_count == model.kind_counts()["relu"]
     assert frozen.edge.relu_count == model.edge.kind_counts()["relu"]
+
+
+def test_a_frozen_graph_refuses_an_unknown_edge_set():
+    frozen = random_model(0).export()
+    with pytest.raises(ValueError, match="unknown edge set 'ring'"):
+        FrozenGraph(frozen.edge, frozen.node, 3, ACTION_DIM, "ring")
+    assert FrozenGraph(frozen.edge, frozen.node, 3, ACTION_DIM).edge_set == "all_pairs"  # the default
+
+
+SORTING_PREDICTIONS = Path(__file__).parent / "data" / "sorting_graph_predictions.npz"
+CHECKPOINTS = Path(__file__).parents[1] / "examples" / "checkpoints"
+
+
+@pytest.mark.parametrize("name", ["dense", "sparse"])
+@pytest.mark.parametrize("num_objects", [4, 6])
+def test_bundled_sorting_models_load_on_all_pairs_and_predict_as_before(name, num_objects):
+    """SORTING_PREDICTIONS holds what the bundled sorting checkpoints predicted (torch model and export) before
+    edge sets existed (made by tests/data/make_sorting_graph_predictions.py)."""
+    expected = np.load(SORTING_PREDICTIONS)
+    model = load_checkpoint(CHECKPOINTS / f"sorting_graph_{name}.pt").model
+    assert model.edge_set == "all_pairs"
+    states, actions = expected[f"states{num_objects}"], expected[f"actions{num_objects}"]
+    with torch.no_grad():
+        predicted = model(torch.as_tensor(states), torch.as_tensor(actions)).numpy()
+    np.testing.assert_allclose(predicted, expected[f"{name}_torch{num_objects}"], rtol=0, atol=1e-5)
+    frozen = model.export(num_objects)
+    assert frozen.edge_set == "all_pairs"
+    np.testing.assert_allclose(frozen.forward(np.concatenate([states, actions], axis=1).astype(np.float64)),
+                               expected[f"{name}_frozen{num_objects}"], rtol=0, atol=1e-9)
 
 
 def test_runs_on_any_number_of_objects_and_treats_objects_alike():
@@ -124,7 +178,7 @@ def test_batched_forward_equals_one_state_at_a_time_and_reuses_the_edge_index():
         single = torch.cat([model(state[i : i + 1], action[i : i + 1]) for i in range(7)])
     assert torch.allclose(batched, single, rtol=1e-12, atol=1e-12)
     assert batched_edge_index(7, 4) is batched_edge_index(7, 4)
-    assert batched_edge_index(7, 4).shape == (2, 7 * 4 * 4)
+    assert batched_edge_index(7, 4).shape == (2, 7 * 4 * 4) and batched_edge_index(7, 4, "chain").shape == (2, 7 * 10)
 
 
 def test_actions_get_gradients_for_the_gradient_planner():
@@ -168,18 +222,22 @@ def test_wrong_state_widths_are_a_typed_error():
         with pytest.raises(ModelConfigError, match="\\(B, 2 \\(N \\+ 1\\)\\)"):
             model(state.double(), torch.zeros(2, ACTION_DIM, dtype=torch.float64))
     assert object_count(["pusher_x", "pusher_y", "obj0_x", "obj0_y"]) == 1
-    with pytest.raises(DataError, match="pusher and object positions"):
-        object_count(["pusher_x", "pusher_y", "keypoint0_x", "keypoint0_y"])
+    assert object_count(["pusher_x", "pusher_y", "particle0_x", "particle0_y", "particle1_x", "particle1_y"]) == 2
+    for layout in (["keypoint0_x", "keypoint0_y"], ["obj0_x", "obj0_y", "particle1_x", "particle1_y"]):
+        with pytest.raises(DataError, match="pusher and object positions"):
+            object_count(["pusher_x", "pusher_y", *layout])
 
 
-def test_checkpoint_round_trip(tmp_path):
-    model = random_model(5).float()
+@pytest.mark.parametrize("edge_set", EDGE_SETS)
+def test_checkpoint_round_trip(tmp_path, edge_set):
+    model = random_model(5, edge_set).float()
     info = {"graph": model.graph_info()}
     save_checkpoint(tmp_path / "g.pt", model, {"env_id": "x"}, info)
     loaded = load_checkpoint(tmp_path / "g.pt")
     assert isinstance(loaded.model, GraphDynamics) and loaded.model.config() == model.config()
+    assert loaded.model.edge_set == edge_set and loaded.model.config()["edge_set"] == edge_set
     assert loaded.info["graph"] == {"num_objects": TRAINED_OBJECTS, "runs_on_any_num_objects": True,
-                                    "edges": "all ordered pairs with an object receiver"}
+                                    "edge_set": edge_set, "edges": EDGE_SETS[edge_set]}
     state, action = random_batch(5, 4)
     with torch.no_grad():
         assert torch.equal(loaded.model(state.float(), action.float()), model(state.float(), action.float()))
@@ -193,6 +251,11 @@ def test_config_defaults_per_model():
         TrainConfig(model="graph", hidden=(40, 25), relu_target=131).validate()
     with pytest.raises(ModelConfigError, match="graph only"):
         TrainConfig(message_dim=8).validate()
+    assert graph.edge_set is None  # the data's
+    with pytest.raises(ModelConfigError, match="--edge-set applies to --model graph only"):
+        TrainConfig(edge_set="chain").validate()
+    with pytest.raises(ModelConfigError, match="--edge-set 'ring' is not one of all_pairs, chain"):
+        TrainConfig(model="graph", edge_set="ring").validate()
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -220,6 +283,20 @@ def test_train_graph_then_inspect_on_another_number_of_objects(capsys, sorting_f
     assert code == 0 and report.startswith(stdout)
     line = report.splitlines()[-1]
     assert line.startswith(f"data        {sorting_files[4]}: 120 transitions, state 10; one-step RMSE ")
+
+
+def test_graph_model_takes_the_edge_set_the_data_names_unless_told(capsys, tmp_path):
+    rope = tmp_path / "rope.npz"
+    collect_transitions("RopeShaping-v0", episodes=6, steps=12, seed=0, env_kwargs={"num_particles": 4}).save(rope)
+    for option, edge_set in (([], "chain"), (["--edge-set", "all_pairs"], "all_pairs")):
+        out = tmp_path / f"{edge_set}.pt"
+        code, stdout, _ = run(capsys, "train", rope, "--model", "graph", *option, "--out", out, *TINY)
+        assert code == 0
+        checkpoint = load_checkpoint(out)
+        assert checkpoint.model.edge_set == edge_set and checkpoint.info["graph"]["edge_set"] == edge_set
+        edges = {"chain": 10, "all_pairs": 16}[edge_set]
+        assert f"trained with 4 objects ({edges} edges, {edge_set}: " in stdout
+        assert checkpoint.model.export(9).edges[0].size == {"chain": 25, "all_pairs": 81}[edge_set]
 
 
 def test_graph_model_on_data_without_objects_is_one_clear_error(capsys, sorting_files, tmp_path):

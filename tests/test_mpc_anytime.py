@@ -3,6 +3,8 @@ MILP planner returns plans at least as good as its starts with a true lower boun
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -12,10 +14,11 @@ from strategies import sparse_networks
 from test_mpc_planner import candidate_actions, tiny_model, tiny_problem, torch_cost
 
 from dynamics.frozen import rollout
-from mpc.errors import ProblemError
+from mpc.errors import NoIncumbentError, ProblemError
+from mpc.milp import anytime
 from mpc.milp.anytime import AnytimeMILPPlanner
 from mpc.milp.planner import MILPPlanner
-from mpc.milp.region import RegionSearch
+from mpc.milp.region import RegionOptimum, RegionSearch
 from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.sampling.mppi import MPPIPlanner
 
@@ -113,3 +116,35 @@ def test_anytime_returns_the_sampled_plan_when_no_plan_keeps_the_model_in_the_wo
     plan = planner.plan(problem)
     assert plan.status == "sampled (MILP: InfeasibleError)"
     assert plan.objective == plan.extras["sampled_objective"]
+
+
+def test_a_program_too_slow_for_the_budget_leaves_the_sampler_the_rest_and_never_a_worse_plan(one_thread, monkeypatch):
+    """Region LPs slower than the budget (as on a large graph): the plan is the sampled one, within the budget."""
+    model = tiny_model(1)
+    problem = tiny_problem(1, horizon=3, warm_start=np.full((3, 1), 0.7), time_limit=0.4)
+    planner = AnytimeMILPPlanner(model.export(), 2, 1, [MPPIPlanner(tiny_model(1).float(), seed=1, elites=8)],
+                                 bounds="interval")
+
+    def slow_descent(self, actions, deadline=np.inf):  # takes the whole exploring time and finds nothing
+        time.sleep(max(deadline - time.perf_counter(), 0.0))
+        return None
+
+    def no_incumbent(*args, **kwargs):  # nor does branch-and-bound in what is left
+        raise NoIncumbentError()
+
+    monkeypatch.setattr(RegionSearch, "descend", slow_descent)
+    monkeypatch.setattr(anytime, "solve_program", no_incumbent)
+    plan = planner.plan(problem)
+    assert plan.status == "sampled (MILP: NoIncumbentError)" and plan.objective == plan.extras["sampled_objective"]
+
+    def dear_descent(self, actions, deadline=np.inf):  # a region optimum dearer than any sample: the worst actions
+        values = np.zeros(self.program.num_columns)
+        values[self.program.action_columns] = 5.0
+        return RegionOptimum(values, np.inf, None)
+
+    monkeypatch.setattr(RegionSearch, "descend", dear_descent)
+    plan = planner.plan(problem)
+    assert plan.status == "sampled (MILP: no better plan)" and plan.extras["region_objective"] == np.inf
+    assert plan.objective == pytest.approx(cost_of(problem, model.export(), plan.actions), rel=1e-9)
+    assert plan.objective <= plan.extras["sampled_objective"] + 1e-5
+

@@ -12,7 +12,7 @@ from test_mpc_encoding import check_primal_point, hidden_pre_activations, solve_
 from test_mpc_pyomo import appsi_highs
 from strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 
-from dynamics.frozen import FrozenGraph, POSITION_DIM, rollout
+from dynamics.frozen import EDGE_SETS, FrozenGraph, POSITION_DIM, rollout
 from dynamics.graph import GraphDynamics
 from mpc.errors import ProblemError
 from mpc.milp.bounds.crown import linear_copy_bounds
@@ -34,7 +34,7 @@ def random_kinds(rng, widths):
 
 @st.composite
 def sparse_graphs(draw):
-    """(graph, rng): a FrozenGraph of random sparse edge and node networks on 1 to 3 objects."""
+    """(graph, rng): a FrozenGraph of random sparse edge and node networks on 1 to 3 objects, either edge set."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     message_dim = draw(st.integers(1, 3))
     edge_widths = draw(st.lists(st.integers(0, 5), min_size=1, max_size=2))
@@ -43,7 +43,7 @@ def sparse_graphs(draw):
     edge = random_network(rng, message_dim, edge_in - message_dim, random_kinds(rng, edge_widths), residual=False)
     node_in = edge_in + message_dim
     node = random_network(rng, POSITION_DIM, node_in - POSITION_DIM, random_kinds(rng, node_widths), residual=True)
-    return FrozenGraph(edge, node, draw(st.integers(1, 3)), ACTION_DIM), rng
+    return FrozenGraph(edge, node, draw(st.integers(1, 3)), ACTION_DIM, draw(st.sampled_from(sorted(EDGE_SETS)))), rng
 
 
 def make_problem(graph, horizon, rng):
@@ -167,18 +167,21 @@ def test_pyomo_export_of_a_graph_program_has_the_fast_path_optimum():
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3, 5]), st.sampled_from([2, 3]))
-def test_fixed_actions_give_the_torch_geometric_rollout(seed, horizon, num_objects):
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3, 5]), st.sampled_from([2, 3, 4]),
+       st.sampled_from(sorted(EDGE_SETS)))
+def test_fixed_actions_give_the_torch_geometric_rollout(seed, horizon, num_objects, edge_set):
     """The program of the exported model reproduces GraphDynamics itself, also on another N than trained."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    model = GraphDynamics(num_objects=2, action_dim=ACTION_DIM, hidden=(6, 5), message_dim=3).double().eval()
+    model = GraphDynamics(num_objects=2, action_dim=ACTION_DIM, hidden=(6, 5), message_dim=3, edge_set=edge_set)
+    model = model.double().eval()
     for network in (model.edge, model.node):
         network.set_kinds([rng.choice([ZERO, IDENTITY, RELU], size=width) for width in (6, 5)])
     states = torch.from_numpy(rng.normal(scale=5.0, size=(64, 6)))
     actions = torch.from_numpy(rng.uniform(-1, 1, size=(64, ACTION_DIM)))
     model.fit_normalisation(states, actions, states + 0.3 * torch.from_numpy(rng.normal(size=(64, 6))))
     graph = model.export(num_objects)
+    assert graph.edge_set == edge_set
     problem = make_problem(graph, horizon, rng)
     horizon_program, _ = build(graph, problem)
     plan_actions = rng.uniform(-1, 1, size=(horizon, ACTION_DIM))

@@ -12,7 +12,8 @@ from dynamics.checkpoint import save_checkpoint
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
 from mpc.main import main
-from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
+from mpc.cli import check_model_fits
+from mpc.planners import PLANNER_NAMES, graph_objects, make_fallback_planner, make_planner
 from mpc.control.runner import ControlSettings, env_metadata, run_closed_loop
 
 
@@ -136,16 +137,22 @@ def test_a_model_of_fixed_size_refuses_another_number_of_objects(tmp_path, capsy
 
 
 @pytest.mark.parametrize("planner_name", PLANNER_NAMES)
-def test_every_planner_sorts_with_a_graph_model_on_another_number_of_objects(planner_name):
-    trained_on = gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=2).unwrapped.dataset_metadata(seed=0)
+@pytest.mark.parametrize("env_id, size, edge_set, threshold", [
+    ("sparsedyn/ObjectSorting-v0", "num_objects", "all_pairs", 12.0),  # 3 cm per disc
+    ("sparsedyn/RopeShaping-v0", "num_particles", "chain", 1.0),  # 1 cm mean particle distance
+])
+def test_every_planner_runs_a_graph_model_on_another_number_of_objects(planner_name, env_id, size, edge_set, threshold):
+    trained_on = gymnasium.make(env_id, **{size: 3}).unwrapped.dataset_metadata(seed=0)
     torch.manual_seed(0)
-    model = GraphDynamics(num_objects=2, action_dim=2, hidden=(6, 6), message_dim=3).eval()
+    model = GraphDynamics(num_objects=3, action_dim=2, hidden=(6, 6), message_dim=3, edge_set=edge_set).eval()
     for network in (model.edge, model.node):
         network.set_kinds([np.array([2, 2, 1, 0, 2, 1]), np.array([1, 2, 0, 0, 1, 2])])
-    metadata = env_metadata(trained_on, {"num_objects": 3})
-    planner = make_planner(planner_name, model, seed=0, num_objects=metadata["num_objects"])
+    metadata = env_metadata(trained_on, {size: 4})
+    assert graph_objects(metadata) == 4
+    check_model_fits(model, metadata)
+    planner = make_planner(planner_name, model, seed=0, num_objects=graph_objects(metadata))
     results = run_closed_loop(planner, metadata, ControlSettings(horizon=2, time_limit=0.3, steps=2), episodes=1,
                               seed=5, fallback_planner=make_fallback_planner(model), show_progress=False)
     episode = results["episodes"][0]
-    assert len(episode["steps"]) == 2 and results["summary"]["success_threshold"] == 9.0
+    assert len(episode["steps"]) == 2 and results["summary"]["success_threshold"] == threshold
     assert not any(step["fallback"] for step in episode["steps"]) or planner_name == "milp-exact"

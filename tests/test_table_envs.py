@@ -1,4 +1,5 @@
-"""What every table env (envs.table.TableEnv) does the same way, checked on ObjectPushing-v0 and ObjectSorting-v0:
+"""What every table env (envs.table.TableEnv) does the same way, checked on ObjectPushing-v0, ObjectSorting-v0 and
+RopeShaping-v0:
 gymnasium contract, spaces and time limit, determinism, contact physics, the state option, rejected resets,
 divergence, rendering, dataset metadata."""
 
@@ -14,9 +15,10 @@ import envs
 from envs.dataset import REQUIRED_METADATA
 from envs.errors import EnvOptionsError, SimulationError
 from envs.pushing import ObjectPushingEnv
+from envs.rope import RopeShapingEnv
 from envs.sorting import ObjectSortingEnv
 from envs.table import MAX_DISPLACEMENT, TableEnv
-from scenes import FAR, PUSHING, SORTING, object_at_origin_state, points, state
+from scenes import FAR, PUSHING, ROPE, SORTING, object_at_origin_state, points, rope_centres, state
 
 
 @pytest.mark.filterwarnings("ignore:.*symmetric and normalized")  # actions are displacements in cm, on purpose
@@ -25,6 +27,8 @@ from scenes import FAR, PUSHING, SORTING, object_at_origin_state, points, state
     (PUSHING, {"shape": "t"}),
     (SORTING, {"num_objects": 2, "num_classes": 2}),
     (SORTING, {"num_objects": 8, "num_classes": 4}),
+    (ROPE, {"num_particles": 3}),
+    (ROPE, {}),
 ])
 def test_check_env_passes(env_id, kwargs):
     env = gymnasium.make(env_id, render_mode="rgb_array", **kwargs)
@@ -35,6 +39,7 @@ def test_check_env_passes(env_id, kwargs):
 REGISTERED = {
     PUSHING: (ObjectPushingEnv, [f"keypoint{i}_{a}" for i in range(4) for a in "xy"], 60),
     SORTING: (ObjectSortingEnv, [f"obj{i}_{a}" for i in range(4) for a in "xy"], 100),
+    ROPE: (RopeShapingEnv, [f"particle{i}_{a}" for i in range(10) for a in "xy"], 100),
 }
 
 
@@ -44,9 +49,9 @@ def test_registered_with_documented_spaces_and_time_limit(env_id):
     env = gymnasium.make(env_id)
     base = env.unwrapped
     assert isinstance(base, env_class) and isinstance(base, TableEnv) and getattr(envs, env_class.__name__) is env_class
-    assert env.observation_space.shape == (len(base.state_layout),) == (10,)
+    assert env.observation_space.shape == (len(base.state_layout),) == (2 + len(object_layout),)
     assert base.state_layout == ["pusher_x", "pusher_y"] + object_layout
-    assert base.goal_indices == list(range(2, 10))
+    assert base.goal_indices == list(range(2, 2 + len(object_layout)))
     assert [base.state_layout[i] for i in base.goal_indices] == object_layout
     assert np.array_equal(env.observation_space.low, base.workspace_low)
     assert np.array_equal(env.observation_space.high, base.workspace_high)
@@ -74,6 +79,7 @@ def rollout(env_id, kwargs, seed, actions):
     (PUSHING, {"shape": "box"}),
     (PUSHING, {"shape": "t"}),
     (SORTING, {"num_objects": 6, "num_classes": 3}),
+    (ROPE, {}),
 ])
 def test_same_seed_and_actions_give_identical_trajectories(env_id, kwargs):
     actions = np.random.default_rng(0).uniform(-MAX_DISPLACEMENT, MAX_DISPLACEMENT, (40, 2))
@@ -117,7 +123,7 @@ def test_push_aimed_at_an_object_moves_it_and_push_away_does_not(env_id):
     assert observation[:2] == pytest.approx(pusher_after)  # moved (pushing: clamped to the pusher box)
 
 
-@pytest.mark.parametrize("env_id, kwargs", [(PUSHING, {"shape": "t"}), (SORTING, {"num_objects": 8})])
+@pytest.mark.parametrize("env_id, kwargs", [(PUSHING, {"shape": "t"}), (SORTING, {"num_objects": 8}), (ROPE, {})])
 def test_state_option_restores_an_observation(env_id, kwargs):
     env = gymnasium.make(env_id, **kwargs)
     observation, info = env.reset(seed=5)
@@ -130,9 +136,10 @@ def test_state_option_restores_an_observation(env_id, kwargs):
         assert np.array_equal(restored_info["classes"], info["classes"])
 
 
-@pytest.mark.parametrize("env_id, expected", [
-    (PUSHING, "'state' and/or 'goal'"),
-    (SORTING, "'state' and/or 'classes'"),
+@pytest.mark.parametrize("env_id, kwargs, expected", [
+    (PUSHING, {}, "'state' and/or 'goal'"),
+    (SORTING, {}, "'state' and/or 'classes'"),
+    (ROPE, {"num_particles": 4}, "'state' and/or 'goal'"),
 ])
 @pytest.mark.parametrize("options, message", [
     ({"state": np.zeros(3)}, "state must hold 10 finite numbers, got shape \\(3,\\)"),
@@ -140,8 +147,8 @@ def test_state_option_restores_an_observation(env_id, kwargs):
     ({"state": None}, "state must"),
     ({"start": 1, "end": 2}, "unknown reset option\\(s\\) end, start; expected {expected}"),
 ])
-def test_bad_reset_options_raise_a_clear_error(env_id, expected, options, message):
-    env = gymnasium.make(env_id)
+def test_bad_reset_options_raise_a_clear_error(env_id, kwargs, expected, options, message):
+    env = gymnasium.make(env_id, **kwargs)
     with pytest.raises(EnvOptionsError, match=message.format(expected=expected)):
         env.reset(seed=0, options=options)
 
@@ -150,6 +157,7 @@ def test_bad_reset_options_raise_a_clear_error(env_id, expected, options, messag
 REJECTED = {
     PUSHING: lambda env: [{"state": object_at_origin_state(env, [0.0, 0.0])}, {"goal": np.arange(8.0)}],
     SORTING: lambda env: [{"state": state([0.0, 0.0], FAR[0], [1.0, 0.0], *FAR[2:])}, {"classes": [5, 5, 5, 5]}],
+    ROPE: lambda env: [{"state": state([0.0, 0.0], rope_centres(10))}, {"goal": np.arange(20.0)}],
 }
 
 
@@ -171,6 +179,7 @@ def test_rejected_reset_leaves_the_running_episode_intact(env_id):
 @pytest.mark.parametrize("env_id, body", [
     (PUSHING, lambda base: base._object),
     (SORTING, lambda base: base._objects[2]),
+    (ROPE, lambda base: base._segments[-1]),
 ])
 def test_diverged_simulation_raises_simulation_error(env_id, body):
     env = gymnasium.make(env_id)
@@ -196,6 +205,13 @@ def sorting_scene(frame, pixel):
     assert np.array_equal(pixel(-10.0, 3.0), first) and np.array_equal(pixel(10.0, 3.0), second)  # target rings
 
 
+def rope_scene(frame, pixel):
+    rope, goal = pixel(0.0, 5.0), pixel(-5.0, 6.0)
+    assert rope[2] > 150 and rope[0] < 120  # the rope, along y = 5
+    assert goal[1] > 140 and goal[0] < 80  # the goal, along x = -5
+    assert np.array_equal(pixel(0.0, 10.0), pixel(0.0, 0.0))  # the table beside the rope
+
+
 # reset options, the pusher position, checks of the env's own drawing, an action that changes the frame
 SCENES = {
     PUSHING: (lambda env: {"state": object_at_origin_state(env, [-7.0, 0.0]),
@@ -204,6 +220,9 @@ SCENES = {
     SORTING: (lambda env: {"state": state([0.0, -12.0], [-3.0, 0.0], [3.0, 0.0], [0.0, 5.0], [0.0, -5.0]),
                            "classes": [0, 1, 0, 1]},
               (0.0, -12.0), sorting_scene, [0.0, MAX_DISPLACEMENT]),
+    ROPE: (lambda env: {"state": state([0.0, 2.0], rope_centres(10, 0.0, (0.0, 5.0))),
+                        "goal": rope_centres(10, math.pi / 2, (-5.0, 0.0)).ravel()},
+           (0.0, 2.0), rope_scene, [0.0, MAX_DISPLACEMENT]),
 }
 
 
@@ -229,6 +248,7 @@ def test_render_draws_the_scene_and_the_pusher(env_id):
 @pytest.mark.parametrize("env_id, kwargs, width", [
     (PUSHING, {"shape": "t"}, 10),
     (SORTING, {"num_objects": 5, "num_classes": 3}, 12),
+    (ROPE, {"num_particles": 12}, 26),
 ])
 def test_dataset_metadata_describes_and_reproduces_the_env(env_id, kwargs, width):
     env = gymnasium.make(env_id, **kwargs)

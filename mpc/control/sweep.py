@@ -148,14 +148,14 @@ def run_episode_task(task: dict) -> dict:
     from dynamics.device import resolve_device
     from mpc.control.runner import env_metadata, run_closed_loop
     from mpc.control.task import ControlSettings
-    from mpc.planners import make_fallback_planner, make_planner
+    from mpc.planners import graph_objects, make_fallback_planner, make_planner
 
     torch.set_num_threads(1)
     device = resolve_device(task.get("device", "cpu"))
     checkpoint = _checkpoint(task["checkpoint"])
     metadata = env_metadata(checkpoint.metadata, task["env_kwargs"])
     planner = make_planner(task["planner"], checkpoint.model, seed=task["seed"], bounds=task["bounds"],
-                           num_objects=metadata.get("num_objects"), device=device, samples=task.get("samples"))
+                           num_objects=graph_objects(metadata), device=device, samples=task.get("samples"))
     settings = ControlSettings(horizon=task["horizon"], time_limit=task["time_limit"], steps=task["steps"])
     episode = run_closed_loop(planner, metadata, settings, 1, task["seed"],
                               make_fallback_planner(checkpoint.model, task["seed"], device),
