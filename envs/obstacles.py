@@ -7,10 +7,10 @@ through it (it is not stopped, but touching counts as a collision, see envs.push
 
 `place_obstacles` draws them from an episode's start and goal pose so that a straight push collides:
 the object moved from its start pose to its goal pose along a straight line (position and angle
-interpolated) overlaps the first obstacle; every further one lies within NEAR_PATH of that path. All
-keep OBSTACLE_CLEARANCE from the object at its start and goal poses, from each other and from the
-pusher's start (plus its radius), and lie inside the pusher's box: the goal is reachable, and the
-pusher can get to every side of them.
+interpolated) overlaps the first obstacle; every further one comes within NEAR_PATH of that path. All
+keep OBSTACLE_CLEARANCE from the object at its start and goal poses and from the pusher's start (plus
+its radius), PASSAGE from each other (the object fits between two of them), and lie inside the
+pusher's box: the goal is reachable, and the pusher can get to every side of them.
 
 The geometry helpers work on convex polygons given as (V, 2) arrays of corners in order, in cm.
 """
@@ -24,7 +24,8 @@ import numpy as np
 OBSTACLE_SIDES = (3, 4, 5, 6)
 OBSTACLE_RADIUS = 2.0  # cm, circumradius
 MAX_OBSTACLES = 3
-OBSTACLE_CLEARANCE = 2.0  # cm between an obstacle and the object at its start or goal pose, or another obstacle
+OBSTACLE_CLEARANCE = 2.0  # cm between an obstacle and the object at its start or goal pose, or the pusher's start
+PASSAGE = 12.0  # cm between two obstacles: the object (an 8 cm box, 11.3 cm across) passes between them
 NEAR_PATH = 5.0  # cm: obstacles after the first come at least this close to the straight push
 PATH_POSES = 25  # poses of the straight push checked against an obstacle (< 1 cm apart)
 LATERAL_REACH = 10.0  # cm: candidate centres lie at most this far to either side of the start-goal line ...
@@ -139,7 +140,8 @@ def place_obstacles(rng: np.random.Generator, count: int, start_pose, goal_pose,
             if (np.all(np.abs(candidate) <= limit)
                     and _to_segment(centre[None], start[:2], goal[:2])[0] <= reach + near
                     and point_distance(candidate, pusher) >= pusher_radius + OBSTACLE_CLEARANCE
-                    and all(separation(candidate, polygon) >= OBSTACLE_CLEARANCE for polygon in ends + obstacles)
+                    and all(separation(candidate, polygon) >= OBSTACLE_CLEARANCE for polygon in ends)
+                    and all(separation(candidate, other) >= PASSAGE for other in obstacles)
                     and any(separation(candidate, polygon) <= near for pose in path for polygon in pose)):
                 obstacles.append(candidate)
                 break

@@ -136,11 +136,12 @@ class Obstacle:
         # Convex, corners in order: every corner lies inside every face's half-plane (and no face has zero length).
         scale = 1e-9 * (1.0 + np.abs(vertices).max())
         lengths = np.linalg.norm(np.roll(vertices, -1, axis=0) - vertices, axis=1)
+        message = "obstacle vertices must be the corners of a convex polygon, in order, with no repeated corner"
         if np.any(lengths <= scale) or abs(_signed_area(vertices)) <= scale:
-            raise ProblemError("obstacle vertices must be the corners of a convex polygon, with no repeated corner")
+            raise ProblemError(message)
         normals, offsets = dataclasses.replace(self, margin=0.0, soft_margin=0.0).faces()
         if np.any(vertices @ normals.T - offsets > scale):
-            raise ProblemError("obstacle vertices must be the corners of a convex polygon, in order")
+            raise ProblemError(message)
 
 
 def point_maps(entries, state_dim: int) -> np.ndarray:
@@ -249,6 +250,7 @@ class PlanningProblem(Task):
         self.obstacles = tuple(
             Obstacle(np.asarray(obstacle.vertices, dtype=np.float64), np.asarray(obstacle.points, dtype=np.float64),
                      float(obstacle.margin), float(obstacle.soft_margin))
+            if isinstance(obstacle, Obstacle) else obstacle  # validate names what else it is
             for obstacle in self.obstacles
         )
         self.validate()

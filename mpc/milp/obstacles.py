@@ -100,7 +100,7 @@ class ObstacleEncoding:
         chosen = np.zeros(self.binaries.shape, dtype=bool)
         chosen[present] = pattern
         slack = self.slacks(values, states)
-        on_face = np.any(chosen & (slack <= ON_FACE), axis=-1)
+        on_face = np.any(chosen & (np.abs(slack) <= ON_FACE), axis=-1)
         others = np.where(chosen, -np.inf, slack)
         best = others.argmax(axis=-1)
         switch = on_face & (np.take_along_axis(others, best[..., None], axis=-1)[..., 0] >= -ON_FACE)
