@@ -16,7 +16,8 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
    budget: it may still improve the plan, and it gives the plan a proven lower bound and gap.
 
 The plan is never worse on the model than the warm start or any sampled sequence whose linear region
-is feasible (its predicted states stay in the workspace box and the state constraints).
+is feasible (its predicted states stay in the workspace box and the state constraints, and keep out
+of the obstacles), nor than the cheapest sampled sequence where that is a plan of the program itself.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mpc.milp.region import RegionOptimum, RegionSearch
 from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem, trajectory_cost
 
 DEFAULT_ANYTIME_BOUNDS = "interval"  # region LPs are exact with any bounds; cheapest, see examples/bench_planners.py
+FEASIBLE = 1e-6  # a point violating no row or bound of the program by more than this is a plan of it
 
 
 class AnytimeMILPPlanner:
@@ -112,6 +114,13 @@ class AnytimeMILPPlanner:
                 if time.perf_counter() >= explore_until:
                     break
                 descend_from(actions)
+
+        # The cheapest sampled sequence is a plan of the program where it keeps to it (predicted states in the
+        # workspace box, state constraints and obstacles' hard limits): a plan even if time ran out before its region.
+        if sampled is not None:
+            point = horizon_program.primal_point(np.clip(sampled.actions, problem.action_low, problem.action_high))
+            if program.violation(point) <= FEASIBLE and (best is None or program.objective(point) < best.objective):
+                best = RegionOptimum(point, program.objective(point), point[search.binaries] > 0.5)
 
         result = None
         remaining = deadline - time.perf_counter()
