@@ -53,7 +53,8 @@ def separation(first: np.ndarray, second: np.ndarray) -> float:
     """
     normals = np.concatenate([_normals(first), _normals(second)])
     first_side, second_side = first @ normals.T, second @ normals.T
-    gaps = np.maximum(second_side.min(axis=0) - first_side.max(axis=0), first_side.min(axis=0) - second_side.max(axis=0))
+    gaps = np.maximum(second_side.min(axis=0) - first_side.max(axis=0),
+                      first_side.min(axis=0) - second_side.max(axis=0))
     return float(gaps.max())
 
 
@@ -63,8 +64,8 @@ def point_distance(polygon: np.ndarray, point) -> float:
     edges = np.roll(polygon, -1, axis=0) - polygon
     along = np.clip(np.sum((point - polygon) * edges, axis=1) / np.sum(edges * edges, axis=1), 0.0, 1.0)
     nearest = float(np.linalg.norm(polygon + along[:, None] * edges - point, axis=1).min())
-    normals = _normals(polygon)
-    inside = np.all((point - polygon) @ normals.T <= 0) if _area(polygon) > 0 else np.all((point - polygon) @ normals.T >= 0)
+    sides = (point - polygon) @ _normals(polygon).T  # outward normals of counter-clockwise corners
+    inside = np.all(sides <= 0) if _area(polygon) > 0 else np.all(sides >= 0)
     return -nearest if inside else nearest
 
 

@@ -25,6 +25,7 @@ GOAL_TURN = math.pi / 4  # ... and turned by at most this angle
 OBSTACLE_GOAL_SHIFT = (14.0, 18.0)  # with obstacles, the sampled goal is moved this far (room for them) ...
 OBSTACLE_GOAL_LIMIT = 11.0  # ... with its centre in [-11, 11]^2 (the pusher can reach around it)
 GOAL_TRIES = 100  # goals drawn (with obstacles) before the placement gives up
+FAR_GOAL_TRIES = 20000  # draws of a goal 14 to 18 cm away (from a centred start about 3% land in the box)
 SUCCESS_DISTANCE = 2.0  # a mean keypoint distance below this counts as reaching the goal
 RIGID_TOLERANCE = 0.01  # keypoints given to reset may deviate this much from a rigid copy of the object
 
@@ -103,11 +104,11 @@ class ObjectPushingEnv(table.TableEnv):
     polygons of 3 to 6 sides with a 2 cm circumradius, static pymunk bodies, placed from the seed so that
     the object pushed straight from its start pose to its goal pose runs into the first; the others come
     within 5 cm of that straight push. All stay 2 cm clear of the object at its start and goal poses and
-    of the pusher's start, 12 cm apart (the object passes between two), inside the pusher's box. The object collides with them; the
-    pusher is kinematic and passes through them, unstopped. `reset(options={"obstacles": polygons})`
-    gives an episode's obstacles instead (0 to 3 convex polygons, corners (V, 2) in cm), with or without
-    `obstacles=k`. `env.unwrapped.obstacles`, `info["obstacles"]` and `dataset_metadata()["obstacles"]`
-    hold them (counter-clockwise corners, cm); `render` draws them.
+    of the pusher's start, 12 cm apart (the object passes between two), inside the pusher's box. The
+    object collides with them; the pusher is kinematic and passes through them, unstopped.
+    `reset(options={"obstacles": polygons})` gives an episode's obstacles instead (0 to 3 convex polygons,
+    corners (V, 2) in cm), with or without `obstacles=k`. `env.unwrapped.obstacles`, `info["obstacles"]`
+    and `dataset_metadata()["obstacles"]` hold them (counter-clockwise corners, cm); `render` draws them.
 
     Every `info` says whether the object (`info["object_collision"]`: pymunk reported a contact during
     the step) or the pusher (`info["pusher_collision"]`: its disc swept over the step came within its
@@ -326,14 +327,20 @@ class ObjectPushingEnv(table.TableEnv):
         return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
 
     def _sample_far_goal_pose(self, start_pose) -> tuple[float, float, float]:
-        """A goal 14 to 18 cm from the start (room for obstacles between them), centre in [-11, 11]^2."""
-        while True:
+        """A goal 14 to 18 cm from the start (room for obstacles between them), centre in [-11, 11]^2.
+
+        Raises:
+            EnvOptionsError: a given start too far out for any such goal to be found.
+        """
+        for _ in range(FAR_GOAL_TRIES):
             direction = self.np_random.uniform(-math.pi, math.pi)
             distance = self.np_random.uniform(*OBSTACLE_GOAL_SHIFT)
             turn = self.np_random.uniform(-GOAL_TURN, GOAL_TURN)
             centre = np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)])
             if np.all(np.abs(centre) <= OBSTACLE_GOAL_LIMIT):
                 return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
+        raise EnvOptionsError(f"state: no goal 14 to 18 cm away with its centre in [-{OBSTACLE_GOAL_LIMIT}, "
+                              f"{OBSTACLE_GOAL_LIMIT}]^2 was found for this start; give one with the 'goal' option")
 
     def _as_obstacles(self, value) -> list[np.ndarray]:
         """The 'obstacles' option as counter-clockwise corner arrays; EnvOptionsError unless it is 0 to 3 convex

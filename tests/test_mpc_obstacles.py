@@ -199,3 +199,14 @@ def test_pyomo_export_names_the_obstacle_blocks_and_keeps_out():
     assert not problem.predicts_collision(states)
     exact = MILPPlanner(INTEGRATOR, 2, 2, bounds="interval", mip_gap=1e-9).plan(problem)
     assert pyo.value(model.cost) == pytest.approx(exact.extras["program_objective"], rel=1e-6, abs=1e-6)
+
+
+def test_sampling_planners_pay_the_hinge_in_their_objective():
+    problem = blocked_problem([Obstacle.of_entries(SQUARE, [[0, 1]], 2, margin=0.2)], obstacle_weight=50.0)
+    plan = MPPIPlanner(TorchIntegrator(), seed=0, max_iterations=20).plan(problem)
+    assert plan.objective == pytest.approx(cost(problem, INTEGRATOR, plan.actions), rel=1e-4)
+    # The straight push pays 50 per unit of depth; the plan found goes round instead.
+    straight = np.tile([1.0, 0.0], (6, 1))
+    free = dataclasses.replace(problem, obstacles=())
+    assert cost(problem, INTEGRATOR, straight) > cost(free, INTEGRATOR, straight) + 50.0
+    assert plan.objective < cost(problem, INTEGRATOR, straight)

@@ -30,7 +30,7 @@ class StepRecord:
     binaries: int | None = None
     node_count: int | None = None
     sampled_objective: float | None = None  # a sampling-warm-started MILP: the sampled plan's objective
-    predicted_collision: bool | None = None  # with obstacles: the plan's predicted states put a point inside one
+    predicted_collision: bool | None = None  # with obstacles: the plan takes a point past its hard limit
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -90,8 +90,8 @@ class RecedingHorizonController:
 
         A planner's MPCError (no incumbent in time, infeasible, ...) does not escape: the step falls
         back (see fall_back) and its record says so. With obstacles, the record says whether the plan's
-        predicted states put a point inside one (PlanningProblem.predicts_collision; None for a fallback,
-        which predicts nothing).
+        predicted states take a point past its hard limit (PlanningProblem.predicts_collision; None for a
+        fallback, which predicts nothing).
 
         Raises:
             ProblemError: the problem itself is malformed (from `problem`, before any planner runs).

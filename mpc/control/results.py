@@ -22,7 +22,7 @@ def summarise(episodes: list[dict]) -> dict:
     sampling-warm-started MILP beat its sampled plan (None for other planners). With obstacles
     ("obstacles": True), "collision_episodes" counts the episodes in which the object or the pusher
     touched an obstacle in the simulator, "predicted_collision_plans" the plans whose predicted states
-    put a point inside one.
+    take a point past its hard limit (PlanningProblem.predicts_collision).
     """
     if not episodes:
         return {"episodes": 0}

@@ -32,8 +32,8 @@ def env_metadata(metadata: dict, env_kwargs: dict) -> dict:
     return described
 
 
-def run_episode(env, controller: RecedingHorizonController, seed: int, steps: int,
-                frames: list | None = None, progress: tqdm | None = None, settings: ControlSettings | None = None) -> dict:
+def run_episode(env, controller: RecedingHorizonController, seed: int, steps: int, frames: list | None = None,
+                progress: tqdm | None = None, settings: ControlSettings | None = None) -> dict:
     """One seeded episode of at most `steps` control steps; appends rendered frames to `frames` if given.
 
     Args:
@@ -78,7 +78,8 @@ def run_episode(env, controller: RecedingHorizonController, seed: int, steps: in
         "steps": records,
         "collision_steps": sum(any(record.get(key) for key in ("object_collision", "pusher_collision"))
                                for record in records),
-        **({"obstacles": [np.asarray(polygon).tolist() for polygon in info["obstacles"]]} if "obstacles" in info else {}),
+        **({"obstacles": [np.asarray(polygon).tolist() for polygon in info["obstacles"]]}
+           if "obstacles" in info else {}),
     }
 
 

@@ -267,7 +267,8 @@ def sweep_table(summaries: list[dict]) -> str:
             f"| {row['median_final_cost']:.2f} | {row['final_cost_q25']:.2f}-{row['final_cost_q75']:.2f} "
             f"| {row['success_rate']:.0%} | {row['median_planning_time']:.3f} "
             f"| {row['overrun_steps']}/{row['steps']} | {row['fallback_steps']} |"
-            + (f" {row['collision_episodes']} | {row['predicted_collision_plans']}/{row['steps']} |" if obstacles else "")
+            + (f" {row['collision_episodes']} | {row['predicted_collision_plans']}/{row['steps']} |"
+               if obstacles else "")
         )
     return "\n".join(lines)
 

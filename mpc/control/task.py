@@ -35,8 +35,8 @@ class ControlSettings:
         obstacle_margin: with obstacles, the soft band (cm) beyond what contact needs, where a point pays
             obstacle_weight per cm of depth: room for the model's error and for the motion between two
             steps (mpc.problem.Obstacle's soft_margin).
-        obstacle_weight: the sampling planners' hinge weight on a point's depth inside an obstacle (cost
-            per cm, per point and step; mpc.problem.Task).
+        obstacle_weight: the hinge weight on a point's depth (cost per cm, per point and step;
+            mpc.problem.Task): all of the sampling planners' obstacle handling, the MILP's soft band.
     """
 
     horizon: int = 8

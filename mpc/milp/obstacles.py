@@ -145,7 +145,8 @@ def encode_obstacles(
         # a_f . M x_t + s - B d >= c_f - B = lowest, with B = c_f - lowest, where a binary exists.
         horizon, points, faces = possible.shape
         big_m = offsets - lowest
-        face_map = AffineMap.of_columns(states[1:]).then_affine(rows.reshape(points * faces, -1), np.zeros(points * faces))
+        face_rows = rows.reshape(points * faces, -1)
+        face_map = AffineMap.of_columns(states[1:]).then_affine(face_rows, np.zeros(points * faces))
         flat = np.flatnonzero(possible.reshape(-1))
         depth_of = np.repeat(depths.reshape(-1), faces)[flat]  # the depth column of each binary's (t, p)
         chooser = AffineMap(
