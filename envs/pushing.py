@@ -9,6 +9,8 @@ import pymunk
 
 from envs import table
 from envs.errors import EnvOptionsError
+from envs.obstacles import (MAX_OBSTACLES, OBSTACLE_RADIUS, OBSTACLE_SIDES, counter_clockwise, is_convex_polygon,
+                            place_obstacles, segment_distance, separation)
 from envs.registration import PUSHING_ID
 from envs.table import PUSHER_LIMIT, PUSHER_RADIUS, WALL
 
@@ -20,6 +22,10 @@ START_HALF_WIDTH = 6.0  # initial object centre is uniform in [-6, 6]^2
 GOAL_HALF_WIDTH = 10.0  # sampled goal centres are clipped to [-10, 10]^2
 GOAL_SHIFT = (2.0, 8.0)  # sampled goal: start pose moved by a distance in this range ...
 GOAL_TURN = math.pi / 4  # ... and turned by at most this angle
+OBSTACLE_GOAL_SHIFT = (14.0, 18.0)  # with obstacles, the sampled goal is moved this far (room for them) ...
+OBSTACLE_GOAL_LIMIT = 11.0  # ... with its centre in [-11, 11]^2 (the pusher can reach around it)
+GOAL_TRIES = 100  # goals drawn (with obstacles) before the placement gives up
+FAR_GOAL_TRIES = 20000  # draws of a goal 14 to 18 cm away (from a centred start about 3% land in the box)
 SUCCESS_DISTANCE = 2.0  # a mean keypoint distance below this counts as reaching the goal
 RIGID_TOLERANCE = 0.01  # keypoints given to reset may deviate this much from a rigid copy of the object
 
@@ -33,7 +39,8 @@ SHAPES = {
           "keypoints": [(-1.25, 0.0), (1.25, 0.0), (4.5, 9.0), (-4.5, 9.0)]},
 }
 
-OBJECT_COLOR, KEYPOINT_COLOR, GOAL_COLOR = (70, 110, 200), (20, 30, 80), (40, 160, 60)
+OBJECT_COLOR, KEYPOINT_COLOR, GOAL_COLOR, OBSTACLE_COLOR = (70, 110, 200), (20, 30, 80), (40, 160, 60), (60, 55, 50)
+OBJECT_TYPE, OBSTACLE_TYPE = 1, 2  # pymunk collision types: a handler notes the object touching an obstacle
 
 
 def _area_centroid(polygons: list[np.ndarray]) -> np.ndarray:
@@ -89,7 +96,23 @@ class ObjectPushingEnv(table.TableEnv):
     Object keypoints (8 entries, in observation order), `reset(options={"goal": keypoints})`, e.g.
     `env.unwrapped.keypoints_at(x, y, angle)`. Without one, the goal is sampled from the seed: the start
     pose moved 2 to 8 cm in a random direction (centre clipped to [-10, 10]^2) and turned by up to 45
-    degrees. `env.unwrapped.goal` holds it; `goal_indices` are the observation entries compared with it.
+    degrees; with obstacles, moved 14 to 18 cm (centre in [-11, 11]^2, drawn again until the obstacles
+    fit). `env.unwrapped.goal` holds it; `goal_indices` are the observation entries compared with it.
+
+    ## Obstacles
+    With `obstacles=k` (1 to 3), each episode has k fixed convex obstacles (envs.obstacles): regular
+    polygons of 3 to 6 sides with a 2 cm circumradius, static pymunk bodies, placed from the seed so that
+    the object pushed straight from its start pose to its goal pose runs into the first; the others come
+    within 5 cm of that straight push. All stay 2 cm clear of the object at its start and goal poses and
+    of the pusher's start, 12 cm apart (the object passes between two), inside the pusher's box. The
+    object collides with them; the pusher is kinematic and passes through them, unstopped.
+    `reset(options={"obstacles": polygons})` gives an episode's obstacles instead (0 to 3 convex polygons,
+    corners (V, 2) in cm), with or without `obstacles=k`. `env.unwrapped.obstacles`, `info["obstacles"]`
+    and `dataset_metadata()["obstacles"]` hold them (counter-clockwise corners, cm); `render` draws them.
+
+    Every `info` says whether the object (`info["object_collision"]`: pymunk reported a contact during
+    the step) or the pusher (`info["pusher_collision"]`: its disc swept over the step came within its
+    radius) touched an obstacle; after `reset`, whether the start overlaps one.
 
     ## Rewards
     Minus the cost, the mean distance (cm) of the object keypoints to their goal positions; `info["cost"]`
@@ -97,7 +120,8 @@ class ObjectPushingEnv(table.TableEnv):
 
     ## Starting State
     Object centre uniform in [-6, 6]^2 with a uniform angle, pusher uniform in its box at least 0.5 cm from
-    the object; or a full observation vector in `reset(options={"state": observation})`.
+    the object; or a full observation vector in `reset(options={"state": observation})`, which may
+    overlap an obstacle (a push can press the object into one; `info` reports it).
 
     ## Episode End
     Episodes never terminate; the registered env truncates after 60 steps.
@@ -108,22 +132,27 @@ class ObjectPushingEnv(table.TableEnv):
 
     Args:
         shape: the object, "box" or "t".
+        obstacles: obstacles per episode, 0 (none) to 3.
         render_mode: None or "rgb_array".
 
     Raises:
-        EnvOptionsError: an unknown shape or render_mode (here), or reset options the env cannot use:
-            unknown ones, a state or goal whose keypoints are not those of the object at any pose (1e-2 cm
-            tolerance) or lie outside [-30, 30]^2, a pusher outside its box or overlapping the object by more
-            than contact leaves (`contact_overlap`, 0.39 cm), an object reaching beyond the walls.
+        EnvOptionsError: an unknown shape, obstacle count or render_mode (here), or reset options the env
+            cannot use: unknown ones, a state or goal whose keypoints are not those of the object at any pose
+            (1e-2 cm tolerance) or lie outside [-30, 30]^2, a pusher outside its box or overlapping the object
+            by more than contact leaves (`contact_overlap`, 0.39 cm), an object reaching beyond the walls,
+            obstacles that are not up to 3 convex polygons inside the walls, or a given start and goal too
+            close for the obstacles to fit between them.
     """
 
     env_id = PUSHING_ID
-    reset_options = ("state", "goal")
+    reset_options = ("state", "goal", "obstacles")
     object_entries = "keypoints"
 
-    def __init__(self, shape: str = "box", render_mode: str | None = None):
+    def __init__(self, shape: str = "box", obstacles: int = 0, render_mode: str | None = None):
         if shape not in SHAPES:
             raise EnvOptionsError(f"unknown object shape {shape!r}; choose one of {', '.join(SHAPES)}")
+        if not isinstance(obstacles, int) or isinstance(obstacles, bool) or not 0 <= obstacles <= MAX_OBSTACLES:
+            raise EnvOptionsError(f"obstacles must be a whole number from 0 to {MAX_OBSTACLES}, got {obstacles!r}")
         polygons = [np.array(polygon) for polygon in SHAPES[shape]["polygons"]]
         centroid = _area_centroid(polygons)
         self.object_polygons = [polygon - centroid for polygon in polygons]
@@ -134,10 +163,15 @@ class ObjectPushingEnv(table.TableEnv):
 
         n_keypoints = len(self.local_keypoints)
         layout = [f"keypoint{i}_{axis}" for i in range(n_keypoints) for axis in ("x", "y")]
-        super().__init__({"shape": shape}, layout, KEYPOINT_LIMIT, SUCCESS_DISTANCE, render_mode)
+        env_kwargs = {"shape": shape} | ({"obstacles": obstacles} if obstacles else {})
+        super().__init__(env_kwargs, layout, KEYPOINT_LIMIT, SUCCESS_DISTANCE, render_mode)
+        self.obstacle_count = obstacles
         self._object: pymunk.Body | None = None
         self.goal = np.zeros(2 * n_keypoints)
         self._goal_pose = (0.0, 0.0, 0.0)
+        self.obstacles: list[np.ndarray] = []  # the running episode's, counter-clockwise corners (V, 2) in cm
+        self._collisions = {"object_collision": False, "pusher_collision": False}
+        self._pusher_before = np.zeros(2)
 
     def keypoints_at(self, x: float, y: float, angle: float) -> np.ndarray:
         """Keypoints of the object with its centroid at (x, y) turned by angle.
@@ -150,6 +184,38 @@ class ObjectPushingEnv(table.TableEnv):
             (8,): flat, in observation order (keypoint0_x, keypoint0_y, ...), cm.
         """
         return (self.local_keypoints @ _rotation(angle).T + (x, y)).ravel()
+
+    def object_polygons_at(self, x: float, y: float, angle: float) -> list[np.ndarray]:
+        """The object's convex polygons (corners (V, 2), cm) with its centroid at (x, y) turned by angle (rad)."""
+        return [polygon @ _rotation(angle).T + (x, y) for polygon in self.object_polygons]
+
+    def dataset_metadata(self, seed: int | None = None) -> dict:
+        """The metadata of envs.table.TableEnv; with `obstacles=k`, also "obstacles": what a planner needs to
+        keep out of them (the count, their size, the pusher's radius and state entries, the state entries of
+        the keypoints in order around the object) and the running episode's polygons ("episode", None before
+        the first reset).
+
+        Args:
+            seed: the seed the data was collected with.
+        """
+        metadata = super().dataset_metadata(seed)
+        if self.obstacle_count:
+            metadata["obstacles"] = {
+                "count": self.obstacle_count,
+                "sides": list(OBSTACLE_SIDES),
+                "circumradius": OBSTACLE_RADIUS,
+                "pusher_radius": PUSHER_RADIUS,
+                "pusher": [0, 1],
+                "outline": [[2 + 2 * i, 3 + 2 * i] for i in range(len(self.local_keypoints))],
+                "episode": None if self._space is None else [obstacle.tolist() for obstacle in self.obstacles],
+            }
+        return metadata
+
+    def step(self, action):
+        """Step as envs.table.TableEnv.step does, noting whether the object or the pusher touches an obstacle."""
+        self._pusher_before = np.array(self._pusher.position) if self._pusher is not None else np.zeros(2)
+        self._collisions["object_collision"] = False  # the collision handler sets it during the step
+        return super().step(action)
 
     # --- hooks of TableEnv ----------------------------------------------------------------------
 
@@ -179,17 +245,54 @@ class ObjectPushingEnv(table.TableEnv):
             raise EnvOptionsError(f"state: the pusher overlaps the object by more than the "
                                   f"{self.contact_overlap:.2f} cm contact leaves")
 
-    def _reset_task(self, options: dict, pose) -> tuple[np.ndarray, tuple[float, float, float]]:
-        """The goal keypoints and goal pose: `options["goal"]` or sampled around the start pose."""
+    def _reset_task(self, options: dict, pose, pusher: np.ndarray):
+        """The goal keypoints, goal pose and obstacles: from the options, or sampled around the start pose
+        (with obstacles, goals are drawn until the obstacles fit: `place_obstacles`)."""
+        obstacles = self._as_obstacles(options["obstacles"]) if "obstacles" in options else None
         if "goal" in options:
             goal = table.as_vector(options["goal"], "goal", len(self.goal_indices))
-            return goal, self._fit_pose(goal, "goal")
-        goal_pose = self._sample_goal_pose(pose)
-        return self.keypoints_at(*goal_pose), goal_pose
+            goal_pose = self._fit_pose(goal, "goal")
+        if obstacles is not None or not self.obstacle_count:
+            if "goal" not in options:
+                goal_pose = self._sample_goal_pose(pose)
+                goal = self.keypoints_at(*goal_pose)
+            return goal, goal_pose, obstacles or []
+        for _ in range(GOAL_TRIES):
+            if "goal" not in options:
+                goal_pose = self._sample_goal_pose(pose)
+                goal = self.keypoints_at(*goal_pose)
+            obstacles = place_obstacles(self.np_random, self.obstacle_count, pose, goal_pose,
+                                        lambda at: self.object_polygons_at(*at), pusher, PUSHER_RADIUS, PUSHER_LIMIT)
+            if obstacles is not None:
+                return goal, goal_pose, obstacles
+        raise EnvOptionsError(f"cannot place {self.obstacle_count} obstacle(s) between this start and goal (they "
+                              f"need room in between); give them with the 'obstacles' option")
 
     def _start_episode(self, body: pymunk.Body, task) -> None:
         self._object = body
-        self.goal, self._goal_pose = task
+        self.goal, self._goal_pose, self.obstacles = task
+        for shape in self._space.shapes:
+            if shape.body is body:
+                shape.collision_type = OBJECT_TYPE
+        for corners in self.obstacles:
+            obstacle = pymunk.Poly(self._space.static_body, corners.tolist())
+            obstacle.friction, obstacle.collision_type = table.CONTACT_FRICTION, OBSTACLE_TYPE
+            self._space.add(obstacle)
+        self._space.on_collision(OBJECT_TYPE, OBSTACLE_TYPE, pre_solve=self._object_touches)
+        self._pusher_before = np.array(self._pusher.position)
+        polygons = self.object_polygons_at(*body.position, body.angle)
+        self._collisions["object_collision"] = any(
+            separation(obstacle, polygon) <= 0 for obstacle in self.obstacles for polygon in polygons)
+
+    def _object_touches(self, arbiter, space, data) -> None:
+        self._collisions["object_collision"] = True
+
+    def _info(self, cost: float) -> dict:
+        """The cost, the episode's obstacles and whether the object or the pusher touched one (see the class)."""
+        end = np.array(self._pusher.position)
+        self._collisions["pusher_collision"] = any(
+            segment_distance(obstacle, self._pusher_before, end) < PUSHER_RADIUS for obstacle in self.obstacles)
+        return {"cost": cost, "obstacles": [obstacle.copy() for obstacle in self.obstacles], **self._collisions}
 
     def _object_points(self) -> np.ndarray:
         return self.keypoints_at(*self._object.position, self._object.angle)
@@ -199,6 +302,8 @@ class ObjectPushingEnv(table.TableEnv):
         return float(self._goal_distances(observation).mean())
 
     def _draw(self, draw) -> None:
+        for obstacle in self.obstacles:
+            draw.polygon(table.pixels(obstacle), fill=OBSTACLE_COLOR)
         goal_rotation = _rotation(self._goal_pose[2])
         for polygon in self.object_polygons:
             draw.polygon(table.pixels(polygon @ goal_rotation.T + self._goal_pose[:2]), outline=GOAL_COLOR, width=2)
@@ -212,12 +317,46 @@ class ObjectPushingEnv(table.TableEnv):
     # --- internals ------------------------------------------------------------------------------
 
     def _sample_goal_pose(self, start_pose) -> tuple[float, float, float]:
+        if self.obstacle_count:
+            return self._sample_far_goal_pose(start_pose)
         direction = self.np_random.uniform(-math.pi, math.pi)
         distance = self.np_random.uniform(*GOAL_SHIFT)
         turn = self.np_random.uniform(-GOAL_TURN, GOAL_TURN)
         centre = np.clip(np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)]),
                          -GOAL_HALF_WIDTH, GOAL_HALF_WIDTH)
         return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
+
+    def _sample_far_goal_pose(self, start_pose) -> tuple[float, float, float]:
+        """A goal 14 to 18 cm from the start (room for obstacles between them), centre in [-11, 11]^2.
+
+        Raises:
+            EnvOptionsError: a given start too far out for any such goal to be found.
+        """
+        for _ in range(FAR_GOAL_TRIES):
+            direction = self.np_random.uniform(-math.pi, math.pi)
+            distance = self.np_random.uniform(*OBSTACLE_GOAL_SHIFT)
+            turn = self.np_random.uniform(-GOAL_TURN, GOAL_TURN)
+            centre = np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)])
+            if np.all(np.abs(centre) <= OBSTACLE_GOAL_LIMIT):
+                return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
+        raise EnvOptionsError(f"state: no goal 14 to 18 cm away with its centre in [-{OBSTACLE_GOAL_LIMIT}, "
+                              f"{OBSTACLE_GOAL_LIMIT}]^2 was found for this start; give one with the 'goal' option")
+
+    def _as_obstacles(self, value) -> list[np.ndarray]:
+        """The 'obstacles' option as counter-clockwise corner arrays; EnvOptionsError unless it is 0 to 3 convex
+        polygons inside the walls."""
+        try:
+            polygons = [np.asarray(polygon, dtype=np.float64) for polygon in value]
+        except (TypeError, ValueError) as exc:
+            raise EnvOptionsError("obstacles must be a list of polygons, each (V, 2) corners in cm") from exc
+        if len(polygons) > MAX_OBSTACLES:
+            raise EnvOptionsError(f"obstacles: at most {MAX_OBSTACLES} polygons, got {len(polygons)}")
+        for index, polygon in enumerate(polygons):
+            if not is_convex_polygon(polygon):
+                raise EnvOptionsError(f"obstacles: polygon {index} is not (V, 2) corners of a convex polygon in order")
+            if np.any(np.abs(polygon) > WALL):
+                raise EnvOptionsError(f"obstacles: polygon {index} reaches beyond the walls at +-{WALL}")
+        return [counter_clockwise(polygon) for polygon in polygons]
 
     def _fit_pose(self, keypoints: np.ndarray, name: str) -> tuple[float, float, float]:
         """The object pose whose keypoints best match the given ones (2D Procrustes); they must match closely."""

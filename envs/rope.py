@@ -238,8 +238,9 @@ class RopeShapingEnv(table.TableEnv):
             raise EnvOptionsError(f"state: the pusher overlaps the rope by more than the "
                                   f"{self.contact_overlap:.2f} cm contact leaves")
 
-    def _reset_task(self, options: dict, placement) -> tuple[np.ndarray, np.ndarray]:
-        """The goal positions and segment angles: `options["goal"]` or the start rope after random pushes."""
+    def _reset_task(self, options: dict, placement, pusher: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The goal positions and segment angles: `options["goal"]` or the start rope after random pushes (the
+        pusher's start is not needed: the pushes start from their own positions)."""
         if "goal" in options:
             goal = table.as_vector(options["goal"], "goal", len(self.goal_indices))
             return goal, self._fit_chain(goal, "goal")[1]

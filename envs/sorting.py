@@ -186,7 +186,7 @@ class ObjectSortingEnv(table.TableEnv):
         if np.any(pusher_gaps < -self.contact_overlap):
             raise EnvOptionsError(f"state: the pusher overlaps object {int(np.argmin(pusher_gaps))}")
 
-    def _reset_task(self, options: dict, positions: np.ndarray) -> np.ndarray:
+    def _reset_task(self, options: dict, positions: np.ndarray, pusher: np.ndarray) -> np.ndarray:
         """The class labels: `options["classes"]` or a shuffled balanced assignment."""
         if "classes" in options:
             return self._as_classes(options["classes"])

@@ -177,7 +177,7 @@ class TableEnv(gymnasium.Env):
       the observation space, and `success_threshold`;
     - `reset`: seeding, the check for unknown options, the start from `options["state"]` (checked) or
       sampled from the seed, a fresh pymunk space with the walls, the objects and the pusher, and the env's
-      own option (`reset_options[1]`, e.g. the goal); the new episode replaces the old one only once every
+      own options (`reset_options[1:]`, e.g. the goal); the new episode replaces the old one only once every
       option was found valid;
     - `step` (move the pusher, let the objects settle, observe, cost), `render` (the table, the pusher's box,
       the env's drawing, the pusher) and `dataset_metadata`.
@@ -191,15 +191,16 @@ class TableEnv(gymnasium.Env):
     - `_build_space(placement)`: a fresh space (`new_space()`) with the objects added, as
       `(space, objects, shapes)`;
     - `_check_state(pusher, placement, shapes)`: further checks of a given state (EnvOptionsError; default none);
-    - `_reset_task(options, placement)`: the task of the episode (goal, classes, ...) from the env's own reset
-      option, or sampled (EnvOptionsError if the option is invalid);
+    - `_reset_task(options, placement, pusher)`: the task of the episode (goal, classes, obstacles, ...) from
+      the env's own reset options, or sampled (EnvOptionsError if an option is invalid); `pusher` is the
+      pusher's start (cm), which a sampled task may have to keep clear of;
     - `_start_episode(objects, task)`: keep the objects and the task of the new episode;
     - `_object_points()`: the object part of the observation (cm), any shape (it is flattened);
     - `_cost(observation)`: the task cost, reward is minus the cost (`_goal_distances` helps);
     - `_draw(draw)`: draw the goal and the objects on the table (PIL ImageDraw, see `pixels`, `draw_disc`);
     - `_info(cost)`: the info dict (default `{"cost": cost}`).
 
-    Class attributes an env sets: `env_id` (its registered id), `reset_options` (`("state", <own>)`),
+    Class attributes an env sets: `env_id` (its registered id), `reset_options` (`("state", <own>...)`),
     `object_entries` (what the object points are, for the divergence message) and `contact_overlap` (cm, by
     default CONTACT_OVERLAP): how far shapes in contact can overlap after a step. `_check_state` refuses a
     given state only where shapes overlap by more, so that `reset(options={"state": observation})` accepts
@@ -298,7 +299,7 @@ class TableEnv(gymnasium.Env):
             placement = self._sample_placement()
             space, objects, shapes = self._build_space(placement)
             pusher = free_pusher_position(self.np_random, shapes)
-        task = self._reset_task(options, placement)
+        task = self._reset_task(options, placement, pusher)
 
         # all options were valid: the new episode replaces the old one
         self._space = space
@@ -377,7 +378,7 @@ class TableEnv(gymnasium.Env):
     def _build_space(self, placement) -> tuple[pymunk.Space, object, list[pymunk.Shape]]:
         raise NotImplementedError
 
-    def _reset_task(self, options: dict, placement):
+    def _reset_task(self, options: dict, placement, pusher: np.ndarray):
         raise NotImplementedError
 
     def _start_episode(self, objects, task) -> None:

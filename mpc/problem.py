@@ -7,9 +7,20 @@ planner alike:
     cost = sum_{t=1}^{H-1} state_weights . |C x_t - goal|
            + terminal_weights . |C x_H - goal|
            + action_weight * sum_{t=0}^{H-1} |u_t|_1
+           + obstacle_weight * sum_{t=1}^{H} sum_{obstacles, points} max(0, depth)
 
 C is the optional `cost_matrix` (k, state_dim) of linear cost features, the identity if absent;
 goal and both weight vectors have one entry per feature.
+
+Obstacles (`Obstacle`) are convex polygons in state coordinates that given points of the state (the
+pusher, object keypoints: linear maps of the state) keep out of at steps 1..H. A point's `depth` is
+how far it lies inside the polygon moved out by the obstacle's margin and soft margin (the Euclidean
+distance to that boundary; <= 0 outside): the last term is a hinge penalty on that signed distance.
+The sampling planners minimise it with the rest of the cost; for the MILP planners it is the cost of
+the soft band, and a point going deeper than the band (into the polygon moved out by the hard margin)
+is not a plan at all (a disjunction over the faces, mpc.milp.obstacles). `keep_out` states what each
+point must keep to, `obstacle_depths` gives every point's depth, `predicts_collision` whether a plan's
+predicted states break a hard limit.
 
 A Task is the part of a problem that stays fixed while a controller replans (horizon, action box,
 cost, constraints, workspace box, time limit); a PlanningProblem is a Task plus the current state,
@@ -38,6 +49,7 @@ The last two carry the error in brackets; `Plan.status.split(" ")[0]` is always 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
@@ -49,9 +61,102 @@ if TYPE_CHECKING:  # torch is imported where a cost is computed, so reading a pr
     import torch
 
 OPTIMAL, TIME_LIMIT, STOPPED = "optimal", "time_limit", "stopped"
+OBSTACLE_WEIGHT = 20.0  # default hinge weight: cost per cm of depth, per point and step (see Task)
+COLLISION_TOLERANCE = 1e-4  # a point this far beyond its hard limit (state units, here 1 um) is a collision
 BUDGET = "budget"
 SAMPLED, FALLBACK = "sampled", "fallback"
 PLAN_STATUSES = (OPTIMAL, TIME_LIMIT, STOPPED, BUDGET, SAMPLED, FALLBACK)
+
+
+@dataclass(frozen=True)
+class Obstacle:
+    """A convex polygon that some points of the state must stay out of, at every planned step t = 1..H.
+
+    Point p of a state x is `points[p] @ x`: the pusher is the pair of rows selecting (pusher_x, pusher_y);
+    a point on an object's outline mixes keypoint entries (the midpoint of two keypoints averages them).
+    With a_f the unit outward normal and b_f the offset of face f, the point's depth is
+
+        depth = min over faces f of (b_f + margin + soft_margin - a_f . (points[p] @ x)):
+
+    inside the polygon moved out by margin + soft_margin, the Euclidean distance to its boundary; <= 0
+    outside it. Hard: depth <= soft_margin, i.e. the point stays beyond at least one face moved out by
+    `margin` (a disc of radius r around the point clears the polygon when the point keeps out with
+    margin r: the pusher). Soft: depth > 0, within the `soft_margin` band, costs the problem's
+    obstacle_weight per unit of depth, per point and step (room for the model's error, which the
+    receding-horizon controller then observes; see PlanningProblem.keep_out for a point that starts
+    deeper). The sampling planners see only the cost: for them the hard part is the same hinge.
+
+    Args:
+        vertices: (V, 2), V >= 3, the corners of a convex polygon in state coordinates (the units of
+            the state entries the points are made of), counter-clockwise or clockwise.
+        points: (P, 2, n), P >= 1: the linear map of the state to each point kept out.
+        margin: how far beyond the polygon's faces the points must stay (hard), >= 0, in state units.
+        soft_margin: the band beyond that where the points pay for their depth, >= 0, in state units.
+
+    Checked with the problem that holds it (PlanningProblem.validate).
+    """
+
+    vertices: np.ndarray
+    points: np.ndarray
+    margin: float = 0.0
+    soft_margin: float = 0.0
+
+    @staticmethod
+    def of_entries(vertices, entries, state_dim: int, margin: float = 0.0, soft_margin: float = 0.0) -> Obstacle:
+        """An obstacle for the points made of state entries: `entries` (P, 2) holds (x index, y index) of each."""
+        return Obstacle(np.asarray(vertices, dtype=np.float64), point_maps(entries, state_dim), margin, soft_margin)
+
+    def faces(self) -> tuple[np.ndarray, np.ndarray]:
+        """(normals (F, 2), offsets (F,)): the unit outward normal a_f of every face (F = V) and b_f + margin +
+        soft_margin, where the depth starts.
+
+        Assumes vertices in order, in either orientation.
+        """
+        vertices = self.vertices if _signed_area(self.vertices) > 0 else self.vertices[::-1]
+        edges = np.roll(vertices, -1, axis=0) - vertices
+        normals = np.stack([edges[:, 1], -edges[:, 0]], axis=1) / np.linalg.norm(edges, axis=1, keepdims=True)
+        return normals, np.sum(normals * vertices, axis=1) + self.margin + self.soft_margin
+
+    def face_rows(self) -> np.ndarray:
+        """(P, F, n): row (p, f) maps a state x to a_f . (points[p] @ x)."""
+        normals, _ = self.faces()
+        return np.einsum("fj,pjn->pfn", normals, self.points)
+
+    def check(self, state_dim: int) -> None:
+        """ProblemError unless the obstacle is well formed for states of `state_dim` entries."""
+        vertices, points = self.vertices, self.points
+        if vertices.ndim != 2 or vertices.shape[1] != 2 or vertices.shape[0] < 3:
+            raise ProblemError(f"obstacle vertices must be (V, 2) with V >= 3, got shape {vertices.shape}")
+        if points.ndim != 3 or points.shape[0] < 1 or points.shape[1:] != (2, state_dim):
+            raise ProblemError(f"obstacle points must be (P, 2, {state_dim}) with P >= 1, got shape {points.shape}")
+        margins = np.array([self.margin, self.soft_margin])
+        if not (np.all(np.isfinite(vertices)) and np.all(np.isfinite(points)) and np.all(np.isfinite(margins))):
+            raise ProblemError("an obstacle holds non-finite values")
+        if np.any(margins < 0):
+            raise ProblemError(f"obstacle margins must be non-negative, got {self.margin} and {self.soft_margin}")
+        # Convex, corners in order: every corner lies inside every face's half-plane (and no face has zero length).
+        scale = 1e-9 * (1.0 + np.abs(vertices).max())
+        lengths = np.linalg.norm(np.roll(vertices, -1, axis=0) - vertices, axis=1)
+        message = "obstacle vertices must be the corners of a convex polygon, in order, with no repeated corner"
+        if np.any(lengths <= scale) or abs(_signed_area(vertices)) <= scale:
+            raise ProblemError(message)
+        normals, offsets = dataclasses.replace(self, margin=0.0, soft_margin=0.0).faces()
+        if np.any(vertices @ normals.T - offsets > scale):
+            raise ProblemError(message)
+
+
+def point_maps(entries, state_dim: int) -> np.ndarray:
+    """(P, 2, n) linear maps selecting points made of state entries: `entries` (P, 2) holds (x index, y index)."""
+    entries = np.asarray(entries, dtype=np.int64).reshape(-1, 2)
+    points = np.zeros((len(entries), 2, state_dim))
+    points[np.arange(len(entries))[:, None], [0, 1], entries] = 1.0
+    return points
+
+
+def _signed_area(vertices: np.ndarray) -> float:
+    """Positive for counter-clockwise vertices (shoelace formula)."""
+    x, y = vertices[:, 0], vertices[:, 1]
+    return float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) / 2)
 
 
 @dataclass(kw_only=True)
@@ -71,6 +176,13 @@ class Task:
         workspace_low, workspace_high: a box on every state entry, shape (n,) each (from the env
             metadata; +-inf entries are unbounded); both None means no box. Only the MILP uses it.
         time_limit: the planning budget in seconds, positive and finite.
+        obstacles: `Obstacle`s the points of the predicted states must stay out of at t = 1..H; they
+            need a finite workspace box on every state entry their points use (the MILP's big-M).
+        obstacle_weight: the hinge weight on every obstacle point's depth, cost units per unit of depth,
+            per point and step (default OBSTACLE_WEIGHT = 20 per cm: a point 1 cm deep costs as much as
+            20 cm of L1 goal distance at one step, more than cutting through an obstacle can gain);
+            non-negative. All of the sampling planners' obstacle handling; for the MILP planners, only
+            the soft band's cost (Obstacle).
 
     A Task is checked when it becomes a problem (`problem`, PlanningProblem.validate).
     """
@@ -86,6 +198,8 @@ class Task:
     workspace_low: np.ndarray | None = None
     workspace_high: np.ndarray | None = None
     time_limit: float = 1.0
+    obstacles: tuple[Obstacle, ...] = ()
+    obstacle_weight: float = OBSTACLE_WEIGHT
 
     def problem(self, state: np.ndarray, goal: np.ndarray, warm_start: np.ndarray | None = None) -> PlanningProblem:
         """This task from `state` (n,) toward `goal` (k,), starting from `warm_start` (H, m) if given.
@@ -107,7 +221,7 @@ class PlanningProblem(Task):
         warm_start: an action sequence to start from, shape (H, m); every planner clips it into the
             action box, so plans and objectives stay in the box; None means the centre of the box.
         horizon, action_low, action_high, state_weights, terminal_weights, action_weight, cost_matrix,
-        state_constraints, workspace_low, workspace_high, time_limit: see Task.
+        state_constraints, workspace_low, workspace_high, time_limit, obstacles, obstacle_weight: see Task.
 
     All arguments are keywords. Inputs are converted to float64 arrays.
 
@@ -134,6 +248,12 @@ class PlanningProblem(Task):
             self.warm_start = np.asarray(self.warm_start, dtype=np.float64)
         if self.cost_matrix is not None:
             self.cost_matrix = np.asarray(self.cost_matrix, dtype=np.float64)
+        self.obstacles = tuple(
+            Obstacle(np.asarray(obstacle.vertices, dtype=np.float64), np.asarray(obstacle.points, dtype=np.float64),
+                     float(obstacle.margin), float(obstacle.soft_margin))
+            if isinstance(obstacle, Obstacle) else obstacle  # validate names what else it is
+            for obstacle in self.obstacles
+        )
         self.validate()
 
     @property
@@ -206,6 +326,67 @@ class PlanningProblem(Task):
             raise ProblemError("time_limit must be positive and finite (seconds)")
         if self.warm_start is not None and self.warm_start.shape != (self.horizon, self.action_dim):
             raise ProblemError(f"warm_start must have shape ({self.horizon}, {self.action_dim})")
+        if not 0 <= self.obstacle_weight < np.inf:
+            raise ProblemError("obstacle_weight must be non-negative and finite")
+        for obstacle in self.obstacles:
+            if not isinstance(obstacle, Obstacle):
+                raise ProblemError(f"obstacles must be Obstacle instances, got a {type(obstacle).__name__}")
+            obstacle.check(n)
+            used = np.any(obstacle.points != 0, axis=(0, 1))
+            if self.workspace_low is None or not (
+                np.all(np.isfinite(self.workspace_low[used])) and np.all(np.isfinite(self.workspace_high[used]))
+            ):
+                raise ProblemError("obstacles need a finite workspace box on every state entry their points use")
+
+    def keep_out(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """What the obstacles ask of every planned step t = 1..H, per obstacle: (rows (P, F, n), offsets (F,),
+        limits (P,)).
+
+        Point p's depth at x_t is min over f of (offsets[f] - rows[p, f] @ x_t) (Obstacle); it must stay at
+        most limits[p] = soft_margin + s_p, with s_p = max(0, the point's depth in the start state minus
+        soft_margin). A point that starts too deep (the controller observes states its model did not
+        predict: pressed into an obstacle) may stay as deep as it starts, and no deeper; without this, one
+        such state would leave the MILP no plan at all.
+        """
+        constraints = []
+        for obstacle in self.obstacles:
+            rows = obstacle.face_rows()
+            _, offsets = obstacle.faces()
+            start_depth = np.min(offsets - rows @ self.state, axis=-1)  # (P,)
+            limits = obstacle.soft_margin + np.maximum(start_depth - obstacle.soft_margin, 0.0)
+            constraints.append((rows, offsets, limits))
+        return constraints
+
+    def obstacle_depths(self, states):
+        """Every obstacle point's depth (Obstacle) at steps 1..H of `states` (numpy or torch).
+
+        Shapes:
+            states (..., H+1, n) -> (..., H, Q), Q the points of all obstacles in order; Q = 0 without obstacles.
+        """
+        numpy = isinstance(states, np.ndarray)
+        if not numpy:
+            import torch
+        depths = []
+        for rows, offsets, _ in self.keep_out():
+            if not numpy:
+                rows, offsets = (torch.as_tensor(array, dtype=states.dtype) for array in (rows, offsets))
+            projected = states[..., 1:, :] @ rows.reshape(-1, rows.shape[-1]).T  # (..., H, P * F)
+            slack = offsets - projected.reshape(*projected.shape[:-1], *rows.shape[:2])  # (..., H, P, F)
+            depths.append(slack.min(axis=-1) if numpy else slack.amin(dim=-1))
+        if not depths:
+            shape = (*states.shape[:-2], states.shape[-2] - 1, 0)
+            return np.zeros(shape) if numpy else states.new_zeros(shape)
+        return np.concatenate(depths, axis=-1) if numpy else torch.cat(depths, dim=-1)
+
+    def predicts_collision(self, states: np.ndarray) -> bool:
+        """Whether predicted states (H+1, n) take a point more than COLLISION_TOLERANCE beyond its limit
+        (`keep_out`: into the polygon moved out by the hard margin, or deeper than it starts) at some step
+        1..H (the start state x_0 is observed, not predicted); False for non-finite states."""
+        if not self.obstacles:
+            return False
+        depths = self.obstacle_depths(np.asarray(states, dtype=np.float64))
+        limits = np.concatenate([limits for _, _, limits in self.keep_out()])
+        return bool(np.nanmax(depths - limits, initial=-np.inf) > COLLISION_TOLERANCE)
 
 
 @dataclass
@@ -243,4 +424,7 @@ def trajectory_cost(problem: PlanningProblem, states: torch.Tensor, actions: tor
     running = (distance[:, :-1] * weights).sum(dim=(1, 2))
     final = (distance[:, -1] * terminal).sum(dim=1)
     effort = problem.action_weight * actions.abs().sum(dim=(1, 2))
-    return running + final + effort
+    if not problem.obstacles:
+        return running + final + effort
+    penalty = problem.obstacle_weight * problem.obstacle_depths(states).clamp(min=0.0).sum(dim=(1, 2))
+    return running + final + effort + penalty

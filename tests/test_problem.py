@@ -6,7 +6,7 @@ import torch
 
 from mpc.control.controller import RecedingHorizonController
 from mpc.errors import NoIncumbentError, ProblemError
-from mpc.problem import BUDGET, FALLBACK, PLAN_STATUSES, PlanningProblem, Task
+from mpc.problem import BUDGET, FALLBACK, PLAN_STATUSES, Obstacle, PlanningProblem, Task
 from mpc.sampling.cem import CEMPlanner
 from mpc.sampling.gradient_descent import GradientDescentPlanner
 from mpc.sampling.mppi import MPPIPlanner
@@ -46,6 +46,43 @@ def problem(**changes):
 def test_a_malformed_problem_raises_when_it_is_made(changes, message):
     with pytest.raises(ProblemError, match=message):
         problem(**changes)
+
+
+SQUARE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+PUSHER = [[[1.0, 0.0], [0.0, 1.0]]]  # the point (x0, x1)
+
+
+@pytest.mark.parametrize(
+    "obstacles, changes, message",
+    [
+        ([Obstacle(np.array([[0.0, 0.0], [1.0, 1.0]]), PUSHER)], {}, "V >= 3"),
+        ([Obstacle(np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]), PUSHER)], {}, "convex polygon, in order"),
+        ([Obstacle(np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5], [2.0, 1.0], [0.0, 1.0]]), PUSHER)], {}, "convex"),
+        ([Obstacle(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]), PUSHER)], {}, "repeated corner"),
+        ([Obstacle(np.array(SQUARE), np.ones((1, 2, 3)))], {}, "must be \\(P, 2, 2\\)"),
+        ([Obstacle(np.array(SQUARE), np.zeros((0, 2, 2)))], {}, "P >= 1"),
+        ([Obstacle(np.array(SQUARE), PUSHER, margin=-0.1)], {}, "margins must be non-negative"),
+        ([Obstacle(np.array(SQUARE), PUSHER, soft_margin=np.nan)], {}, "non-finite"),
+        ([Obstacle(np.full((4, 2), np.inf), PUSHER)], {}, "non-finite"),
+        ([Obstacle(np.array(SQUARE), PUSHER)], {"workspace_low": None, "workspace_high": None}, "finite workspace box"),
+        ([Obstacle(np.array(SQUARE), PUSHER)], {"workspace_high": np.array([np.inf, 5.0])}, "finite workspace box"),
+        ([Obstacle(np.array(SQUARE), PUSHER)], {"obstacle_weight": -1.0}, "obstacle_weight"),
+        ([np.array(SQUARE)], {}, "Obstacle instances"),
+    ],
+)
+def test_a_malformed_obstacle_raises_when_the_problem_is_made(obstacles, changes, message):
+    with pytest.raises(ProblemError, match=message):
+        problem(obstacles=obstacles, **changes)
+
+
+def test_obstacles_in_either_orientation_and_an_unused_unbounded_entry_are_fine():
+    first_entry = [[[1.0, 0.0], [0.0, 0.0]]]  # the point (x0, 0): x1 unused
+    made = problem(obstacles=[Obstacle(np.array(SQUARE[::-1]), first_entry), Obstacle(np.array(SQUARE), first_entry, 0.5, 0.5)],
+                   workspace_low=np.array([-5.0, -np.inf]), workspace_high=np.array([5.0, np.inf]))
+    normals, offsets = made.obstacles[0].faces()
+    np.testing.assert_allclose(normals, [[0.0, -1.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], atol=1e-12)
+    np.testing.assert_allclose(offsets, [0.0, 1.0, 1.0, 0.0])
+    assert made.obstacles[1].points.dtype == np.float64 and made.obstacles[1].faces()[1][1] == pytest.approx(2.0)
 
 
 def test_an_unbounded_workspace_entry_is_allowed():

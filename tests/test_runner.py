@@ -14,6 +14,7 @@ from dynamics.mlp import MLPDynamics
 from mpc.main import main
 from mpc.cli import check_model_fits
 from mpc.planners import PLANNER_NAMES, graph_objects, make_fallback_planner, make_planner
+from mpc.control.results import summary_table
 from mpc.control.runner import ControlSettings, env_metadata, run_closed_loop
 
 
@@ -156,3 +157,55 @@ def test_every_planner_runs_a_graph_model_on_another_number_of_objects(planner_n
     episode = results["episodes"][0]
     assert len(episode["steps"]) == 2 and results["summary"]["success_threshold"] == threshold
     assert not any(step["fallback"] for step in episode["steps"]) or planner_name == "milp-exact"
+
+
+@pytest.mark.parametrize("planner_name", ["milp", "milp-exact", "mppi"])
+def test_obstacles_reach_the_planner_and_collisions_are_recorded(tmp_path, metadata, planner_name, capsys):
+    model = small_model(metadata)
+    with_obstacles = env_metadata(metadata, {"obstacles": 2})
+    settings = ControlSettings(horizon=2, time_limit=0.5, steps=3)
+    seen = []
+
+    class Spy:
+        def __init__(self, planner):
+            self.planner = planner
+
+        def plan(self, problem):
+            seen.append(problem)
+            return self.planner.plan(problem)
+
+    results = run_closed_loop(Spy(make_planner(planner_name, model, seed=0)), with_obstacles, settings, episodes=2,
+                              seed=5, fallback_planner=make_fallback_planner(model), show_progress=False)
+    first, second = results["episodes"]
+    assert len(first["obstacles"]) == 2 and first["obstacles"] != second["obstacles"]
+    assert [len(problem.obstacles) for problem in seen] == [4] * 6  # pusher and outline, per obstacle
+    np.testing.assert_array_equal(seen[0].obstacles[0].vertices, first["obstacles"][0])
+    np.testing.assert_array_equal(seen[-1].obstacles[0].vertices, second["obstacles"][0])
+    for episode in results["episodes"]:
+        for step in episode["steps"]:
+            assert {"object_collision", "pusher_collision"} <= set(step)
+            assert step["predicted_collision"] in (True, False) or step["fallback"]
+            if planner_name.startswith("milp") and not step["fallback"] and not step["status"].startswith("sampled"):
+                assert step["predicted_collision"] is False  # the MILP's plans keep out
+        assert episode["collision_steps"] == sum(step["object_collision"] or step["pusher_collision"]
+                                                 for step in episode["steps"])
+    summary = results["summary"]
+    assert summary["obstacles"] and summary["collision_episodes"] == sum(
+        episode["collision_steps"] > 0 for episode in results["episodes"])
+    assert summary["predicted_collision_plans"] == sum(bool(step["predicted_collision"]) for episode in results["episodes"]
+                                                       for step in episode["steps"])
+    table = summary_table({"run": summary})
+    assert "collision episodes" in table.splitlines()[0] and f"{summary['predicted_collision_plans']}/6" in table
+    assert "collision" not in summary_table({"run": {**summary, "obstacles": False}})
+
+
+def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys):
+    model_path = tmp_path / "model.pt"
+    save_checkpoint(model_path, small_model(metadata), metadata, info={"kind_counts": {}})
+    out = tmp_path / "results.json"
+    code = main(["control", str(model_path), "--planner", "milp", "--horizon", "2", "--episodes", "1", "--steps", "2",
+                 "--time-limit", "0.5", "--env-kwargs", '{"obstacles": 1}', "--out", str(out)])
+    assert code == 0
+    episode = json.loads(out.read_text())["episodes"][0]
+    assert len(episode["obstacles"]) == 1 and "collision_steps" in episode
+    assert "plans predicting a collision" in capsys.readouterr().out

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
-from mpc.control.task import ControlSettings, control_task, goal_features
-from mpc.errors import ProblemError
+from mpc.control.task import ControlSettings, control_task, goal_features, with_obstacles
+from mpc.errors import MPCError, ProblemError
 from mpc.problem import PlanningProblem, Task
 
 
@@ -74,3 +74,33 @@ def test_the_control_task_compares_the_goal_entries_and_adds_the_reach_term(push
 def test_without_reach_weight_the_cost_is_the_goal_entries_alone(pushing):
     task = control_task(pushing, ControlSettings(reach_weight=0.0))
     assert task.cost_matrix.shape[0] == len(pushing["goal_indices"]) == len(task.state_weights)
+
+
+def test_an_episodes_obstacles_become_planning_obstacles_for_the_pusher_and_the_outline():
+    env = gymnasium.make("sparsedyn/ObjectPushing-v0", obstacles=2)
+    observation, info = env.reset(seed=4)
+    metadata = env.unwrapped.dataset_metadata()
+    settings = ControlSettings(obstacle_spacing=3.0, obstacle_margin=0.7, obstacle_weight=5.0)
+    task = with_obstacles(control_task(metadata, settings), metadata, info["obstacles"], observation.astype(float),
+                          settings)
+    assert task.obstacle_weight == 5.0 and len(task.obstacles) == 4
+    pusher, outline = task.obstacles[:2]
+    np.testing.assert_array_equal(pusher.vertices, info["obstacles"][0])
+    np.testing.assert_array_equal(pusher.points[0] @ observation, observation[:2])
+    assert (pusher.margin, pusher.soft_margin) == (1.0, 0.7)  # the pusher's radius, then the soft band
+    # 8 cm sides at most 3 cm apart: 3 pieces per side, 12 points on the box's outline, 8/3 cm apart.
+    points = np.einsum("pjn,n->pj", outline.points, observation.astype(float))
+    assert len(points) == 12 and outline.margin == pytest.approx(4 / 3, rel=1e-6)
+    gaps = np.linalg.norm(np.roll(points, -1, axis=0) - points, axis=1)
+    np.testing.assert_allclose(gaps, 8 / 3, rtol=1e-5)
+    np.testing.assert_allclose(points[::3], observation[2:].reshape(4, 2), atol=1e-12)  # the keypoints among them
+    problem = task.problem(observation.astype(float), goal_features(task, env.unwrapped.goal))
+    assert not problem.predicts_collision(np.stack([observation] * 3).astype(float))
+    assert with_obstacles(task, metadata, [], observation, settings).obstacles == ()
+
+
+def test_obstacles_in_an_env_that_does_not_describe_them_are_refused(pushing):
+    task = control_task(pushing, ControlSettings())
+    square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+    with pytest.raises(MPCError, match="does not describe them"):
+        with_obstacles(task, pushing, [square], np.zeros(10), ControlSettings())

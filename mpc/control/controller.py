@@ -30,6 +30,7 @@ class StepRecord:
     binaries: int | None = None
     node_count: int | None = None
     sampled_objective: float | None = None  # a sampling-warm-started MILP: the sampled plan's objective
+    predicted_collision: bool | None = None  # with obstacles: the plan takes a point past its hard limit
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -88,7 +89,9 @@ class RecedingHorizonController:
         """Plan from `state` toward `goal` and return the first action with a record of the step.
 
         A planner's MPCError (no incumbent in time, infeasible, ...) does not escape: the step falls
-        back (see fall_back) and its record says so.
+        back (see fall_back) and its record says so. With obstacles, the record says whether the plan's
+        predicted states take a point past its hard limit (PlanningProblem.predicts_collision; None for a
+        fallback, which predicts nothing).
 
         Raises:
             ProblemError: the problem itself is malformed (from `problem`, before any planner runs).
@@ -111,6 +114,7 @@ class RecedingHorizonController:
             binaries=plan.binaries,
             node_count=plan.node_count,
             sampled_objective=plan.extras.get("sampled_objective"),
+            predicted_collision=problem.predicts_collision(plan.states) if problem.obstacles and not fallback else None,
         )
         return np.clip(plan.actions[0], self.task.action_low, self.task.action_high), record
 

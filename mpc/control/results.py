@@ -19,7 +19,10 @@ def summarise(episodes: list[dict]) -> dict:
     """Medians and spreads over finished episodes (run_episode's dicts); {"episodes": 0} if there are none.
 
     Costs are the env's task cost, times in seconds; "milp_improved_steps" counts the steps where a
-    sampling-warm-started MILP beat its sampled plan (None for other planners).
+    sampling-warm-started MILP beat its sampled plan (None for other planners). With obstacles
+    ("obstacles": True), "collision_episodes" counts the episodes in which the object or the pusher
+    touched an obstacle in the simulator, "predicted_collision_plans" the plans whose predicted states
+    take a point past its hard limit (PlanningProblem.predicts_collision).
     """
     if not episodes:
         return {"episodes": 0}
@@ -42,6 +45,10 @@ def summarise(episodes: list[dict]) -> dict:
         "fallback_steps": int(fallbacks),
         "milp_improved_steps": int(improved) if warm_started else None,  # over the sampled warm start
         "steps": len(times),
+        "obstacles": any(episode.get("obstacles") for episode in episodes),
+        "collision_episodes": sum(episode.get("collision_steps", 0) > 0 for episode in episodes),
+        "predicted_collision_plans": sum(bool(step.get("predicted_collision")) for episode in episodes
+                                         for step in episode["steps"]),
     }
 
 
@@ -98,19 +105,24 @@ def _finite(value):
 
 
 def summary_table(summaries: dict[str, dict]) -> str:
-    """A markdown table: one row per labelled run summary (summarise's dicts)."""
+    """A markdown table: one row per labelled run summary (summarise's dicts); with obstacles in any run,
+    also the episodes with a collision in the simulator and the plans that predicted one (of all plans)."""
+    obstacles = any(summary.get("obstacles") for summary in summaries.values())
+    extra = " collision episodes | plans predicting a collision |" if obstacles else ""
     lines = [
-        "| run | episodes | median final cost | IQR | success | median plan time (s) | fallbacks |",
-        "|---|---|---|---|---|---|---|",
+        "| run | episodes | median final cost | IQR | success | median plan time (s) | fallbacks |" + extra,
+        "|---|---|---|---|---|---|---|" + "---|---|" * obstacles,
     ]
     for label, summary in summaries.items():
         if not summary.get("episodes"):
-            lines.append(f"| {label} | 0 | - | - | - | - | - |")
+            lines.append(f"| {label} | 0 | - | - | - | - | - |" + " - | - |" * obstacles)
             continue
         lines.append(
             f"| {label} | {summary['episodes']} | {summary['median_final_cost']:.2f} "
             f"| {summary['final_cost_q25']:.2f}-{summary['final_cost_q75']:.2f} "
             f"| {summary['success_rate']:.0%} | {summary['median_planning_time']:.3f} | {summary['fallback_steps']} |"
+            + (f" {summary['collision_episodes']} | {summary['predicted_collision_plans']}/{summary['steps']} |"
+               if obstacles else "")
         )
     return "\n".join(lines)
 

@@ -5,6 +5,11 @@ then alternates planning on the model and stepping the real simulator. Results a
 ready for JSON: per episode the initial and final task cost (the env's own cost) and success (a
 final cost below the env's `success_threshold`), per step the planning time, objective, gap and
 whether the controller fell back.
+
+An env with obstacles (ObjectPushing-v0 with `obstacles=k`) reports them in `info` at reset: the
+controller's task gets them for the episode (mpc.control.task.with_obstacles), and the records say,
+per step, whether the object or the pusher touched one in the simulator and whether the plan
+predicted a collision; per episode, the obstacles and the number of steps with a collision.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import envs  # noqa: F401  (registers the environments)
 from envs.collect import make_env
 from mpc.control.controller import RecedingHorizonController
 from mpc.control.results import summarise
-from mpc.control.task import ControlSettings, control_task, goal_features
+from mpc.control.task import ControlSettings, control_task, goal_features, with_obstacles
 
 
 def env_metadata(metadata: dict, env_kwargs: dict) -> dict:
@@ -27,18 +32,24 @@ def env_metadata(metadata: dict, env_kwargs: dict) -> dict:
     return described
 
 
-def run_episode(env, controller: RecedingHorizonController, seed: int, steps: int,
-                frames: list | None = None, progress: tqdm | None = None) -> dict:
+def run_episode(env, controller: RecedingHorizonController, seed: int, steps: int, frames: list | None = None,
+                progress: tqdm | None = None, settings: ControlSettings | None = None) -> dict:
     """One seeded episode of at most `steps` control steps; appends rendered frames to `frames` if given.
 
     Args:
         env: a gymnasium env of this project (its unwrapped env has `goal` and `success_threshold`,
-            and `info["cost"]` is its task cost).
-        controller: plans every step; reset at the start of the episode.
-        seed: the env seed of this episode (initial state and goal).
+            and `info["cost"]` is its task cost; `info["obstacles"]`, if there, its obstacles).
+        controller: plans every step; reset at the start of the episode, and given the episode's
+            obstacles if the env has them.
+        seed: the env seed of this episode (initial state, goal, obstacles).
         progress: advanced by one per step if given.
+        settings: how the planners keep out of obstacles (ControlSettings' obstacle fields); None: the
+            defaults.
     """
     observation, info = env.reset(seed=seed)
+    if "obstacles" in info:
+        controller.task = with_obstacles(controller.task, env.unwrapped.dataset_metadata(), info["obstacles"],
+                                         observation.astype(np.float64), settings or ControlSettings())
     goal = goal_features(controller.task, env.unwrapped.goal)
     controller.reset()
     costs = [float(info["cost"])]
@@ -49,7 +60,8 @@ def run_episode(env, controller: RecedingHorizonController, seed: int, steps: in
         action, record = controller.act(observation.astype(np.float64), goal)
         observation, _, terminated, truncated, info = env.step(action.astype(np.float32))
         costs.append(float(info["cost"]))
-        records.append({**record.as_dict(), "task_cost": costs[-1]})
+        collisions = {key: bool(info[key]) for key in ("object_collision", "pusher_collision") if key in info}
+        records.append({**record.as_dict(), "task_cost": costs[-1], **collisions})
         if frames is not None:
             frames.append(env.render())
         if progress is not None:
@@ -64,6 +76,10 @@ def run_episode(env, controller: RecedingHorizonController, seed: int, steps: in
         "success_threshold": env.unwrapped.success_threshold,
         "cost_curve": costs,
         "steps": records,
+        "collision_steps": sum(any(record.get(key) for key in ("object_collision", "pusher_collision"))
+                               for record in records),
+        **({"obstacles": [np.asarray(polygon).tolist() for polygon in info["obstacles"]]}
+           if "obstacles" in info else {}),
     }
 
 
@@ -95,7 +111,8 @@ def run_closed_loop(planner, metadata: dict, settings: ControlSettings, episodes
         try:
             for episode in range(episodes):
                 frames = video_frames if episode == 0 else None
-                finished.append(run_episode(env, controller, seed + episode, settings.steps, frames, progress))
+                finished.append(run_episode(env, controller, seed + episode, settings.steps, frames, progress,
+                                            settings))
         except KeyboardInterrupt:
             interrupted = True
     env.close()

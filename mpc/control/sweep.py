@@ -6,8 +6,9 @@ an existing cluster given its address), appends each episode's record to a JSON 
 moment it finishes, and skips the episodes already in that file: an interrupted sweep resumes
 where it stopped. `aggregate` turns the records into one summary per (planner, model, budget,
 horizon): median final cost with its IQR, success rate, plan time and budget overruns (steps whose
-planning took more than 10% over the budget), written as a markdown table, JSON and a plot of median
-final cost against budget per planner with IQR bands.
+planning took more than 10% over the budget), and with obstacles (`"env_kwargs": {"obstacles": 2}`)
+the episodes with a collision in the simulator and the plans that predicted one, written as a markdown
+table, JSON and a plot of median final cost against budget per planner with IQR bands.
 
 A spec is a JSON object (`sparsedyn sweep SPEC.json`):
 
@@ -140,8 +141,10 @@ def run_episode_task(task: dict) -> dict:
     """Run one closed-loop episode of a sweep (in a Ray worker) and return its record.
 
     The record holds the task, the initial and final task cost, success, the cost curve, every
-    step's planning time and status, and the counts of fallbacks and budget overruns. A task without
-    "device" or "samples" (one recorded before they existed) runs on the CPU with the default samples.
+    step's planning time and status, the counts of fallbacks and budget overruns, whether the episode
+    had obstacles, and the counts of steps with a collision in the simulator and of plans predicting one.
+    A task without "device" or "samples" (one recorded before they existed) runs on the CPU with the
+    default samples.
     """
     import torch
 
@@ -171,6 +174,9 @@ def run_episode_task(task: dict) -> dict:
         "statuses": [step["status"] for step in episode["steps"]],
         "fallback_steps": sum(step["fallback"] for step in episode["steps"]),
         "overrun_steps": sum(time > OVERRUN * task["time_limit"] for time in times),
+        "obstacles": bool(episode.get("obstacles")),
+        "collision_steps": episode["collision_steps"],
+        "predicted_collision_steps": sum(bool(step.get("predicted_collision")) for step in episode["steps"]),
     }
 
 
@@ -272,8 +278,10 @@ def run_tasks(function, tasks: list[dict], results: Path, address: str | None = 
 def aggregate(records: list[dict]) -> list[dict]:
     """One summary per (planner, device, model, time limit, horizon), in the order the records first name them.
 
-    Each summary: the group's keys (device: "cpu" for a record without one), episodes, median / q25 / q75 final cost, success rate, median and
-    max planning time, steps, overrun steps (planning over 1.1x the budget) and fallback steps.
+    Each summary: the group's keys (device: "cpu" for a record without one), episodes, median / q25 /
+    q75 final cost, success rate, median and max planning time, steps, overrun steps (planning over 1.1x
+    the budget), fallback steps, and with obstacles the episodes with a collision in the simulator and
+    the plans predicting one.
     """
     groups: dict[tuple, list[dict]] = {}
     for record in records:
@@ -295,6 +303,9 @@ def aggregate(records: list[dict]) -> list[dict]:
             "steps": len(times),
             "overrun_steps": sum(record["overrun_steps"] for record in group),
             "fallback_steps": sum(record["fallback_steps"] for record in group),
+            "obstacles": any(record.get("obstacles") for record in group),
+            "collision_episodes": sum(record.get("collision_steps", 0) > 0 for record in group),
+            "predicted_collision_plans": sum(record.get("predicted_collision_steps", 0) for record in group),
         })
     return summaries
 
@@ -306,15 +317,20 @@ def planner_label(row: dict) -> str:
 
 
 def sweep_table(summaries: list[dict]) -> str:
-    """A markdown table of `aggregate`'s summaries."""
+    """A markdown table of `aggregate`'s summaries (collision columns where any group had obstacles)."""
+    obstacles = any(row.get("obstacles") for row in summaries)
     lines = ["| planner | model | budget (s) | H | episodes | median final cost | IQR | success | "
-             "median plan time (s) | overruns | fallbacks |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "median plan time (s) | overruns | fallbacks |" + (" collision episodes | plans predicting a collision |"
+                                                                 if obstacles else ""),
+             "|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * obstacles]
     for row in summaries:
         lines.append(
             f"| {planner_label(row)} | {row['model']} | {row['time_limit']:g} | {row['horizon']} | {row['episodes']} "
             f"| {row['median_final_cost']:.2f} | {row['final_cost_q25']:.2f}-{row['final_cost_q75']:.2f} "
             f"| {row['success_rate']:.0%} | {row['median_planning_time']:.3f} "
             f"| {row['overrun_steps']}/{row['steps']} | {row['fallback_steps']} |"
+            + (f" {row['collision_episodes']} | {row['predicted_collision_plans']}/{row['steps']} |"
+               if obstacles else "")
         )
     return "\n".join(lines)
 

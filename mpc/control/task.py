@@ -2,16 +2,19 @@
 
 `control_task` builds the Task (mpc.problem: a planning problem minus state, goal and warm start) of
 `sparsedyn control` from an env's dataset metadata and the ControlSettings; `goal_features` puts
-the env's goal in that task's cost-feature order.
+the env's goal in that task's cost-feature order; `with_obstacles` adds an episode's obstacles.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from mpc.problem import Task
+from mpc.errors import MPCError
+from mpc.problem import OBSTACLE_WEIGHT, Obstacle, Task, point_maps
 
 
 @dataclass
@@ -27,6 +30,13 @@ class ControlSettings:
         reach_weight: L1 weight of the pusher's offset from the centre of the goal entries (0: none);
             see control_task.
         action_weight: L1 weight of every action entry (cost per action unit).
+        obstacle_spacing: with obstacles, the largest gap (state units, cm) between the points kept out
+            along the object's outline (its keypoints and points between them); see with_obstacles.
+        obstacle_margin: with obstacles, the soft band (cm) beyond what contact needs, where a point pays
+            obstacle_weight per cm of depth: room for the model's error and for the motion between two
+            steps (mpc.problem.Obstacle's soft_margin).
+        obstacle_weight: the hinge weight on a point's depth (cost per cm, per point and step;
+            mpc.problem.Task): all of the sampling planners' obstacle handling, the MILP's soft band.
     """
 
     horizon: int = 8
@@ -36,6 +46,9 @@ class ControlSettings:
     terminal_weight: float = 1.0
     reach_weight: float = 0.1
     action_weight: float = 0.0
+    obstacle_spacing: float = 2.0
+    obstacle_margin: float = 1.0
+    obstacle_weight: float = OBSTACLE_WEIGHT
 
 
 def control_task(metadata: dict, settings: ControlSettings) -> Task:
@@ -80,6 +93,7 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
         workspace_low=np.asarray(metadata["workspace_low"]),
         workspace_high=np.asarray(metadata["workspace_high"]),
         time_limit=settings.time_limit,
+        obstacle_weight=settings.obstacle_weight,
     )
 
 
@@ -88,3 +102,45 @@ def goal_features(task: Task, goal: np.ndarray) -> np.ndarray:
     features = np.zeros(len(task.state_weights))
     features[: len(goal)] = goal
     return features
+
+
+def with_obstacles(task: Task, metadata: dict, polygons, state: np.ndarray, settings: ControlSettings) -> Task:
+    """The task with an episode's obstacles as planning obstacles (mpc.problem.Obstacle), two per polygon.
+
+    The pusher (a disc) keeps out of the polygon by its radius (the hard margin). The object keeps out
+    with the points of its outline: the keypoints in order around it and points evenly between
+    neighbours, at most `obstacle_spacing` apart. A straight piece of outline between two points that
+    both keep half their gap away from the polygon cannot cross it (each of its points is within half
+    the gap of one of them), so the outline points keep out by half their largest gap (the hard
+    margin). Both have the soft band `obstacle_margin` beyond. The outline is the object's exactly for a
+    polygon whose corners are the keypoints (the pushing box), an approximation otherwise (the T).
+
+    Args:
+        task: the episode's task (control_task); its obstacles are replaced.
+        metadata: the env's dataset metadata, with "obstacles" (envs.pushing: the pusher's radius and
+            state entries, the keypoints' state entries in order around the object).
+        polygons: the episode's obstacles, corners (V, 2) each, in state units (info["obstacles"]).
+        state: the episode's first observation (n,): the outline's lengths (the object is rigid).
+        settings: obstacle_spacing, obstacle_margin (the task's obstacle_weight comes from control_task).
+
+    Raises:
+        MPCError: obstacles in an env whose metadata does not say how to keep out of them.
+    """
+    if not len(polygons):
+        return dataclasses.replace(task, obstacles=())
+    if "obstacles" not in metadata:
+        raise MPCError(f"{metadata['env_id']} has obstacles but its metadata does not describe them")
+    described, n = metadata["obstacles"], len(state)
+    pusher, corners = point_maps([described["pusher"]], n), point_maps(described["outline"], n)
+    outline, gap = [], 0.0
+    for first, second in zip(corners, np.roll(corners, -1, axis=0)):
+        length = float(np.linalg.norm((second - first) @ state))
+        pieces = max(1, math.ceil(length / settings.obstacle_spacing))
+        outline += [first + (second - first) * step / pieces for step in range(pieces)]
+        gap = max(gap, length / pieces)
+    obstacles = []
+    for polygon in polygons:
+        vertices = np.asarray(polygon, dtype=np.float64)
+        obstacles.append(Obstacle(vertices, pusher, described["pusher_radius"], settings.obstacle_margin))
+        obstacles.append(Obstacle(vertices, np.array(outline), gap / 2, settings.obstacle_margin))
+    return dataclasses.replace(task, obstacles=tuple(obstacles))

@@ -15,11 +15,12 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
 3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
    budget: it may still improve the plan, and it gives the plan a proven lower bound and gap.
 
-The plan is never worse on the model than the warm start (where its linear region is feasible: its
-predicted states stay in the workspace box and the state constraints) or the best sequence sampled:
-where the program gave nothing cheaper, the plan is that sample (status "sampled (MILP: ...)"). Where
-the program is slow to build or solve (a large graph: a region LP can take longer than a round), the
-sampler gets what is left of the budget, never more.
+The plan is never worse on the model than the warm start or any sampled sequence whose linear region
+is feasible (its predicted states stay in the workspace box and the state constraints, and keep out
+of the obstacles), nor than the best sequence sampled: where the program gave nothing cheaper, the
+plan is that sample (status "sampled (MILP: ...)"). Where the program is slow to build or solve (a
+large graph: a region LP can take longer than a round), the sampler gets what is left of the budget,
+never more.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from mpc.milp.region import RegionOptimum, RegionSearch
 from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
 
 DEFAULT_ANYTIME_BOUNDS = "interval"  # region LPs are exact with any bounds; cheapest, see examples/bench_planners.py
+FEASIBLE = 1e-6  # a point violating no row or bound of the program by more than this is a plan of it
 
 
 class AnytimeMILPPlanner:
@@ -127,6 +129,13 @@ class AnytimeMILPPlanner:
                 if time.perf_counter() >= explore_until():
                     break
                 descend_from(actions)
+
+        # The cheapest sampled sequence is a plan of the program where it keeps to it (predicted states in the
+        # workspace box, state constraints and obstacles' hard limits): a plan even if time ran out before its region.
+        if sampled is not None:
+            point = horizon_program.primal_point(np.clip(sampled.actions, problem.action_low, problem.action_high))
+            if program.violation(point) <= FEASIBLE and (best is None or program.objective(point) < best.objective):
+                best = RegionOptimum(point, program.objective(point), point[search.binaries] > 0.5)
 
         result = None
         remaining = deadline - time.perf_counter()

@@ -10,7 +10,9 @@ linear with auxiliary columns:
     e[t, i] >= |c[t, i] - goal_i|       for features whose weight is non-zero (c = x without C)
     s[t, j] >= |u[t, j]|                if the action weight is non-zero
 
-and the optional state constraints G x_t <= h (t = 1..H) are plain rows.
+and the optional state constraints G x_t <= h (t = 1..H) are plain rows. Obstacles (keep given
+points of x_t out of convex polygons, t = 1..H) are disjunctions over the polygons' faces, with one
+binary per face, point and step (mpc.milp.obstacles).
 """
 
 from __future__ import annotations
@@ -24,17 +26,19 @@ from mpc.milp.bounds.boxes import RolloutBounds
 from mpc.milp.formulation import AffineMap, NetworkEncoding
 from mpc.milp.graph_formulation import GraphEncoding
 from mpc.milp.kinds import model_kind
+from mpc.milp.obstacles import ObstacleEncoding, encode_obstacles
 from mpc.problem import PlanningProblem
 from mpc.milp.program import MatrixProgram, ProgramBuilder
 
 
 @dataclass(frozen=True)
 class HorizonProgram:
-    """The program plus where its dynamics and cost auxiliaries live."""
+    """The program plus where its dynamics, cost auxiliaries and obstacle binaries live."""
 
     program: MatrixProgram
     dynamics: NetworkEncoding | GraphEncoding
     problem: PlanningProblem
+    obstacles: tuple[ObstacleEncoding, ...] = ()
 
     def primal_point(self, actions: np.ndarray) -> np.ndarray:
         """Every column's value when the actions are `actions` (H, m): a warm start for the solver."""
@@ -50,6 +54,8 @@ class HorizonProgram:
         _fill_absolute(values, blocks["state_error"], features - problem.goal)
         if "action_size" in blocks:
             _fill_absolute(values, blocks["action_size"], actions)
+        for obstacle in self.obstacles:
+            obstacle.fill(values, states)
         return values
 
 
@@ -80,6 +86,7 @@ def build_horizon_program(network: FrozenNetwork | FrozenGraph, problem: Plannin
 
     Raises:
         ProblemError: `network` is not a frozen network or graph.
+        InfeasibleError: the state box of some step keeps a point inside an obstacle.
     """
     horizon, n, m = problem.horizon, problem.state_dim, problem.action_dim
     builder = ProgramBuilder()
@@ -104,4 +111,5 @@ def build_horizon_program(network: FrozenNetwork | FrozenGraph, problem: Plannin
         matrix, rhs = problem.state_constraints
         constrained = AffineMap.of_columns(states[1:]).then_affine(np.asarray(matrix, dtype=np.float64), 0.0)
         constrained.constrain(builder, -np.inf, rhs)
-    return HorizonProgram(builder.build(), dynamics, problem)
+    obstacles = encode_obstacles(builder, problem, states, bounds.state_low, bounds.state_high)
+    return HorizonProgram(builder.build(), dynamics, problem, obstacles)

@@ -18,6 +18,15 @@ Flipping all such ReLUs and solving again therefore never raises the objective; 
 repeats this from a start plan until the objective stops falling: a local optimum of the planning
 problem over linear regions, found by a few LPs. It is the exact local step of the anytime MILP
 planner (mpc.milp.anytime); branch-and-bound on the full program is the global one.
+
+Obstacles (mpc.milp.obstacles) take part in the same way. Their binaries choose, for every point and
+step, the one face of the polygon the point must stay beyond: with them fixed too, keeping out is a
+half-plane per point and step, and every plan of the region LP keeps every point out of every
+obstacle exactly (no binary is left to relax). A start plan's region takes, per point and step, the
+face its point is farthest beyond. At a region optimum, a point whose face row is tight and whose row
+of another face holds as well (on a convex polygon: a point at or past a corner) switches to that
+face: the optimum is feasible in the new region as well, so the walk stays monotone, and a point can
+slide around an obstacle corner by corner.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ class RegionOptimum:
     Attributes:
         values: (columns,) every column's value, a feasible point of the full program.
         objective: its cost (the program's objective).
-        pattern: (binaries,) bool, the activation pattern of the region, in `RegionSearch.binaries` order.
+        pattern: (binaries,) bool, the region's pattern in `RegionSearch.binaries` order: the activation
+            pattern of the ReLUs, then the chosen faces of every obstacle's points.
     """
 
     values: np.ndarray
@@ -67,7 +77,10 @@ def relu_columns(program) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RegionSearch:
-    """Region LPs of one horizon program on one HiGHS instance (binaries fixed, integrality dropped).
+    """Region LPs of one horizon program on one HiGHS instance (every binary fixed, integrality dropped).
+
+    `binaries` lists the switching ReLUs' binaries (`relu_columns`), then every obstacle's face binaries
+    (`ObstacleEncoding.columns`); a pattern has one entry per binary, in that order.
 
     Args:
         horizon_program: the program and where its columns live (mpc.milp.horizon.build_horizon_program).
@@ -77,14 +90,16 @@ class RegionSearch:
     def __init__(self, horizon_program: HorizonProgram, threads: int = 1) -> None:
         self.horizon_program = horizon_program
         self.program = horizon_program.program
-        self.binaries, self.pre = relu_columns(self.program)
+        relu_binaries, self.pre = relu_columns(self.program)
+        self.binaries = np.concatenate([relu_binaries, *(obstacle.columns for obstacle in horizon_program.obstacles)])
         self.highs = new_highs(threads)
         pass_program(self.highs, self.program, relax=True)
         self.lp_count = 0
         self.slowest_lp = 0.0  # seconds, of any region LP so far
 
     def pattern(self, actions: np.ndarray) -> np.ndarray:
-        """The activation pattern (binaries,) of the model's rollout under `actions` (H, m)."""
+        """The pattern (binaries,) of the model's rollout under `actions` (H, m): its activation pattern, and
+        for every obstacle point and step the face the point is farthest beyond."""
         return self.horizon_program.primal_point(actions)[self.binaries] > 0.5
 
     def solve(self, pattern: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
@@ -107,7 +122,8 @@ class RegionSearch:
 
         Returns the last region optimum (a local optimum over regions when the walk ends by itself),
         or None if the region of `actions` holds no feasible plan (e.g. its states leave the workspace
-        box). No LP runs past `deadline` (a time.perf_counter() value).
+        box, or a point cannot get beyond its face of an obstacle). No LP runs past `deadline` (a
+        time.perf_counter() value).
         """
         pattern, best = self.pattern(actions), None
         while time.perf_counter() < deadline:
@@ -115,8 +131,20 @@ class RegionSearch:
             if optimum is None or (best is not None and optimum.objective >= best.objective - 1e-9):
                 break
             best = optimum
-            at_zero = np.abs(optimum.values[self.pre]) <= AT_ZERO
-            if not at_zero.any():
+            flip = self.boundary_flips(optimum)
+            if not flip.any():
                 break
-            pattern = pattern ^ at_zero
+            pattern = pattern ^ flip
         return best
+
+    def boundary_flips(self, optimum: RegionOptimum) -> np.ndarray:
+        """(binaries,) bool: the ReLUs at zero and the obstacle points that may switch face (see the module
+        docstring) at a region optimum; flipping them all keeps the optimum feasible."""
+        flips = [np.abs(optimum.values[self.pre]) <= AT_ZERO]
+        states = optimum.values[self.program.state_columns]
+        start = self.pre.size
+        for obstacle in self.horizon_program.obstacles:
+            size = obstacle.columns.size
+            flips.append(obstacle.switches(optimum.values, states, optimum.pattern[start : start + size]))
+            start += size
+        return np.concatenate(flips)

@@ -12,6 +12,12 @@ torch dynamics model, and differs only in how it proposes candidates and learns 
     return the cheapest sequence evaluated, as a Plan with status "budget"
     (NonFiniteError if no sequence had a finite cost and finite predicted states)
 
+Costs are `mpc.problem.trajectory_cost`: with obstacles in the problem, a hinge penalty on every
+kept-out point's signed distance (Task.obstacle_weight per unit of depth, per point and step), as
+MPPI users add obstacles to their cost. Nothing keeps a sampled sequence out of an obstacle but that
+cost: the plan may predict a collision where every sequence evaluated does, or where cutting through
+pays more than the penalty costs.
+
 A variant subclasses SamplingPlanner and overrides those hooks, the way pytorch_mppi's variants
 override small methods of one planner. During `plan` the problem and its action box are at hand
 as `self.problem`, `self.low`, `self.high` and `self.width` (float32 tensors of shape (nu,), in

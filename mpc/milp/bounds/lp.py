@@ -103,7 +103,8 @@ def lp_tightener(
         width = problem.state_dim if layer is None else model.layers[layer].out_dim
         if time.perf_counter() > deadline or (layer is not None and not neurons):
             return np.full(width, -np.inf), np.full(width, np.inf)
-        prefix_problem = dataclasses.replace(problem, horizon=step + 1, warm_start=None)
+        # Without the obstacles: their relaxed disjunctions hardly cut the box, and only add rows.
+        prefix_problem = dataclasses.replace(problem, horizon=step + 1, warm_start=None, obstacles=())
         encoded = build_horizon_program(model, prefix_problem, prefix)
         if layer is None:
             return lp_ranges(encoded.program, encoded.program.state_columns[step + 1], threads, deadline)
