@@ -49,7 +49,9 @@ class Checkpoint:
     training: dict | None = None
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict, info: dict, training: dict | None = None) -> None:
+def save_checkpoint(
+    path: str | Path, model: nn.Module, metadata: dict, info: dict, training: dict | None = None
+) -> None:
     """Write a checkpoint atomically: a crash never leaves a half-written file at `path` (see envs.files).
 
     Args:
@@ -83,7 +85,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip, pickle and truncation errors all mean the same to a user
-        raise CheckpointError(f"{path} is not a readable sparsedyn model checkpoint ({exc.__class__.__name__})") from exc
+        raise CheckpointError(
+            f"{path} is not a readable sparsedyn model checkpoint ({exc.__class__.__name__})"
+        ) from exc
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a sparsedyn model checkpoint")
     try:
@@ -92,7 +96,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model.load_state_dict(content["model"]["state"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{path} holds a model this version cannot rebuild ({exc.__class__.__name__})") from exc
-    return Checkpoint(model=model.eval(), metadata=content["metadata"], info=content["info"], training=content["training"])
+    return Checkpoint(
+        model=model.eval(), metadata=content["metadata"], info=content["info"], training=content["training"]
+    )
 
 
 def check_usable(checkpoint: Checkpoint, path: str | Path, steps: int, metadata: dict | None = None) -> None:
@@ -112,9 +118,12 @@ def check_usable(checkpoint: Checkpoint, path: str | Path, steps: int, metadata:
     """
     missing = [key for key in REQUIRED_METADATA if key not in checkpoint.metadata]
     if missing:
-        raise CheckpointError(f"{path} holds a model but not the facts `sparsedyn train` records "
-                              f"({', '.join(missing)} missing)")
+        raise CheckpointError(
+            f"{path} holds a model but not the facts `sparsedyn train` records ({', '.join(missing)} missing)"
+        )
     if not finite_rollouts(checkpoint.model, checkpoint.metadata if metadata is None else metadata, steps):
-        raise CheckpointError(f"{path} holds a model whose predictions are not finite: {steps}-step rollouts "
-                              "from its workspace box overflow (its training diverged); train it again, e.g. "
-                              "with a lower --lr")
+        raise CheckpointError(
+            f"{path} holds a model whose predictions are not finite: {steps}-step rollouts "
+            "from its workspace box overflow (its training diverged); train it again, e.g. "
+            "with a lower --lr"
+        )

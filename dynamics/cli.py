@@ -31,64 +31,148 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--relu-target ReLU neurons remain (the rest become identity or are removed).",
     )
     widths = {name: ",".join(map(str, model["hidden"])) for name, model in MODELS.items()}
-    parser.add_argument("data", type=Path, nargs="+", metavar="DATA",
-                        help="transition files (.npz) from `sparsedyn collect` or `collect-onpolicy`, of one env; "
-                        "several are trained on together")
-    parser.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="checkpoint to write (atomically, after every epoch)")
-    parser.add_argument("--model", choices=list(MODELS), default=defaults.model,
-                        help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and N objects "
-                        "(data of pusher + object positions, e.g. ObjectSorting-v0, RopeShaping-v0), runs on any N "
-                        "(default %(default)s)")
-    parser.add_argument("--hidden", metavar="W1,W2,...",
-                        help=f"hidden widths of the MLP, or of each of the graph's edge and node networks "
-                        f"(default {widths['mlp']} for mlp, {widths['graph']} for graph)")
+    parser.add_argument(
+        "data",
+        type=Path,
+        nargs="+",
+        metavar="DATA",
+        help="transition files (.npz) from `sparsedyn collect` or `collect-onpolicy`, of one env; "
+        "several are trained on together",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="MODEL.pt",
+        help="checkpoint to write (atomically, after every epoch)",
+    )
+    parser.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default=defaults.model,
+        help="mlp: one MLP on the whole state; graph: edge and node networks over the pusher and N objects "
+        "(data of pusher + object positions, e.g. ObjectSorting-v0, RopeShaping-v0), runs on any N "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--hidden",
+        metavar="W1,W2,...",
+        help=f"hidden widths of the MLP, or of each of the graph's edge and node networks "
+        f"(default {widths['mlp']} for mlp, {widths['graph']} for graph)",
+    )
     graph = MODELS["graph"]
-    parser.add_argument("--message-dim", type=count, metavar="D",
-                        help=f"graph only: message width, the edge network's output (default {graph['message_dim']})")
-    parser.add_argument("--message-penalty", type=non_negative_number, metavar="W",
-                        help="graph only: loss per unit of mean absolute message, so that pairs which do not interact send "
-                        f"nothing and the model carries over to other numbers of objects (default {graph['message_penalty']})")
-    parser.add_argument("--edge-set", choices=list(EDGE_SETS),
-                        help="graph only: which nodes interact; all_pairs: every object with the pusher and every "
-                        "other object, chain: every object with the pusher and its neighbours in state order (a "
-                        "rope) (default: the one the data's env names, e.g. chain for RopeShaping-v0, else all_pairs)")
-    parser.add_argument("--relu-target", type=non_negative_int, metavar="N",
-                        help="ReLU neurons to keep at most, over all networks (default: dense model)")
-    parser.add_argument("--rollout-steps", type=count, default=defaults.rollout_steps, metavar="K",
-                        help="open-loop steps in the training loss (default %(default)s)")
-    parser.add_argument("--epochs", type=count, default=defaults.epochs, metavar="E", help="dense training epochs (default %(default)s)")
-    parser.add_argument("--phase-epochs", type=count, default=defaults.phase_epochs, metavar="P",
-                        help="per sparsification phase: gate-training epochs, then as many fine-tuning epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=count, default=defaults.batch_size, metavar="B",
-                        help="rollout windows per batch (default %(default)s)")
-    parser.add_argument("--lr", type=positive_number, default=defaults.learning_rate, metavar="RATE", help="weight learning rate (default %(default)s)")
-    parser.add_argument("--eval-steps", type=count, default=defaults.eval_steps, metavar="H",
-                        help="open-loop steps of the validation rollout error (default %(default)s)")
-    parser.add_argument("--seed", type=non_negative_int, default=defaults.seed, metavar="S",
-                        help="seeds the episode split, initialisation and sampling (default %(default)s)")
+    parser.add_argument(
+        "--message-dim",
+        type=count,
+        metavar="D",
+        help=f"graph only: message width, the edge network's output (default {graph['message_dim']})",
+    )
+    parser.add_argument(
+        "--message-penalty",
+        type=non_negative_number,
+        metavar="W",
+        help="graph only: loss per unit of mean absolute message, so that pairs which do not interact send "
+        f"nothing and the model carries over to other numbers of objects (default {graph['message_penalty']})",
+    )
+    parser.add_argument(
+        "--edge-set",
+        choices=list(EDGE_SETS),
+        help="graph only: which nodes interact; all_pairs: every object with the pusher and every "
+        "other object, chain: every object with the pusher and its neighbours in state order (a "
+        "rope) (default: the one the data's env names, e.g. chain for RopeShaping-v0, else all_pairs)",
+    )
+    parser.add_argument(
+        "--relu-target",
+        type=non_negative_int,
+        metavar="N",
+        help="ReLU neurons to keep at most, over all networks (default: dense model)",
+    )
+    parser.add_argument(
+        "--rollout-steps",
+        type=count,
+        default=defaults.rollout_steps,
+        metavar="K",
+        help="open-loop steps in the training loss (default %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs", type=count, default=defaults.epochs, metavar="E", help="dense training epochs (default %(default)s)"
+    )
+    parser.add_argument(
+        "--phase-epochs",
+        type=count,
+        default=defaults.phase_epochs,
+        metavar="P",
+        help="per sparsification phase: gate-training epochs, then as many fine-tuning epochs (default %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=count,
+        default=defaults.batch_size,
+        metavar="B",
+        help="rollout windows per batch (default %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=positive_number,
+        default=defaults.learning_rate,
+        metavar="RATE",
+        help="weight learning rate (default %(default)s)",
+    )
+    parser.add_argument(
+        "--eval-steps",
+        type=count,
+        default=defaults.eval_steps,
+        metavar="H",
+        help="open-loop steps of the validation rollout error (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=defaults.seed,
+        metavar="S",
+        help="seeds the episode split, initialisation and sampling (default %(default)s)",
+    )
     parser.add_argument("--env", metavar="ENV_ID", help="require the data to come from this env id")
-    parser.add_argument("--threads", type=count, default=1, metavar="N",
-                        help="torch CPU threads; the small matrices gain nothing from more, and spin-waiting "
-                        "threads slow down badly on a busy machine (default %(default)s)")
+    parser.add_argument(
+        "--threads",
+        type=count,
+        default=1,
+        metavar="N",
+        help="torch CPU threads; the small matrices gain nothing from more, and spin-waiting "
+        "threads slow down badly on a busy machine (default %(default)s)",
+    )
     add_device_argument(parser, "where the model trains")
     parser.add_argument("--resume", action="store_true", help="continue the unfinished run saved at --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_train)
 
-    parser = subparsers.add_parser("inspect", help="show what a model checkpoint holds",
-                                   description="Print a checkpoint's env, neuron counts, validation errors and training options.")
+    parser = subparsers.add_parser(
+        "inspect",
+        help="show what a model checkpoint holds",
+        description="Print a checkpoint's env, neuron counts, validation errors and training options.",
+    )
     parser.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
-    parser.add_argument("--data", type=Path, action="append", default=[], metavar="DATA.npz",
-                        help="also report the one-step and H-step RMSE on this transition file of the model's env "
-                        "(a graph model: any number of objects); repeatable")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DATA.npz",
+        help="also report the one-step and H-step RMSE on this transition file of the model's env "
+        "(a graph model: any number of objects); repeatable",
+    )
     parser.set_defaults(run=run_inspect)
 
 
 def add_device_argument(parser: argparse.ArgumentParser, what: str) -> None:
     """--device auto|cpu|cuda (`dynamics.device.resolve_device`), shared by `train` and the control commands."""
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                        help=f"{what}: auto (a CUDA GPU if torch sees one, else the CPU), cpu or cuda "
-                        "(default %(default)s); the same seed gives the same results on the same device only")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help=f"{what}: auto (a CUDA GPU if torch sees one, else the CPU), cpu or cuda "
+        "(default %(default)s); the same seed gives the same results on the same device only",
+    )
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -128,8 +212,7 @@ def run_train(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         raise DataError(str(exc)) from exc
     torch.set_num_threads(max(1, args.threads))
-    checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet,
-                       device=device)
+    checkpoint = train(transitions, config, args.out, resume=args.resume, show_progress=not args.quiet, device=device)
     print(describe(checkpoint, args.out))
     return 0
 
@@ -142,7 +225,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     try:
         print(describe(checkpoint, args.model))
     except KeyError as exc:
-        raise CheckpointError(f"{args.model} holds a model but not the facts `sparsedyn train` records ({exc} missing)") from None
+        raise CheckpointError(
+            f"{args.model} holds a model but not the facts `sparsedyn train` records ({exc} missing)"
+        ) from None
     for path in args.data:
         print(data_errors(checkpoint, path))
     return 0
@@ -171,8 +256,10 @@ def data_errors(checkpoint: Checkpoint, path: Path) -> str:
     checkpoint.model.check_metadata(transitions.metadata)
     steps = checkpoint.info["config"]["eval_steps"]
     metrics = prediction_errors(checkpoint.model, TransitionTensors.from_transitions(transitions), steps)
-    return (f"data        {path}: {metrics['transitions']} transitions, state {transitions.state_dim}; one-step RMSE "
-            f"{format_number(metrics['one_step_rmse'])}, {steps}-step RMSE {format_number(metrics['rollout_rmse'])}")
+    return (
+        f"data        {path}: {metrics['transitions']} transitions, state {transitions.state_dim}; one-step RMSE "
+        f"{format_number(metrics['one_step_rmse'])}, {steps}-step RMSE {format_number(metrics['rollout_rmse'])}"
+    )
 
 
 def describe(checkpoint: Checkpoint, path: Path) -> str:
@@ -182,32 +269,47 @@ def describe(checkpoint: Checkpoint, path: Path) -> str:
     info, metadata, model = checkpoint.info, checkpoint.metadata, checkpoint.model
     config, counts, progress = info["config"], info["kind_counts"], info["progress"]
     networks = {name: network.export() for name, network in model.networks().items()}
-    export = ", ".join(f"{name} {' -> '.join(map(str, [frozen.input_dim] + [layer.out_dim for layer in frozen.layers]))}"
-                       for name, frozen in networks.items())
+    export = ", ".join(
+        f"{name} {' -> '.join(map(str, [frozen.input_dim] + [layer.out_dim for layer in frozen.layers]))}"
+        for name, frozen in networks.items()
+    )
     architecture = model.architecture()
-    epochs_done = "complete" if progress["complete"] else (
-        f"unfinished: stopped in stage {progress['stage'] + 1} of {len(progress['stages'])} "
-        f"({progress['stages'][progress['stage']]}), resume with --resume")
+    epochs_done = (
+        "complete"
+        if progress["complete"]
+        else (
+            f"unfinished: stopped in stage {progress['stage'] + 1} of {len(progress['stages'])} "
+            f"({progress['stages'][progress['stage']]}), resume with --resume"
+        )
+    )
     lines = [
         f"model       {path}",
-        f"env         {metadata['env_id']}  state {len(metadata['state_layout'])} ({', '.join(metadata['state_layout'])}), "
+        f"env         {metadata['env_id']}  state {len(metadata['state_layout'])} "
+        f"({', '.join(metadata['state_layout'])}), "
         f"action {len(metadata['action_low'])}",
         f"network     {architecture[0]}",
         *(f"            {line}" for line in architecture[1:]),
         f"neurons     {format_counts(counts)}",
-        *(f"            {name}: {format_counts(count_kinds(network))}"
-          for name, network in model.networks().items() if len(networks) > 1),
+        *(
+            f"            {name}: {format_counts(count_kinds(network))}"
+            for name, network in model.networks().items()
+            if len(networks) > 1
+        ),
         f"export      {export} after folding, {sum(frozen.relu_count for frozen in networks.values())} ReLU",
         f"training    {epochs_done}; {info['train_seconds']:.0f} s on {info.get('device', 'cpu')}, last epoch loss "
         f"{format_number(info['last_epoch_loss'])}",
         "options     " + " ".join(f"{key}={format_option(value)}" for key, value in config.items()),
-        f"validation  {info['data']['validation_episodes']} held-out episodes, {info['data']['validation_transitions']} transitions",
+        f"validation  {info['data']['validation_episodes']} held-out episodes, "
+        f"{info['data']['validation_transitions']} transitions",
         f"            {'':8}{'one-step RMSE':>15}{str(config['eval_steps']) + '-step RMSE':>15}",
     ]
     for name in ("dense", "sparse"):
         metrics = info["metrics"][name]
         if metrics is not None:
-            lines.append(f"            {name:8}{format_number(metrics['one_step_rmse']):>15}{format_number(metrics['rollout_rmse']):>15}")
+            lines.append(
+                f"            {name:8}{format_number(metrics['one_step_rmse']):>15}"
+                f"{format_number(metrics['rollout_rmse']):>15}"
+            )
     return "\n".join(lines)
 
 
@@ -223,4 +325,3 @@ def format_option(value: object) -> str:
     if isinstance(value, list):
         return ",".join(map(str, value))
     return "none" if value is None else str(value)
-

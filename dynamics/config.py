@@ -103,8 +103,10 @@ class TrainConfig:
         if self.relu_target is not None and not 0 <= self.relu_target <= self.neurons:
             hidden = ",".join(map(str, self.hidden))
             networks = " (edge and node networks)" if self.model == "graph" else ""
-            raise ModelConfigError(f"--relu-target {self.relu_target} is not between 0 and the {self.neurons} hidden neurons "
-                                   f"of --hidden {hidden}{networks}")
+            raise ModelConfigError(
+                f"--relu-target {self.relu_target} is not between 0 and the {self.neurons} hidden neurons "
+                f"of --hidden {hidden}{networks}"
+            )
         for name in ("rollout_steps", "epochs", "phase_epochs", "batch_size", "eval_steps"):
             if getattr(self, name) < 1:
                 raise ModelConfigError(f"--{name.replace('_', '-')} must be at least 1")

@@ -32,8 +32,9 @@ class TransitionTensors:
 
     def to(self, device: torch.device | str) -> TransitionTensors:
         """The same transitions with their tensors on `device` (the episode ids stay a numpy array)."""
-        return TransitionTensors(self.states.to(device), self.actions.to(device), self.next_states.to(device),
-                                 self.episode_ids)
+        return TransitionTensors(
+            self.states.to(device), self.actions.to(device), self.next_states.to(device), self.episode_ids
+        )
 
     def __len__(self) -> int:
         return self.states.shape[0]
@@ -72,7 +73,9 @@ def split_episodes(transitions: Transitions, validation_fraction: float, seed: i
     """Row indices of training and validation transitions; whole episodes are held out."""
     episodes = np.unique(transitions.episode_ids)
     if episodes.size < 2:
-        raise DataError(f"the data holds {episodes.size} episode(s); at least 2 are needed to hold out validation episodes")
+        raise DataError(
+            f"the data holds {episodes.size} episode(s); at least 2 are needed to hold out validation episodes"
+        )
     held_out = max(1, round(validation_fraction * episodes.size))
     shuffled = np.random.default_rng(seed).permutation(episodes)
     validation = np.isin(transitions.episode_ids, shuffled[:held_out])

@@ -42,12 +42,16 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise DeviceError(f"device {device!r} is not one of {', '.join(DEVICE_CHOICES)} (or cuda:N)") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            reason = ("this torch build has no CUDA support (a CPU-only wheel)" if torch.version.cuda is None
-                      else "torch finds no CUDA GPU or driver on this machine")
+            reason = (
+                "this torch build has no CUDA support (a CPU-only wheel)"
+                if torch.version.cuda is None
+                else "torch finds no CUDA GPU or driver on this machine"
+            )
             raise DeviceError(f"device {device!r} asked for, but {reason}; use --device cpu or auto")
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
-                              "GPU(s)")
+            raise DeviceError(
+                f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
         if resolved.index is None:  # as the tensors there report it: cuda:0, not cuda
             resolved = torch.device("cuda", torch.cuda.current_device())
     elif resolved.type != "cpu":

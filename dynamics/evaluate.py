@@ -45,9 +45,12 @@ def finite_rollouts(model: nn.Module, metadata: dict, steps: int, samples: int =
         metadata: the data's metadata: "workspace_low", "workspace_high", "action_low", "action_high".
         steps: the horizon of every rollout.
     """
-    box = {key: torch.as_tensor(np.nan_to_num(np.asarray(metadata[key], dtype=np.float64), posinf=0.0, neginf=0.0),
-                                dtype=torch.float32)
-           for key in ("workspace_low", "workspace_high", "action_low", "action_high")}
+    box = {
+        key: torch.as_tensor(
+            np.nan_to_num(np.asarray(metadata[key], dtype=np.float64), posinf=0.0, neginf=0.0), dtype=torch.float32
+        )
+        for key in ("workspace_low", "workspace_high", "action_low", "action_high")
+    }
     generator = torch.Generator().manual_seed(seed)
 
     def uniform(low: torch.Tensor, high: torch.Tensor, *shape: int) -> torch.Tensor:

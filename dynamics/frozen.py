@@ -110,7 +110,7 @@ POSITION_DIM = 2  # every node of a graph model is a point in the plane
 EDGE_SETS = {
     "all_pairs": "every ordered pair with an object receiver: pusher -> object and object -> object, N * N edges",
     "chain": "pusher -> every object, and each object -> its neighbours along the chain (object i -> i - 1, i + 1), "
-             "3 N - 2 edges",
+    "3 N - 2 edges",
 }
 
 
@@ -182,7 +182,9 @@ class FrozenGraph:
         if self.edge.input_dim != POSITION_DIM + control_dim:
             raise ValueError("the edge network must read a relative position and the sender's control input")
         if self.node.input_dim != POSITION_DIM + control_dim + self.message_dim or self.node.output_dim != POSITION_DIM:
-            raise ValueError("the node network must read position, control input and summed messages, and give a position")
+            raise ValueError(
+                "the node network must read position, control input and summed messages, and give a position"
+            )
         check_edge_set(self.edge_set)
 
     @property
@@ -233,7 +235,9 @@ class FrozenGraph:
     def edge_inputs(self, positions: np.ndarray, controls: np.ndarray) -> np.ndarray:
         """[p_sender - p_receiver, c_sender] of every edge: (..., num_edges, edge input_dim)."""
         senders, receivers = self.edges
-        return np.concatenate([positions[..., senders, :] - positions[..., receivers, :], controls[..., senders, :]], axis=-1)
+        return np.concatenate(
+            [positions[..., senders, :] - positions[..., receivers, :], controls[..., senders, :]], axis=-1
+        )
 
     def sum_messages(self, messages: np.ndarray) -> np.ndarray:
         """Messages (..., num_edges, message_dim) summed per receiving node: (..., num_nodes, message_dim)."""

@@ -123,7 +123,9 @@ class GatedMLP(nn.Module):
         for layer, (gate, layer_kinds) in enumerate(zip(self.gates, kinds)):
             layer_kinds = torch.as_tensor(np.asarray(layer_kinds), dtype=torch.long, device=gate.kind.device)
             if layer_kinds.shape != (gate.width,):
-                raise ModelConfigError(f"hidden layer {layer} has {gate.width} neurons, got {tuple(layer_kinds.shape)} kinds")
+                raise ModelConfigError(
+                    f"hidden layer {layer} has {gate.width} neurons, got {tuple(layer_kinds.shape)} kinds"
+                )
             if bool(((layer_kinds < 0) | (layer_kinds >= len(NeuronKind))).any()):
                 raise ModelConfigError("neuron kinds must be 0 (zero), 1 (identity) or 2 (relu)")
             gate.commit(torch.ones(gate.width, dtype=torch.bool, device=gate.kind.device), layer_kinds)

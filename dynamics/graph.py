@@ -34,8 +34,9 @@ NODE_NAMES = ("obj", "particle")  # state entries {name}{i}_x, {name}{i}_y a gra
 
 
 @lru_cache(maxsize=32)
-def batched_edge_index(batch: int, num_objects: int, edge_set: str = "all_pairs",
-                       device: torch.device | None = None) -> torch.Tensor:
+def batched_edge_index(
+    batch: int, num_objects: int, edge_set: str = "all_pairs", device: torch.device | None = None
+) -> torch.Tensor:
     """edge_index (2, batch * E) of `batch` disjoint copies of the E edges of graph_edges(N, edge_set), graph b on
     nodes b (N+1) ..., on `device` (None: the CPU).
 
@@ -51,12 +52,16 @@ def object_count(state_layout: Sequence[str]) -> int:
     """N of a state layout [pusher_x, pusher_y, obj0_x, obj0_y, ...] (or particle0_x, ...: NODE_NAMES); DataError
     for any other state."""
     num_objects = len(state_layout) // 2 - 1
-    layouts = [["pusher_x", "pusher_y"] + [f"{name}{i}_{axis}" for i in range(num_objects) for axis in ("x", "y")]
-               for name in NODE_NAMES]
+    layouts = [
+        ["pusher_x", "pusher_y"] + [f"{name}{i}_{axis}" for i in range(num_objects) for axis in ("x", "y")]
+        for name in NODE_NAMES
+    ]
     if num_objects < 1 or list(state_layout) not in layouts:
         shown = ", ".join(state_layout[:4]) + (", ..." if len(state_layout) > 4 else "")
-        raise DataError(f"the graph model needs a state of pusher and object positions (pusher_x, pusher_y, obj0_x, "
-                        f"obj0_y, ... or particle0_x, ...), the data's state is {shown}; use --model mlp")
+        raise DataError(
+            f"the graph model needs a state of pusher and object positions (pusher_x, pusher_y, obj0_x, "
+            f"obj0_y, ... or particle0_x, ...), the data's state is {shown}; use --model mlp"
+        )
     return num_objects
 
 
@@ -85,8 +90,14 @@ class GraphDynamics(MessagePassing):
             action has another width.
     """
 
-    def __init__(self, num_objects: int, action_dim: int, hidden: Sequence[int] = (32, 32), message_dim: int = 16,
-                 edge_set: str = "all_pairs") -> None:
+    def __init__(
+        self,
+        num_objects: int,
+        action_dim: int,
+        hidden: Sequence[int] = (32, 32),
+        message_dim: int = 16,
+        edge_set: str = "all_pairs",
+    ) -> None:
         super().__init__(aggr="add", node_dim=0)
         try:
             check_edge_set(edge_set)
@@ -111,20 +122,32 @@ class GraphDynamics(MessagePassing):
 
     def config(self) -> dict:
         """The constructor arguments, to rebuild the model from a checkpoint."""
-        return {"num_objects": self.num_objects, "action_dim": self.action_dim, "hidden": list(self.edge.hidden),
-                "message_dim": self.message_dim, "edge_set": self.edge_set}
+        return {
+            "num_objects": self.num_objects,
+            "action_dim": self.action_dim,
+            "hidden": list(self.edge.hidden),
+            "message_dim": self.message_dim,
+            "edge_set": self.edge_set,
+        }
 
     def graph(self, state: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Node positions (B (N+1), 2), control inputs (B (N+1), 1 + m) and edge_index of a batch (B, 2 (N+1)), (B, m)."""
+        """Node positions (B (N+1), 2), control inputs (B (N+1), 1 + m) and edge_index of a batch.
+
+        Shapes: states (B, 2 (N+1)), actions (B, m)."""
         num_nodes, odd = divmod(state.shape[-1], POSITION_DIM)
         if state.ndim != 2 or odd or num_nodes < 2 or action.shape != (state.shape[0], self.action_dim):
-            raise ModelConfigError(f"the graph model takes batches of states (B, 2 (N + 1)), N >= 1 objects, and actions "
-                                   f"(B, {self.action_dim}), got {tuple(state.shape)} and {tuple(action.shape)}")
+            raise ModelConfigError(
+                f"the graph model takes batches of states (B, 2 (N + 1)), N >= 1 objects, and actions "
+                f"(B, {self.action_dim}), got {tuple(state.shape)} and {tuple(action.shape)}"
+            )
         batch = state.shape[0]
         pusher = torch.cat([torch.ones_like(action[:, :1]), action], dim=-1)
         controls = torch.cat([pusher[:, None], pusher.new_zeros(batch, num_nodes - 1, pusher.shape[-1])], dim=1)
-        return (state.reshape(batch * num_nodes, POSITION_DIM), controls.reshape(batch * num_nodes, -1),
-                batched_edge_index(batch, num_nodes - 1, self.edge_set, state.device))
+        return (
+            state.reshape(batch * num_nodes, POSITION_DIM),
+            controls.reshape(batch * num_nodes, -1),
+            batched_edge_index(batch, num_nodes - 1, self.edge_set, state.device),
+        )
 
     @staticmethod
     def edge_inputs(pos_i: torch.Tensor, pos_j: torch.Tensor, control_j: torch.Tensor) -> torch.Tensor:
@@ -186,25 +209,45 @@ class GraphDynamics(MessagePassing):
 
     def graph_info(self) -> dict:
         """What a checkpoint records about the graph: N trained with, that any N runs, the edge set."""
-        return {"num_objects": self.num_objects, "runs_on_any_num_objects": True, "edge_set": self.edge_set,
-                "edges": EDGE_SETS[self.edge_set]}
+        return {
+            "num_objects": self.num_objects,
+            "runs_on_any_num_objects": True,
+            "edge_set": self.edge_set,
+            "edges": EDGE_SETS[self.edge_set],
+        }
 
     def architecture(self) -> list[str]:
         """Lines describing the networks and the graph, for `sparsedyn inspect`."""
         edge = " -> ".join(map(str, [self.edge.linears[0].in_features, *self.edge.hidden, self.message_dim]))
         node = " -> ".join(map(str, [self.node.linears[0].in_features, *self.node.hidden, POSITION_DIM]))
         n, edges = self.num_objects, len(graph_edges(self.num_objects, self.edge_set)[0])
-        return [f"graph: edge {edge} per edge, node {node} per node, residual next position",
-                f"trained with {n} objects ({edges} edges, {self.edge_set}: {EDGE_SETS[self.edge_set]}), runs on any "
-                "number of objects"]
+        return [
+            f"graph: edge {edge} per edge, node {node} per node, residual next position",
+            f"trained with {n} objects ({edges} edges, {self.edge_set}: {EDGE_SETS[self.edge_set]}), runs on any "
+            "number of objects",
+        ]
 
     def export(self, num_objects: int | None = None) -> FrozenGraph:
-        """FrozenGraph for `num_objects` (default: the N trained with), normalisation folded, the node's residual as skip."""
+        """FrozenGraph for `num_objects` (default: the N trained with), normalisation folded, the node's residual as
+        skip."""
         edge_out = self.message_dim
-        edge = fold_normalisation(self.edge.export(), self.edge_mean, self.edge_std, torch.zeros(edge_out),
-                                  torch.ones(edge_out), np.zeros((edge_out, self.edge_mean.shape[0])))
+        edge = fold_normalisation(
+            self.edge.export(),
+            self.edge_mean,
+            self.edge_std,
+            torch.zeros(edge_out),
+            torch.ones(edge_out),
+            np.zeros((edge_out, self.edge_mean.shape[0])),
+        )
         node_in = self.node_mean.shape[0]
-        node = fold_normalisation(self.node.export(), self.node_mean, self.node_std, self.delta_mean, self.delta_std,
-                                  np.eye(POSITION_DIM, node_in))
-        return FrozenGraph(edge, node, self.num_objects if num_objects is None else num_objects, self.action_dim,
-                           self.edge_set)
+        node = fold_normalisation(
+            self.node.export(),
+            self.node_mean,
+            self.node_std,
+            self.delta_mean,
+            self.delta_std,
+            np.eye(POSITION_DIM, node_in),
+        )
+        return FrozenGraph(
+            edge, node, self.num_objects if num_objects is None else num_objects, self.action_dim, self.edge_set
+        )

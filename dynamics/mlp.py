@@ -46,8 +46,10 @@ class MLPDynamics(nn.Module):
 
     def fit_normalisation(self, states: torch.Tensor, actions: torch.Tensor, next_states: torch.Tensor) -> None:
         """Standardise inputs and state changes with statistics of the training data."""
-        for mean, std, values in ((self.input_mean, self.input_std, torch.cat([states, actions], dim=-1)),
-                                  (self.delta_mean, self.delta_std, next_states - states)):
+        for mean, std, values in (
+            (self.input_mean, self.input_std, torch.cat([states, actions], dim=-1)),
+            (self.delta_mean, self.delta_std, next_states - states),
+        ):
             for buffer, fitted in zip((mean, std), standardisation(values)):
                 buffer.copy_(fitted)
 
@@ -66,8 +68,10 @@ class MLPDynamics(nn.Module):
         """DataError unless transitions with this metadata have the model's state and action widths."""
         state_dim, action_dim = len(metadata["state_layout"]), len(metadata["action_low"])
         if (state_dim, action_dim) != (self.state_dim, self.action_dim):
-            raise DataError(f"the model reads {self.state_dim} states and {self.action_dim} actions, "
-                            f"the data has {state_dim} and {action_dim}")
+            raise DataError(
+                f"the model reads {self.state_dim} states and {self.action_dim} actions, "
+                f"the data has {state_dim} and {action_dim}"
+            )
 
     def networks(self) -> dict[str, GatedMLP]:
         """The learned functions by name (one here; a graph model has two)."""
@@ -81,18 +85,27 @@ class MLPDynamics(nn.Module):
     def export(self) -> FrozenNetwork:
         """Frozen network from [state, action] to next state: normalisation folded, residual as skip."""
         skip = np.hstack([np.eye(self.state_dim), np.zeros((self.state_dim, self.action_dim))])
-        return fold_normalisation(self.net.export(), self.input_mean, self.input_std, self.delta_mean, self.delta_std, skip)
+        return fold_normalisation(
+            self.net.export(), self.input_mean, self.input_std, self.delta_mean, self.delta_std, skip
+        )
 
 
-def fold_normalisation(network: FrozenNetwork, input_mean: torch.Tensor, input_std: torch.Tensor,
-                       output_mean: torch.Tensor, output_std: torch.Tensor, skip: np.ndarray) -> FrozenNetwork:
+def fold_normalisation(
+    network: FrozenNetwork,
+    input_mean: torch.Tensor,
+    input_std: torch.Tensor,
+    output_mean: torch.Tensor,
+    output_std: torch.Tensor,
+    skip: np.ndarray,
+) -> FrozenNetwork:
     """The frozen network x -> network((x - input_mean) / input_std) * output_std + output_mean + skip @ x.
 
     The input standardisation folds into the first affine map, the output scaling into the last (one
     map may be both when every hidden layer was folded away).
     """
     input_mean, input_std, output_mean, output_std = (
-        t.detach().cpu().double().numpy() for t in (input_mean, input_std, output_mean, output_std))
+        t.detach().cpu().double().numpy() for t in (input_mean, input_std, output_mean, output_std)
+    )
     layers = list(network.layers)
     first = layers[0]
     layers[0] = FrozenLayer(first.weight / input_std, first.bias - first.weight @ (input_mean / input_std), first.relu)

@@ -36,7 +36,7 @@ from dynamics.evaluate import finite_rollouts, prediction_errors, rollout
 from dynamics.gates import count_kinds
 from dynamics.graph import GraphDynamics, object_count
 from dynamics.mlp import MLPDynamics
-from dynamics.sparsify import budget_schedule, commit_phase, relu_penalty, release, set_relaxed, temperature
+from dynamics.sparsify import budget_schedule, commit_phase, release, relu_penalty, set_relaxed, temperature
 from envs.dataset import Transitions
 
 
@@ -59,13 +59,21 @@ def plan_stages(config: TrainConfig) -> list[Stage]:
         budgets = budget_schedule(config.neurons, config.relu_target)
         for budget in budgets:
             final = budget == budgets[-1]
-            stages += [Stage("gates", config.phase_epochs, budget, final), Stage("finetune", config.phase_epochs, budget, final)]
+            stages += [
+                Stage("gates", config.phase_epochs, budget, final),
+                Stage("finetune", config.phase_epochs, budget, final),
+            ]
     return stages
 
 
 def data_fingerprint(transitions: Transitions) -> str:
     digest = hashlib.sha256()
-    for array in (transitions.observations, transitions.actions, transitions.next_observations, transitions.episode_ids):
+    for array in (
+        transitions.observations,
+        transitions.actions,
+        transitions.next_observations,
+        transitions.episode_ids,
+    ):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:16]
 
@@ -79,13 +87,15 @@ def build_model(config: TrainConfig, transitions: Transitions) -> MLPDynamics | 
     if config.model == "graph":
         metadata = transitions.metadata
         edge_set = config.edge_set or metadata.get("graph_edges", "all_pairs")
-        return GraphDynamics(object_count(metadata["state_layout"]), transitions.action_dim, config.hidden,
-                             config.message_dim, edge_set)
+        return GraphDynamics(
+            object_count(metadata["state_layout"]), transitions.action_dim, config.hidden, config.message_dim, edge_set
+        )
     return MLPDynamics(transitions.state_dim, transitions.action_dim, config.hidden)
 
 
-def rollout_loss(model: torch.nn.Module, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
-                 scale: torch.Tensor) -> torch.Tensor:
+def rollout_loss(
+    model: torch.nn.Module, start: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
     """Mean squared rollout error in units of `scale`, the per-entry standard deviation of the state change."""
     return ((rollout(model, start, actions)[:, 1:] - targets) / scale).pow(2).mean()
 
@@ -98,8 +108,9 @@ def network_kind_counts(model: torch.nn.Module) -> dict[str, dict[str, int]]:
 class TrainingRun:
     """One training run: the model, its optimizer, random state and position in the stage plan, on `device`."""
 
-    def __init__(self, transitions: Transitions, config: TrainConfig, out: Path,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, transitions: Transitions, config: TrainConfig, out: Path, device: str | torch.device = "cpu"
+    ) -> None:
         config.validate()
         self.device = resolve_device(device)
         self.config, self.out = config, Path(out)
@@ -112,16 +123,23 @@ class TrainingRun:
         self.validation_data = TransitionTensors.from_transitions(transitions, validation_rows)
         self.window_starts = torch.as_tensor(self.train_data.window_starts(config.rollout_steps))
         if not len(self.window_starts):
-            raise DataError(f"no training episode has {config.rollout_steps} consecutive transitions; lower --rollout-steps")
+            raise DataError(
+                f"no training episode has {config.rollout_steps} consecutive transitions; lower --rollout-steps"
+            )
         self.model = build_model(config, transitions)
-        self.loss_scale = standardisation(self.train_data.next_states - self.train_data.states)[1].float().to(self.device)
+        self.loss_scale = (
+            standardisation(self.train_data.next_states - self.train_data.states)[1].float().to(self.device)
+        )
         self.model.fit_normalisation(self.train_data.states, self.train_data.actions, self.train_data.next_states)
         self.model.to(self.device)
         self.train_data, self.validation_data = self.train_data.to(self.device), self.validation_data.to(self.device)
         self.gate_logits = [p for name, p in self.model.named_parameters() if name.endswith("logits")]
         weights = [p for name, p in self.model.named_parameters() if not name.endswith("logits")]
         self.optimizer = torch.optim.Adam(
-            [{"params": weights, "lr": config.learning_rate}, {"params": self.gate_logits, "lr": config.gate_learning_rate}]
+            [
+                {"params": weights, "lr": config.learning_rate},
+                {"params": self.gate_logits, "lr": config.gate_learning_rate},
+            ]
         )
         self.stage_index, self.epoch = 0, 0
         self.saved_epochs = None  # epochs completed at the last checkpoint of this run
@@ -157,9 +175,14 @@ class TrainingRun:
         if checkpoint.info.get("config") != self.config.as_dict():
             saved = checkpoint.info.get("config") or {}
             differing = sorted(key for key, value in self.config.as_dict().items() if saved.get(key) != value)
-            raise CheckpointError(f"cannot resume {self.out}: it was trained with other options ({', '.join(differing)})")
+            raise CheckpointError(
+                f"cannot resume {self.out}: it was trained with other options ({', '.join(differing)})"
+            )
         if checkpoint.metadata.get("env_id") != self.metadata["env_id"]:
-            raise CheckpointError(f"cannot resume {self.out}: it models {checkpoint.metadata.get('env_id')}, the data comes from {self.metadata['env_id']}")
+            raise CheckpointError(
+                f"cannot resume {self.out}: it models {checkpoint.metadata.get('env_id')}, "
+                f"the data comes from {self.metadata['env_id']}"
+            )
         if checkpoint.info["data"]["fingerprint"] != self.info["data"]["fingerprint"]:
             raise CheckpointError(f"cannot resume {self.out}: it was trained on different data")
         self.model.load_state_dict(checkpoint.model.state_dict())
@@ -177,8 +200,13 @@ class TrainingRun:
     def run(self, show_progress: bool = True) -> Checkpoint:
         batches = -(-len(self.window_starts) // self.config.batch_size)
         total = sum(stage.epochs for stage in self.stages)
-        with tqdm(total=total * batches, initial=self.epochs_done() * batches, unit="batch",
-                  disable=not show_progress, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=total * batches,
+            initial=self.epochs_done() * batches,
+            unit="batch",
+            disable=not show_progress,
+            dynamic_ncols=True,
+        ) as bar:
             while not self.complete:
                 started = time.perf_counter()
                 loss = self.run_epoch(bar)
@@ -210,7 +238,9 @@ class TrainingRun:
             losses.append(loss.item())
             bar.update()
             if len(losses) % 10 == 1:
-                bar.set_postfix_str(f"{stage.label} loss {losses[-1]:.4g} ReLU {count_kinds(self.model)['relu']}", refresh=False)
+                bar.set_postfix_str(
+                    f"{stage.label} loss {losses[-1]:.4g} ReLU {count_kinds(self.model)['relu']}", refresh=False
+                )
         self.model.eval()
         return float(np.mean(losses))
 
@@ -262,11 +292,19 @@ class TrainingRun:
     def fail(self, reason: str) -> None:
         if self.saved_epochs is None:
             raise TrainingError(f"{reason}; training stopped before its first checkpoint ({self.out} not written)")
-        raise TrainingError(f"{reason}; training stopped, {self.out} keeps the last good checkpoint (after {self.saved_epochs} epochs)")
+        raise TrainingError(
+            f"{reason}; training stopped, {self.out} keeps the last good checkpoint (after {self.saved_epochs} epochs)"
+        )
 
 
-def train(transitions: Transitions, config: TrainConfig, out: str | Path, resume: bool = False,
-          show_progress: bool = True, device: str | torch.device = "cpu") -> Checkpoint:
+def train(
+    transitions: Transitions,
+    config: TrainConfig,
+    out: str | Path,
+    resume: bool = False,
+    show_progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> Checkpoint:
     """Train (or, with `resume` and an existing `out`, continue) a run; returns the final checkpoint.
 
     Args:

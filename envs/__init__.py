@@ -9,8 +9,15 @@ than the errors and the file helpers load their module on first use (PEP 562), s
 `envs.cli` or `envs.errors` (the CLI's `--help` does) stays cheap.
 """
 
-from envs.errors import (CollectionError, DatasetError, EnvOptionsError, EnvsError, OutputPathError, SimulationError,
-                         UnknownEnvError)
+from envs.errors import (
+    CollectionError,
+    DatasetError,
+    EnvOptionsError,
+    EnvsError,
+    OutputPathError,
+    SimulationError,
+    UnknownEnvError,
+)
 from envs.exports import lazy_exports
 from envs.files import check_writable, write_atomically
 from envs.registration import register_environments

@@ -84,8 +84,16 @@ def _pool_context():
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
 
 
-def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, workers: int = 1,
-                        env_kwargs: dict | None = None, progress: bool = False, policy=None) -> Transitions:
+def collect_transitions(
+    env_id: str,
+    episodes: int,
+    steps: int,
+    seed: int = 0,
+    workers: int = 1,
+    env_kwargs: dict | None = None,
+    progress: bool = False,
+    policy=None,
+) -> Transitions:
     """Roll out `episodes` episodes of `steps` steps with the env's exploration policy (or `policy`).
 
     Episodes whose simulation diverged are dropped; the metadata counts them (`episodes_dropped`)
@@ -132,7 +140,7 @@ def collect_transitions(env_id: str, episodes: int, steps: int, seed: int = 0, w
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context()) if workers > 1 else nullcontext()
     results = []
     with tqdm(total=episodes, desc=f"collect {env_id}", unit="episode", disable=not progress) as bar, pool:
-        for outcome in (pool.map(run, chunks) if workers > 1 else map(run, chunks)):
+        for outcome in pool.map(run, chunks) if workers > 1 else map(run, chunks):
             results += outcome
             bar.update(len(outcome))
 

@@ -91,8 +91,12 @@ class Transitions:
             raise DatasetError("actions must be (N, action_dim) and episode_ids (N,) for the same N")
         if len(self.metadata["state_layout"]) != self.observations.shape[1]:
             raise DatasetError("state_layout does not match the observation width")
-        for key, width in (("action_low", self.actions.shape[1]), ("action_high", self.actions.shape[1]),
-                           ("workspace_low", self.observations.shape[1]), ("workspace_high", self.observations.shape[1])):
+        for key, width in (
+            ("action_low", self.actions.shape[1]),
+            ("action_high", self.actions.shape[1]),
+            ("workspace_low", self.observations.shape[1]),
+            ("workspace_high", self.observations.shape[1]),
+        ):
             if len(self.metadata[key]) != width:
                 raise DatasetError(f"metadata {key} has {len(self.metadata[key])} entries, expected {width}")
         for name in ("observations", "actions", "next_observations"):
@@ -116,8 +120,16 @@ class Transitions:
         write_atomically(path, lambda file: np.savez_compressed(file, **arrays), DatasetError)
 
 
-SAME_SYSTEM = ("env_id", "env_kwargs", "state_layout", "action_low", "action_high", "workspace_low", "workspace_high",
-               "goal_indices")  # metadata that must agree for transition files to be trained on together
+SAME_SYSTEM = (
+    "env_id",
+    "env_kwargs",
+    "state_layout",
+    "action_low",
+    "action_high",
+    "workspace_low",
+    "workspace_high",
+    "goal_indices",
+)  # metadata that must agree for transition files to be trained on together
 
 
 def concatenate_transitions(parts: list[Transitions]) -> Transitions:
@@ -136,8 +148,9 @@ def concatenate_transitions(parts: list[Transitions]) -> Transitions:
     for index, part in enumerate(parts[1:], start=1):
         differing = [key for key in SAME_SYSTEM if part.metadata.get(key) != first.get(key)]
         if differing:
-            raise DatasetError(f"transition file {index + 1} comes from another system than the first "
-                               f"({', '.join(differing)} differ)")
+            raise DatasetError(
+                f"transition file {index + 1} comes from another system than the first ({', '.join(differing)} differ)"
+            )
     if len(parts) == 1:
         return parts[0]
     episode_ids, offset = [], 0
@@ -145,9 +158,11 @@ def concatenate_transitions(parts: list[Transitions]) -> Transitions:
         _, renumbered = np.unique(part.episode_ids, return_inverse=True)
         episode_ids.append(renumbered + offset)
         offset += int(renumbered.max()) + 1
-    metadata = dict(first, episodes=offset, parts=[
-        {key: part.metadata.get(key) for key in ("seed", "episodes", "exploration")} for part in parts
-    ])
+    metadata = dict(
+        first,
+        episodes=offset,
+        parts=[{key: part.metadata.get(key) for key in ("seed", "episodes", "exploration")} for part in parts],
+    )
     return Transitions(
         observations=np.concatenate([part.observations for part in parts]),
         actions=np.concatenate([part.actions for part in parts]),

@@ -191,8 +191,11 @@ def _route_around(start: np.ndarray, end: np.ndarray, keypoints: np.ndarray, cle
     return [np.clip(corners[i], -PUSHER_LIMIT, PUSHER_LIMIT) for i in passed] + [end]
 
 
-EXPLORATION = {"sparsedyn/ObjectPushing-v0": PushingExploration, "sparsedyn/ObjectSorting-v0": SortingExploration,
-               "sparsedyn/RopeShaping-v0": RopeExploration}
+EXPLORATION = {
+    "sparsedyn/ObjectPushing-v0": PushingExploration,
+    "sparsedyn/ObjectSorting-v0": SortingExploration,
+    "sparsedyn/RopeShaping-v0": RopeExploration,
+}
 
 
 def exploration_policy(env_id: str) -> type:

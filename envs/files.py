@@ -44,8 +44,11 @@ def check_writable(path: str | Path, error: type[Exception] = OutputPathError) -
     return path
 
 
-def check_outputs(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None] | None = None,
-                  error: type[Exception] = OutputPathError) -> None:
+def check_outputs(
+    outputs: dict[str, str | Path | None],
+    inputs: dict[str, str | Path | None] | None = None,
+    error: type[Exception] = OutputPathError,
+) -> None:
     """Check every output of a command before it starts: each can be written, and none replaces an input or
     another output.
 
@@ -67,8 +70,10 @@ def check_outputs(outputs: dict[str, str | Path | None], inputs: dict[str, str |
         for other_name, other in sources + named[:index]:
             if _same_file(path, other):
                 role = "input" if (other_name, other) in sources else "output"
-                raise error(f"cannot write {name} {path}: it is the {role} {other_name}, which it would replace; "
-                            "choose another path")
+                raise error(
+                    f"cannot write {name} {path}: it is the {role} {other_name}, which it would replace; "
+                    "choose another path"
+                )
 
 
 def check_directory(path: str | Path, error: type[Exception] = OutputPathError) -> Path:
@@ -96,8 +101,9 @@ def _same_file(first: Path, second: Path) -> bool:
     return first.resolve() == second.resolve()
 
 
-def write_atomically(path: str | Path, write: Callable[[BinaryIO], object],
-                     error: type[Exception] = OutputPathError) -> None:
+def write_atomically(
+    path: str | Path, write: Callable[[BinaryIO], object], error: type[Exception] = OutputPathError
+) -> None:
     """Write a file atomically: `write(file)` fills a temporary file next to `path`, which then replaces it.
 
     On any failure (also KeyboardInterrupt) the temporary file is removed and an existing file at `path`

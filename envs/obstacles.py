@@ -53,8 +53,9 @@ def separation(first: np.ndarray, second: np.ndarray) -> float:
     """
     normals = np.concatenate([_normals(first), _normals(second)])
     first_side, second_side = first @ normals.T, second @ normals.T
-    gaps = np.maximum(second_side.min(axis=0) - first_side.max(axis=0),
-                      first_side.min(axis=0) - second_side.max(axis=0))
+    gaps = np.maximum(
+        second_side.min(axis=0) - first_side.max(axis=0), first_side.min(axis=0) - second_side.max(axis=0)
+    )
     return float(gaps.max())
 
 
@@ -109,8 +110,9 @@ def is_convex_polygon(polygon: np.ndarray) -> bool:
     return bool(np.all(turns > 0) and np.isclose(angles.sum(), 2 * math.pi))
 
 
-def place_obstacles(rng: np.random.Generator, count: int, start_pose, goal_pose, object_at, pusher,
-                    pusher_radius: float, limit: float) -> list[np.ndarray] | None:
+def place_obstacles(
+    rng: np.random.Generator, count: int, start_pose, goal_pose, object_at, pusher, pusher_radius: float, limit: float
+) -> list[np.ndarray] | None:
     """`count` obstacles in the way of the straight push from `start_pose` to `goal_pose`, or None if the
     PLACEMENT_TRIES candidates of some obstacle all failed (the caller draws another goal).
 
@@ -138,12 +140,14 @@ def place_obstacles(rng: np.random.Generator, count: int, start_pose, goal_pose,
             centre = start[:2] + rng.uniform(*LINE_REACH) * line + rng.uniform(-LATERAL_REACH, LATERAL_REACH) * across
             candidate = regular_polygon(sides, OBSTACLE_RADIUS, centre, rng.uniform(0.0, 2 * math.pi))
             near = 0.0 if index == 0 else NEAR_PATH
-            if (np.all(np.abs(candidate) <= limit)
-                    and _to_segment(centre[None], start[:2], goal[:2])[0] <= reach + near
-                    and point_distance(candidate, pusher) >= pusher_radius + OBSTACLE_CLEARANCE
-                    and all(separation(candidate, polygon) >= OBSTACLE_CLEARANCE for polygon in ends)
-                    and all(separation(candidate, other) >= PASSAGE for other in obstacles)
-                    and any(separation(candidate, polygon) <= near for pose in path for polygon in pose)):
+            if (
+                np.all(np.abs(candidate) <= limit)
+                and _to_segment(centre[None], start[:2], goal[:2])[0] <= reach + near
+                and point_distance(candidate, pusher) >= pusher_radius + OBSTACLE_CLEARANCE
+                and all(separation(candidate, polygon) >= OBSTACLE_CLEARANCE for polygon in ends)
+                and all(separation(candidate, other) >= PASSAGE for other in obstacles)
+                and any(separation(candidate, polygon) <= near for pose in path for polygon in pose)
+            ):
                 obstacles.append(candidate)
                 break
         else:

@@ -9,8 +9,16 @@ import pymunk
 
 from envs import table
 from envs.errors import EnvOptionsError
-from envs.obstacles import (MAX_OBSTACLES, OBSTACLE_RADIUS, OBSTACLE_SIDES, counter_clockwise, is_convex_polygon,
-                            place_obstacles, segment_distance, separation)
+from envs.obstacles import (
+    MAX_OBSTACLES,
+    OBSTACLE_RADIUS,
+    OBSTACLE_SIDES,
+    counter_clockwise,
+    is_convex_polygon,
+    place_obstacles,
+    segment_distance,
+    separation,
+)
 from envs.registration import PUSHING_ID
 from envs.table import PUSHER_LIMIT, PUSHER_RADIUS, WALL
 
@@ -33,10 +41,11 @@ RIGID_TOLERANCE = 0.01  # keypoints given to reset may deviate this much from a 
 _T_BAR = [(-4.5, 6.5), (4.5, 6.5), (4.5, 9.0), (-4.5, 9.0)]
 _T_STEM = [(-1.25, 0.0), (1.25, 0.0), (1.25, 6.5), (-1.25, 6.5)]
 SHAPES = {
-    "box": {"polygons": [[(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)]],
-            "keypoints": [(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)]},
-    "t": {"polygons": [_T_BAR, _T_STEM],
-          "keypoints": [(-1.25, 0.0), (1.25, 0.0), (4.5, 9.0), (-4.5, 9.0)]},
+    "box": {
+        "polygons": [[(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)]],
+        "keypoints": [(-4.0, -4.0), (4.0, -4.0), (4.0, 4.0), (-4.0, 4.0)],
+    },
+    "t": {"polygons": [_T_BAR, _T_STEM], "keypoints": [(-1.25, 0.0), (1.25, 0.0), (4.5, 9.0), (-4.5, 9.0)]},
 }
 
 OBJECT_COLOR, KEYPOINT_COLOR, GOAL_COLOR, OBSTACLE_COLOR = (70, 110, 200), (20, 30, 80), (40, 160, 60), (60, 55, 50)
@@ -232,8 +241,9 @@ class ObjectPushingEnv(table.TableEnv):
         body = pymunk.Body()
         body.position, body.angle = (pose[0], pose[1]), pose[2]
         shapes = [pymunk.Poly(body, polygon.tolist()) for polygon in self.object_polygons]
-        support_points = np.concatenate([table.support_grid(polygon.min(axis=0), polygon.max(axis=0))
-                                         for polygon in self.object_polygons])  # each polygon is a rectangle
+        support_points = np.concatenate(
+            [table.support_grid(polygon.min(axis=0), polygon.max(axis=0)) for polygon in self.object_polygons]
+        )  # each polygon is a rectangle
         table.add_object(space, body, shapes, support_points)
         return space, body, shapes
 
@@ -242,8 +252,9 @@ class ObjectPushingEnv(table.TableEnv):
         if np.any(np.abs(vertices) > WALL):
             raise EnvOptionsError(f"state: the object reaches beyond the walls at +-{WALL}")
         if table.distance(shapes, pusher) < PUSHER_RADIUS - self.contact_overlap:
-            raise EnvOptionsError(f"state: the pusher overlaps the object by more than the "
-                                  f"{self.contact_overlap:.2f} cm contact leaves")
+            raise EnvOptionsError(
+                f"state: the pusher overlaps the object by more than the {self.contact_overlap:.2f} cm contact leaves"
+            )
 
     def _reset_task(self, options: dict, pose, pusher: np.ndarray):
         """The goal keypoints, goal pose and obstacles: from the options, or sampled around the start pose
@@ -261,12 +272,22 @@ class ObjectPushingEnv(table.TableEnv):
             if "goal" not in options:
                 goal_pose = self._sample_goal_pose(pose)
                 goal = self.keypoints_at(*goal_pose)
-            obstacles = place_obstacles(self.np_random, self.obstacle_count, pose, goal_pose,
-                                        lambda at: self.object_polygons_at(*at), pusher, PUSHER_RADIUS, PUSHER_LIMIT)
+            obstacles = place_obstacles(
+                self.np_random,
+                self.obstacle_count,
+                pose,
+                goal_pose,
+                lambda at: self.object_polygons_at(*at),
+                pusher,
+                PUSHER_RADIUS,
+                PUSHER_LIMIT,
+            )
             if obstacles is not None:
                 return goal, goal_pose, obstacles
-        raise EnvOptionsError(f"cannot place {self.obstacle_count} obstacle(s) between this start and goal (they "
-                              f"need room in between); give them with the 'obstacles' option")
+        raise EnvOptionsError(
+            f"cannot place {self.obstacle_count} obstacle(s) between this start and goal (they "
+            f"need room in between); give them with the 'obstacles' option"
+        )
 
     def _start_episode(self, body: pymunk.Body, task) -> None:
         self._object = body
@@ -282,7 +303,8 @@ class ObjectPushingEnv(table.TableEnv):
         self._pusher_before = np.array(self._pusher.position)
         polygons = self.object_polygons_at(*body.position, body.angle)
         self._collisions["object_collision"] = any(
-            separation(obstacle, polygon) <= 0 for obstacle in self.obstacles for polygon in polygons)
+            separation(obstacle, polygon) <= 0 for obstacle in self.obstacles for polygon in polygons
+        )
 
     def _object_touches(self, arbiter, space, data) -> None:
         self._collisions["object_collision"] = True
@@ -291,7 +313,8 @@ class ObjectPushingEnv(table.TableEnv):
         """The cost, the episode's obstacles and whether the object or the pusher touched one (see the class)."""
         end = np.array(self._pusher.position)
         self._collisions["pusher_collision"] = any(
-            segment_distance(obstacle, self._pusher_before, end) < PUSHER_RADIUS for obstacle in self.obstacles)
+            segment_distance(obstacle, self._pusher_before, end) < PUSHER_RADIUS for obstacle in self.obstacles
+        )
         return {"cost": cost, "obstacles": [obstacle.copy() for obstacle in self.obstacles], **self._collisions}
 
     def _object_points(self) -> np.ndarray:
@@ -322,8 +345,11 @@ class ObjectPushingEnv(table.TableEnv):
         direction = self.np_random.uniform(-math.pi, math.pi)
         distance = self.np_random.uniform(*GOAL_SHIFT)
         turn = self.np_random.uniform(-GOAL_TURN, GOAL_TURN)
-        centre = np.clip(np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)]),
-                         -GOAL_HALF_WIDTH, GOAL_HALF_WIDTH)
+        centre = np.clip(
+            np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)]),
+            -GOAL_HALF_WIDTH,
+            GOAL_HALF_WIDTH,
+        )
         return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
 
     def _sample_far_goal_pose(self, start_pose) -> tuple[float, float, float]:
@@ -339,8 +365,10 @@ class ObjectPushingEnv(table.TableEnv):
             centre = np.array(start_pose[:2]) + distance * np.array([math.cos(direction), math.sin(direction)])
             if np.all(np.abs(centre) <= OBSTACLE_GOAL_LIMIT):
                 return float(centre[0]), float(centre[1]), float(start_pose[2] + turn)
-        raise EnvOptionsError(f"state: no goal 14 to 18 cm away with its centre in [-{OBSTACLE_GOAL_LIMIT}, "
-                              f"{OBSTACLE_GOAL_LIMIT}]^2 was found for this start; give one with the 'goal' option")
+        raise EnvOptionsError(
+            f"state: no goal 14 to 18 cm away with its centre in [-{OBSTACLE_GOAL_LIMIT}, "
+            f"{OBSTACLE_GOAL_LIMIT}]^2 was found for this start; give one with the 'goal' option"
+        )
 
     def _as_obstacles(self, value) -> list[np.ndarray]:
         """The 'obstacles' option as counter-clockwise corner arrays; EnvOptionsError unless it is 0 to 3 convex
@@ -370,6 +398,7 @@ class ObjectPushingEnv(table.TableEnv):
         position = world.mean(axis=0) - _rotation(angle) @ self.local_keypoints.mean(axis=0)
         error = np.abs(self.keypoints_at(*position, angle) - keypoints).max()
         if error > RIGID_TOLERANCE:
-            raise EnvOptionsError(f"{name}: the keypoints are not those of the object at any pose "
-                                  f"(off by {error:.3g} cm)")
+            raise EnvOptionsError(
+                f"{name}: the keypoints are not those of the object at any pose (off by {error:.3g} cm)"
+            )
         return float(position[0]), float(position[1]), angle

@@ -174,8 +174,9 @@ class RopeShapingEnv(table.TableEnv):
 
     def __init__(self, num_particles: int = 10, render_mode: str | None = None):
         if not isinstance(num_particles, int) or not MIN_PARTICLES <= num_particles <= MAX_PARTICLES:
-            raise EnvOptionsError(f"num_particles must be an integer from {MIN_PARTICLES} to {MAX_PARTICLES}, "
-                                  f"got {num_particles!r}")
+            raise EnvOptionsError(
+                f"num_particles must be an integer from {MIN_PARTICLES} to {MAX_PARTICLES}, got {num_particles!r}"
+            )
         layout = [f"particle{i}_{axis}" for i in range(num_particles) for axis in ("x", "y")]
         super().__init__({"num_particles": num_particles}, layout, PARTICLE_LIMIT, SUCCESS_DISTANCE, render_mode)
         self.num_particles = num_particles
@@ -235,8 +236,9 @@ class RopeShapingEnv(table.TableEnv):
 
     def _check_state(self, pusher: np.ndarray, placement, shapes: list[pymunk.Segment]) -> None:
         if table.distance(shapes, pusher) < PUSHER_RADIUS - self.contact_overlap:
-            raise EnvOptionsError(f"state: the pusher overlaps the rope by more than the "
-                                  f"{self.contact_overlap:.2f} cm contact leaves")
+            raise EnvOptionsError(
+                f"state: the pusher overlaps the rope by more than the {self.contact_overlap:.2f} cm contact leaves"
+            )
 
     def _reset_task(self, options: dict, placement, pusher: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The goal positions and segment angles: `options["goal"]` or the start rope after random pushes (the
@@ -278,14 +280,17 @@ class RopeShapingEnv(table.TableEnv):
         """Centres (N, 2) and fitted segment angles (N,) of given positions, which must be a chain's."""
         centres = entries.reshape(-1, 2)
         if np.any(np.abs(centres) > PARTICLE_LIMIT):
-            raise EnvOptionsError(f"{name}: particles lie outside [-{PARTICLE_LIMIT}, {PARTICLE_LIMIT}]^2 "
-                                  f"(walls at +-{WALL})")
+            raise EnvOptionsError(
+                f"{name}: particles lie outside [-{PARTICLE_LIMIT}, {PARTICLE_LIMIT}]^2 (walls at +-{WALL})"
+            )
         angles = fit_angles(centres)
         gap, bend = joint_gaps(centres, angles).max(), np.abs(bends(angles)).max()
         if gap > JOINT_TOLERANCE or bend > MAX_BEND + BEND_TOLERANCE:
-            raise EnvOptionsError(f"{name}: the positions are not the segment centres of a rope of "
-                                  f"{self.num_particles} segments {SEGMENT_LENGTH} cm long with joints bent at most "
-                                  f"{MAX_BEND:.3g} rad (a joint is open by {gap:.3g} cm, bent by {bend:.3g} rad)")
+            raise EnvOptionsError(
+                f"{name}: the positions are not the segment centres of a rope of "
+                f"{self.num_particles} segments {SEGMENT_LENGTH} cm long with joints bent at most "
+                f"{MAX_BEND:.3g} rad (a joint is open by {gap:.3g} cm, bent by {bend:.3g} rad)"
+            )
         return centres, angles
 
     def _pushed(self, placement) -> tuple[np.ndarray, np.ndarray]:

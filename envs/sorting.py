@@ -1,4 +1,4 @@
-"""ObjectSorting-v0: push discs of several classes each to its class target with a circular pusher (pymunk, top-down)."""
+"""ObjectSorting-v0: push discs of several classes each to its class target with a circular pusher (pymunk)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,16 @@ PILE_HALF_WIDTH = 6.0  # initial object centres are uniform in [-6, 6]^2 ...
 PILE_GAP = 0.2  # ... at least this far apart (disc edge to disc edge)
 
 # One colour per class (at most MAX_OBJECTS classes), never the pusher's red.
-CLASS_COLORS = [(70, 110, 200), (230, 150, 30), (40, 160, 60), (150, 80, 190),
-                (30, 160, 160), (140, 90, 50), (220, 110, 170), (130, 140, 40)]
+CLASS_COLORS = [
+    (70, 110, 200),
+    (230, 150, 30),
+    (40, 160, 60),
+    (150, 80, 190),
+    (30, 160, 160),
+    (140, 90, 50),
+    (220, 110, 170),
+    (130, 140, 40),
+]
 OUTLINE_COLOR = (20, 30, 40)
 TARGET_MARK_RADIUS = 3.0  # cm, the ring drawn around a class target; success means discs this close on average
 
@@ -112,14 +120,21 @@ class ObjectSortingEnv(table.TableEnv):
 
     def __init__(self, num_objects: int = 4, num_classes: int = 2, render_mode: str | None = None):
         if not isinstance(num_objects, int) or not MIN_OBJECTS <= num_objects <= MAX_OBJECTS:
-            raise EnvOptionsError(f"num_objects must be an integer from {MIN_OBJECTS} to {MAX_OBJECTS}, "
-                                  f"got {num_objects!r}")
+            raise EnvOptionsError(
+                f"num_objects must be an integer from {MIN_OBJECTS} to {MAX_OBJECTS}, got {num_objects!r}"
+            )
         if not isinstance(num_classes, int) or not 2 <= num_classes <= num_objects:
-            raise EnvOptionsError(f"num_classes must be an integer from 2 to num_objects = {num_objects}, "
-                                  f"got {num_classes!r}")
+            raise EnvOptionsError(
+                f"num_classes must be an integer from 2 to num_objects = {num_objects}, got {num_classes!r}"
+            )
         layout = [f"obj{i}_{axis}" for i in range(num_objects) for axis in ("x", "y")]
-        super().__init__({"num_objects": num_objects, "num_classes": num_classes}, layout, OBJECT_LIMIT,
-                         TARGET_MARK_RADIUS * num_objects, render_mode)
+        super().__init__(
+            {"num_objects": num_objects, "num_classes": num_classes},
+            layout,
+            OBJECT_LIMIT,
+            TARGET_MARK_RADIUS * num_objects,
+            render_mode,
+        )
         self.num_objects, self.num_classes = num_objects, num_classes
         self.class_targets = class_targets(num_classes)
         self._objects: list[pymunk.Body] = []
@@ -141,7 +156,7 @@ class ObjectSortingEnv(table.TableEnv):
             "class_targets": self.class_targets.tolist(),
             "graph_edges": "all_pairs",
             "classes": "fixed per episode, not in the state: info['classes'][i] is object i's class, "
-                       "whose target is class_targets[info['classes'][i]]",
+            "whose target is class_targets[info['classes'][i]]",
         }
 
     # --- hooks of TableEnv ----------------------------------------------------------------------
@@ -174,8 +189,9 @@ class ObjectSortingEnv(table.TableEnv):
 
     def _check_state(self, pusher: np.ndarray, positions: np.ndarray, shapes: list[pymunk.Circle]) -> None:
         if np.any(np.abs(positions) > OBJECT_LIMIT):
-            raise EnvOptionsError(f"state: an object centre is outside [-{OBJECT_LIMIT}, {OBJECT_LIMIT}]^2 "
-                                  f"(walls at +-{WALL})")
+            raise EnvOptionsError(
+                f"state: an object centre is outside [-{OBJECT_LIMIT}, {OBJECT_LIMIT}]^2 (walls at +-{WALL})"
+            )
         gaps = np.linalg.norm(positions[:, None] - positions[None], axis=-1) - 2 * OBJECT_RADIUS
         first, second = np.triu_indices(self.num_objects, k=1)
         overlapping = np.flatnonzero(gaps[first, second] < -self.contact_overlap)
@@ -213,8 +229,7 @@ class ObjectSortingEnv(table.TableEnv):
             table.draw_disc(draw, target, 0.3, fill=color)
         if self._space is not None:
             for body, k in zip(self._objects, self.classes):
-                table.draw_disc(draw, body.position, OBJECT_RADIUS, fill=CLASS_COLORS[k],
-                                outline=OUTLINE_COLOR)
+                table.draw_disc(draw, body.position, OBJECT_RADIUS, fill=CLASS_COLORS[k], outline=OUTLINE_COLOR)
 
     # --- internals ------------------------------------------------------------------------------
 

@@ -80,8 +80,12 @@ def new_space() -> pymunk.Space:
     space = pymunk.Space()
     centre_line = WALL + WALL_THICKNESS  # the rounded segments' inner faces lie at +-WALL
     for a, b in [((-1, -1), (1, -1)), ((1, -1), (1, 1)), ((1, 1), (-1, 1)), ((-1, 1), (-1, -1))]:
-        wall = pymunk.Segment(space.static_body, (a[0] * centre_line, a[1] * centre_line),
-                              (b[0] * centre_line, b[1] * centre_line), radius=WALL_THICKNESS)
+        wall = pymunk.Segment(
+            space.static_body,
+            (a[0] * centre_line, a[1] * centre_line),
+            (b[0] * centre_line, b[1] * centre_line),
+            radius=WALL_THICKNESS,
+        )
         wall.friction = CONTACT_FRICTION
         space.add(wall)
     return space
@@ -224,8 +228,14 @@ class TableEnv(gymnasium.Env):
     object_entries: str = "entries"
     contact_overlap: float = CONTACT_OVERLAP
 
-    def __init__(self, env_kwargs: dict, object_layout: list[str], object_limit: float, success_threshold: float,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        env_kwargs: dict,
+        object_layout: list[str],
+        object_limit: float,
+        success_threshold: float,
+        render_mode: str | None = None,
+    ):
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise EnvOptionsError(f"unsupported render_mode {render_mode!r}; only 'rgb_array' is available")
         self.env_kwargs = env_kwargs
@@ -352,8 +362,9 @@ class TableEnv(gymnasium.Env):
         points = self._object_points()
         observation = np.concatenate([np.array(self._pusher.position), points.ravel()])
         if not np.all(np.isfinite(observation)) or np.any(np.abs(points) > self._object_limit):
-            raise SimulationError(f"the simulation diverged: object {self.object_entries} "
-                                  f"{np.round(points, 2).tolist()}")
+            raise SimulationError(
+                f"the simulation diverged: object {self.object_entries} {np.round(points, 2).tolist()}"
+            )
         return observation.astype(np.float32)
 
     def _goal_distances(self, observation: np.ndarray) -> np.ndarray:

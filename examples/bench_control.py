@@ -29,12 +29,20 @@ import torch
 from dynamics.checkpoint import load_checkpoint
 from envs.cli import parse_env_kwargs
 from mpc.cli import DEMO_MODELS, check_model_fits
-from mpc.planners import graph_objects, make_fallback_planner, make_planner
 from mpc.control.results import save_json, summary_table
 from mpc.control.runner import env_metadata, run_closed_loop
 from mpc.control.task import ControlSettings
+from mpc.planners import graph_objects, make_fallback_planner, make_planner
 
-RUNS = (("milp", "sparse"), ("milp-cem", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"), ("cem", "dense"), ("gd", "dense"))
+RUNS = (
+    ("milp", "sparse"),
+    ("milp-cem", "sparse"),
+    ("mppi", "sparse"),
+    ("cem", "sparse"),
+    ("mppi", "dense"),
+    ("cem", "dense"),
+    ("gd", "dense"),
+)
 
 
 def main() -> None:
@@ -48,7 +56,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--runs", default=",".join(f"{p}:{m}" for p, m in RUNS), help="planner:model pairs")
     parser.add_argument("--env-kwargs", default="{}", metavar="JSON", help="env options other than the models' own")
-    parser.add_argument("--bounds", default=None, help="MILP bounds: interval, linear or lp (default: each planner's own)")
+    parser.add_argument(
+        "--bounds", default=None, help="MILP bounds: interval, linear or lp (default: each planner's own)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench_control.json"))
     args = parser.parse_args()
 
@@ -63,16 +73,27 @@ def main() -> None:
         metadata = env_metadata(checkpoint.metadata, env_kwargs)
         check_model_fits(checkpoint.model, metadata)
         label = f"{planner_name} / {model_name} ({checkpoint.info['kind_counts']['relu']} ReLU)"
-        planner = make_planner(planner_name, checkpoint.model, seed=args.seed, bounds=args.bounds,
-                               num_objects=graph_objects(metadata))
-        results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
-                                  make_fallback_planner(checkpoint.model, args.seed))
+        planner = make_planner(
+            planner_name, checkpoint.model, seed=args.seed, bounds=args.bounds, num_objects=graph_objects(metadata)
+        )
+        results = run_closed_loop(
+            planner, metadata, settings, args.episodes, args.seed, make_fallback_planner(checkpoint.model, args.seed)
+        )
         summaries[label], runs[label] = results["summary"], results
         print(summary_table({label: results["summary"]}).splitlines()[-1], flush=True)
     print(summary_table(summaries))
-    save_json({"settings": settings.__dict__, "episodes": args.episodes, "seed": args.seed, "env_kwargs": env_kwargs,
-               "bounds": args.bounds,
-               "summaries": summaries, "runs": runs}, args.out)
+    save_json(
+        {
+            "settings": settings.__dict__,
+            "episodes": args.episodes,
+            "seed": args.seed,
+            "env_kwargs": env_kwargs,
+            "bounds": args.bounds,
+            "summaries": summaries,
+            "runs": runs,
+        },
+        args.out,
+    )
     print(f"wrote {args.out}")
 
 

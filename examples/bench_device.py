@@ -53,10 +53,22 @@ MODELS = {  # throughput and closed-loop models: name -> checkpoint
     "sparse": CHECKPOINTS / "pushing_sparse.pt",
     "graph": CHECKPOINTS / "sorting_graph_sparse.pt",
 }
-CLOSED_LOOP_RUNS = (("milp", "sparse", "cpu"), ("mppi", "sparse", "cpu"), ("mppi", "dense", "cpu"),
-                    ("mppi", "sparse", "cuda"), ("mppi", "dense", "cuda"))
-QUICK = {"data_episodes": 20, "epochs": 1, "samples": [256, 1024], "seconds": 0.5, "episodes": 2, "steps": 3,
-         "time_limit": 0.2}
+CLOSED_LOOP_RUNS = (
+    ("milp", "sparse", "cpu"),
+    ("mppi", "sparse", "cpu"),
+    ("mppi", "dense", "cpu"),
+    ("mppi", "sparse", "cuda"),
+    ("mppi", "dense", "cuda"),
+)
+QUICK = {
+    "data_episodes": 20,
+    "epochs": 1,
+    "samples": [256, 1024],
+    "seconds": 0.5,
+    "episodes": 2,
+    "steps": 3,
+    "time_limit": 0.2,
+}
 
 
 # --- device lanes ------------------------------------------------------------------------------------------
@@ -64,8 +76,10 @@ QUICK = {"data_episodes": 20, "epochs": 1, "samples": [256, 1024], "seconds": 0.
 
 def lanes(cpu_threads: list[int]) -> list[dict]:
     """The (device, threads) pairs every part runs on: the CPU at each thread count, then the GPU if any."""
-    found = [{"device": "cpu", "threads": threads, "label": f"cpu ({threads} thread{'s' * (threads > 1)})"}
-             for threads in cpu_threads]
+    found = [
+        {"device": "cpu", "threads": threads, "label": f"cpu ({threads} thread{'s' * (threads > 1)})"}
+        for threads in cpu_threads
+    ]
     if torch.cuda.is_available():
         found.append({"device": "cuda", "threads": 1, "label": f"cuda ({torch.cuda.get_device_name(0)})"})
     return found
@@ -74,13 +88,25 @@ def lanes(cpu_threads: list[int]) -> list[dict]:
 def machine() -> dict:
     cuda = None
     if torch.cuda.is_available():
-        cuda = {"name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count(),
-                "cuda_version": torch.version.cuda}
-    return {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(), "cuda": cuda,
-            "cuda_note": None if cuda else (
-                "no CUDA device found: " + ("this torch build has no CUDA support" if torch.version.cuda is None
-                                            else "torch sees no GPU") + "; only the CPU side was measured")}
+        cuda = {
+            "name": torch.cuda.get_device_name(0),
+            "count": torch.cuda.device_count(),
+            "cuda_version": torch.version.cuda,
+        }
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "cuda": cuda,
+        "cuda_note": None
+        if cuda
+        else (
+            "no CUDA device found: "
+            + ("this torch build has no CUDA support" if torch.version.cuda is None else "torch sees no GPU")
+            + "; only the CPU side was measured"
+        ),
+    }
 
 
 def synchronize(device: str) -> None:
@@ -96,8 +122,9 @@ def collect_data(episodes: int, workers: int) -> dict:
 
     return {
         "pushing": collect_transitions("ObjectPushing-v0", episodes, 50, seed=0, workers=workers),
-        "sorting": collect_transitions("ObjectSorting-v0", episodes, 50, seed=0, workers=workers,
-                                       env_kwargs={"num_objects": 4}),
+        "sorting": collect_transitions(
+            "ObjectSorting-v0", episodes, 50, seed=0, workers=workers, env_kwargs={"num_objects": 4}
+        ),
     }
 
 
@@ -130,8 +157,12 @@ def time_training(data, config, lane: dict, epochs: int) -> dict:
             synchronize(lane["device"])
             seconds.append(time.perf_counter() - started)
     per_epoch = statistics.median(seconds)
-    return {"seconds_per_epoch": per_epoch, "epochs_timed": epochs, "windows": len(run.window_starts),
-            "windows_per_second": len(run.window_starts) / per_epoch}
+    return {
+        "seconds_per_epoch": per_epoch,
+        "epochs_timed": epochs,
+        "windows": len(run.window_starts),
+        "windows_per_second": len(run.window_starts) / per_epoch,
+    }
 
 
 # --- 2. sampling throughput --------------------------------------------------------------------------------
@@ -162,8 +193,12 @@ def time_sampling(model, problem, samples: int, lane: dict, seconds: float) -> d
     planner.max_iterations = None
     plan = planner.plan(replace(problem, time_limit=seconds))
     evaluated, iterations = plan.extras["sequences_evaluated"], plan.extras["iterations"]
-    return {"sequences_per_second": evaluated / plan.wall_time, "iterations": iterations,
-            "ms_per_iteration": 1000 * plan.wall_time / iterations, "objective": plan.objective}
+    return {
+        "sequences_per_second": evaluated / plan.wall_time,
+        "iterations": iterations,
+        "ms_per_iteration": 1000 * plan.wall_time / iterations,
+        "objective": plan.objective,
+    }
 
 
 # --- 3. closed loop ----------------------------------------------------------------------------------------
@@ -191,8 +226,15 @@ def run_episode(planner_name: str, checkpoint_path: str, device: str, settings: 
     torch.set_num_threads(1)
     checkpoint = loaded(checkpoint_path, device)
     planner = make_planner(planner_name, checkpoint.model, seed=seed, device=device)
-    results = run_closed_loop(planner, checkpoint.metadata, ControlSettings(**settings), 1, seed,
-                              make_fallback_planner(checkpoint.model, seed, device), show_progress=False)
+    results = run_closed_loop(
+        planner,
+        checkpoint.metadata,
+        ControlSettings(**settings),
+        1,
+        seed,
+        make_fallback_planner(checkpoint.model, seed, device),
+        show_progress=False,
+    )
     return results["episodes"][0]
 
 
@@ -204,9 +246,11 @@ def closed_loop(runs: list[tuple[str, str, str]], settings: dict, episodes: int,
     cpu_runs = [run for run in runs if run[2] == "cpu"]
     if cpu_runs:  # in parallel, one process and one thread per episode; spawned: CUDA may be live here
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = {(run, episode): pool.submit(run_episode, run[0], str(MODELS[run[1]]), "cpu", settings,
-                                                   seed + episode)
-                       for run in cpu_runs for episode in range(episodes)}
+            futures = {
+                (run, episode): pool.submit(run_episode, run[0], str(MODELS[run[1]]), "cpu", settings, seed + episode)
+                for run in cpu_runs
+                for episode in range(episodes)
+            }
             for (run, _), future in futures.items():
                 episodes_of.setdefault(run, []).append(future.result())
     for run in runs:
@@ -215,14 +259,25 @@ def closed_loop(runs: list[tuple[str, str, str]], settings: dict, episodes: int,
             checkpoint = loaded(path, "cuda")
             problem = first_problem(checkpoint, settings["horizon"], settings["time_limit"], seed)
             make_planner(run[0], checkpoint.model, seed=0).plan(problem)  # warm-up, untimed
-            episodes_of[run] = [run_episode(run[0], path, "cuda", settings, seed + episode) for episode in range(episodes)]
+            episodes_of[run] = [
+                run_episode(run[0], path, "cuda", settings, seed + episode) for episode in range(episodes)
+            ]
         print(f"closed loop: {run[0]} / {run[1]} on {run[2]} done", file=sys.stderr, flush=True)
     rows = []
     for run in runs:
         summary = summarise(episodes_of[run])
-        rows.append({"planner": run[0], "model": run[1], "device": run[2], **summary,
-                     "episodes_detail": [{key: episode[key] for key in ("seed", "initial_cost", "final_cost", "success")}
-                                         for episode in episodes_of[run]]})
+        rows.append(
+            {
+                "planner": run[0],
+                "model": run[1],
+                "device": run[2],
+                **summary,
+                "episodes_detail": [
+                    {key: episode[key] for key in ("seed", "initial_cost", "final_cost", "success")}
+                    for episode in episodes_of[run]
+                ],
+            }
+        )
     return rows
 
 
@@ -241,38 +296,60 @@ def tables(result: dict) -> str:
         lines += [f"**{note}.**", ""]
     lines += [f"torch {result['machine']['torch']}, {result['machine']['cpu_count']} CPU cores.", ""]
     if result["training"]:
-        lines += ["## Training (dense epochs)", "",
-                  "| model, batch | device | s / epoch | windows / s | speed vs cpu (1 thread) |", "|---|---|---|---|---|"]
+        lines += [
+            "## Training (dense epochs)",
+            "",
+            "| model, batch | device | s / epoch | windows / s | speed vs cpu (1 thread) |",
+            "|---|---|---|---|---|",
+        ]
         for row in result["training"]:
-            reference = next(other["seconds_per_epoch"] for other in result["training"]
-                             if other["setup"] == row["setup"] and other["lane"] == result["lanes"][0]["label"])
-            lines.append(f"| {row['setup']} | {row['lane']} | {row['seconds_per_epoch']:.3f} | "
-                         f"{row['windows_per_second']:,.0f} | {ratio(reference, row['seconds_per_epoch'])} |")
+            reference = next(
+                other["seconds_per_epoch"]
+                for other in result["training"]
+                if other["setup"] == row["setup"] and other["lane"] == result["lanes"][0]["label"]
+            )
+            lines.append(
+                f"| {row['setup']} | {row['lane']} | {row['seconds_per_epoch']:.3f} | "
+                f"{row['windows_per_second']:,.0f} | {ratio(reference, row['seconds_per_epoch'])} |"
+            )
         lines.append("")
     if result["throughput"]:
-        lines += [f"## MPPI sampling throughput (horizon {result['settings']['horizon']}, "
-                  f"{result['settings']['seconds']:g} s budget)", "",
-                  "| model | samples | device | sequences / s | ms / iteration | iterations | speed vs cpu (1 thread) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## MPPI sampling throughput (horizon {result['settings']['horizon']}, "
+            f"{result['settings']['seconds']:g} s budget)",
+            "",
+            "| model | samples | device | sequences / s | ms / iteration | iterations | speed vs cpu (1 thread) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for row in result["throughput"]:
-            reference = next(other["sequences_per_second"] for other in result["throughput"]
-                             if (other["model"], other["samples"]) == (row["model"], row["samples"])
-                             and other["lane"] == result["lanes"][0]["label"])
-            lines.append(f"| {row['model']} | {row['samples']} | {row['lane']} | {row['sequences_per_second']:,.0f} | "
-                         f"{row['ms_per_iteration']:.1f} | {row['iterations']} | "
-                         f"{ratio(row['sequences_per_second'], reference)} |")
+            reference = next(
+                other["sequences_per_second"]
+                for other in result["throughput"]
+                if (other["model"], other["samples"]) == (row["model"], row["samples"])
+                and other["lane"] == result["lanes"][0]["label"]
+            )
+            lines.append(
+                f"| {row['model']} | {row['samples']} | {row['lane']} | {row['sequences_per_second']:,.0f} | "
+                f"{row['ms_per_iteration']:.1f} | {row['iterations']} | "
+                f"{ratio(row['sequences_per_second'], reference)} |"
+            )
         lines.append("")
     if result["closed_loop"]:
         settings = result["settings"]["closed_loop"]
-        lines += [f"## Closed loop: pushing, {settings['episodes']} held-out episodes (seeds {result['settings']['seed']}+), "
-                  f"{settings['steps']} steps, horizon {settings['horizon']}, {settings['time_limit']:g} s per step", "",
-                  "| planner | model | device | median final cost | IQR | success | median / max plan time (s) | fallbacks |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## Closed loop: pushing, {settings['episodes']} held-out episodes (seeds {result['settings']['seed']}+), "
+            f"{settings['steps']} steps, horizon {settings['horizon']}, {settings['time_limit']:g} s per step",
+            "",
+            "| planner | model | device | median final cost | IQR | success | median / max plan time (s) | fallbacks |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for row in result["closed_loop"]:
-            lines.append(f"| {row['planner']} | {row['model']} | {row['device']} | {row['median_final_cost']:.2f} | "
-                         f"{row['final_cost_q25']:.2f}-{row['final_cost_q75']:.2f} | {row['success_rate']:.0%} | "
-                         f"{row['median_planning_time']:.3f} / {row['max_planning_time']:.3f} | "
-                         f"{row['fallback_steps']}/{row['steps']} |")
+            lines.append(
+                f"| {row['planner']} | {row['model']} | {row['device']} | {row['median_final_cost']:.2f} | "
+                f"{row['final_cost_q25']:.2f}-{row['final_cost_q75']:.2f} | {row['success_rate']:.0%} | "
+                f"{row['median_planning_time']:.3f} / {row['max_planning_time']:.3f} | "
+                f"{row['fallback_steps']}/{row['steps']} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -286,11 +363,17 @@ def parse_threads(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/bench_device"), help="folder for the JSON and table")
-    parser.add_argument("--cpu-threads", type=parse_threads, default=parse_threads("1,all"), metavar="N,N",
-                        help="torch thread counts of the CPU lanes; 'all' is every core (default 1,all)")
+    parser.add_argument(
+        "--cpu-threads",
+        type=parse_threads,
+        default=parse_threads("1,all"),
+        metavar="N,N",
+        help="torch thread counts of the CPU lanes; 'all' is every core (default 1,all)",
+    )
     parser.add_argument("--parts", default="training,throughput", help="training and/or throughput (comma-separated)")
     parser.add_argument("--data-episodes", type=int, default=200, help="episodes of 50 steps per training data set")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per training setup and lane")
@@ -303,8 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20, help="closed-loop steps per episode")
     parser.add_argument("--time-limit", type=float, default=0.5, help="closed-loop planning budget per step (s)")
     parser.add_argument("--seed", type=int, default=5000, help="first held-out env seed")
-    parser.add_argument("--quick", action="store_true",
-                        help="small settings to check that the script works: " + json.dumps(QUICK))
+    parser.add_argument(
+        "--quick", action="store_true", help="small settings to check that the script works: " + json.dumps(QUICK)
+    )
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
@@ -313,9 +397,21 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     device_lanes = lanes(args.cpu_threads)
-    result = {"machine": machine(), "lanes": device_lanes, "training": [], "throughput": [], "closed_loop": None,
-              "settings": {"horizon": args.horizon, "seconds": args.seconds, "samples": args.samples,
-                           "epochs": args.epochs, "data_episodes": args.data_episodes, "seed": args.seed}}
+    result = {
+        "machine": machine(),
+        "lanes": device_lanes,
+        "training": [],
+        "throughput": [],
+        "closed_loop": None,
+        "settings": {
+            "horizon": args.horizon,
+            "seconds": args.seconds,
+            "samples": args.samples,
+            "epochs": args.epochs,
+            "data_episodes": args.data_episodes,
+            "seed": args.seed,
+        },
+    }
     print(result["machine"]["cuda_note"] or f"CUDA device: {result['machine']['cuda']['name']}", file=sys.stderr)
     started = time.perf_counter()
 
@@ -323,11 +419,20 @@ def main(argv: list[str] | None = None) -> int:
         data = collect_data(args.data_episodes, os.cpu_count())
         for setup, (data_name, config) in training_setups().items():
             for lane in device_lanes:
-                row = {"setup": setup, "lane": lane["label"], "device": lane["device"], "threads": lane["threads"],
-                       "transitions": len(data[data_name]), **time_training(data[data_name], config, lane, args.epochs)}
+                row = {
+                    "setup": setup,
+                    "lane": lane["label"],
+                    "device": lane["device"],
+                    "threads": lane["threads"],
+                    "transitions": len(data[data_name]),
+                    **time_training(data[data_name], config, lane, args.epochs),
+                }
                 result["training"].append(row)
-                print(f"training: {setup} on {lane['label']}: {row['seconds_per_epoch']:.3f} s/epoch", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"training: {setup} on {lane['label']}: {row['seconds_per_epoch']:.3f} s/epoch",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     if "throughput" in parts:
         from dynamics.checkpoint import load_checkpoint
@@ -337,12 +442,21 @@ def main(argv: list[str] | None = None) -> int:
             problem = first_problem(checkpoint, args.horizon, args.seconds, args.seed)
             for samples in args.samples:
                 for lane in device_lanes:
-                    row = {"model": name, "samples": samples, "lane": lane["label"], "device": lane["device"],
-                           "threads": lane["threads"], **time_sampling(checkpoint.model, problem, samples, lane,
-                                                                       args.seconds)}
+                    row = {
+                        "model": name,
+                        "samples": samples,
+                        "lane": lane["label"],
+                        "device": lane["device"],
+                        "threads": lane["threads"],
+                        **time_sampling(checkpoint.model, problem, samples, lane, args.seconds),
+                    }
                     result["throughput"].append(row)
-                    print(f"throughput: MPPI {name} K={samples} on {lane['label']}: "
-                          f"{row['sequences_per_second']:,.0f} sequences/s", file=sys.stderr, flush=True)
+                    print(
+                        f"throughput: MPPI {name} K={samples} on {lane['label']}: "
+                        f"{row['sequences_per_second']:,.0f} sequences/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
     if args.closed_loop:
         settings = {"horizon": args.horizon, "time_limit": args.time_limit, "steps": args.steps}
@@ -356,8 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "bench_device.json").write_text(json.dumps(result, indent=1))
     (args.out / "bench_device.md").write_text(table + "\n")
     print(table)
-    print(f"wrote {args.out / 'bench_device.json'} and {args.out / 'bench_device.md'} in {result['seconds']:.0f} s",
-          file=sys.stderr)
+    print(
+        f"wrote {args.out / 'bench_device.json'} and {args.out / 'bench_device.md'} in {result['seconds']:.0f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

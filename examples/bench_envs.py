@@ -54,16 +54,29 @@ def main() -> None:
     total = args.episodes * args.steps
 
     rows = [
-        {"case": "env.step (raw)", "workers": 1,
-         "steps_per_s": time_random_steps(envs.ObjectPushingEnv(), total, args.seed)},
-        {"case": "env.step (make)", "workers": 1,
-         "steps_per_s": time_random_steps(gymnasium.make(ENV_ID, max_episode_steps=None), total, args.seed)},
+        {
+            "case": "env.step (raw)",
+            "workers": 1,
+            "steps_per_s": time_random_steps(envs.ObjectPushingEnv(), total, args.seed),
+        },
+        {
+            "case": "env.step (make)",
+            "workers": 1,
+            "steps_per_s": time_random_steps(gymnasium.make(ENV_ID, max_episode_steps=None), total, args.seed),
+        },
     ]
     worker_counts = sorted({1, 2, os.cpu_count() or 1})
     for workers in worker_counts:
         steps_per_s, seconds, moved = time_collection(args.episodes, args.steps, args.seed, workers)
-        rows.append({"case": f"collect, {workers} worker{'s' if workers > 1 else ''}", "workers": workers,
-                     "steps_per_s": steps_per_s, "seconds": seconds, "moved_fraction": moved})
+        rows.append(
+            {
+                "case": f"collect, {workers} worker{'s' if workers > 1 else ''}",
+                "workers": workers,
+                "steps_per_s": steps_per_s,
+                "seconds": seconds,
+                "moved_fraction": moved,
+            }
+        )
     single = next(row["steps_per_s"] for row in rows if row["case"] == "collect, 1 worker")
     for row in rows:
         if row["case"].startswith("collect"):
@@ -76,8 +89,14 @@ def main() -> None:
         speedup = f"{row['speedup_vs_1_worker']:.2f}" if "speedup_vs_1_worker" in row else "-"
         moved = f"{row['moved_fraction']:.1%}" if "moved_fraction" in row else "-"
         print(f"{row['case']:<22}{row['steps_per_s']:>10.0f}{seconds:>10}{speedup:>10}{moved:>8}")
-    result = {"env_id": ENV_ID, "episodes": args.episodes, "steps": args.steps, "seed": args.seed,
-              "cpu_count": os.cpu_count(), "rows": rows}
+    result = {
+        "env_id": ENV_ID,
+        "episodes": args.episodes,
+        "steps": args.steps,
+        "seed": args.seed,
+        "cpu_count": os.cpu_count(),
+        "rows": rows,
+    }
     with open(args.json, "w") as f:
         json.dump(result, f, indent=2)
     print(f"wrote {args.json}")

@@ -24,10 +24,10 @@ import torch  # noqa: E402
 from dynamics.checkpoint import load_checkpoint  # noqa: E402
 from envs.collect import make_env  # noqa: E402
 from mpc.cli import EXAMPLES  # noqa: E402
-from mpc.milp.planner import BOUND_MODES, MILPPlanner  # noqa: E402
-from mpc.planners import frozen_dynamics  # noqa: E402
 from mpc.control.results import save_json  # noqa: E402
 from mpc.control.task import ControlSettings, control_task, goal_features  # noqa: E402
+from mpc.milp.planner import BOUND_MODES, MILPPlanner  # noqa: E402
+from mpc.planners import frozen_dynamics  # noqa: E402
 
 
 def plan_once(model, num_objects: int, horizon: int, bounds: str, seed: int, time_limit: float) -> dict:

@@ -113,8 +113,11 @@ def omlt_model(network: FrozenNetwork, problem: PlanningProblem, state_low: np.n
     model.outputs = pyo.Constraint(
         range(horizon),
         range(n),
-        rule=lambda _, t, i: model.x[t + 1, i]
-        == model.net[t].outputs[i] + sum(network.skip[i, k] * inputs(t)[k] for k in range(n + m) if network.skip[i, k]),
+        rule=lambda _, t, i: (
+            model.x[t + 1, i]
+            == model.net[t].outputs[i]
+            + sum(network.skip[i, k] * inputs(t)[k] for k in range(n + m) if network.skip[i, k])
+        ),
     )
     weights = np.vstack([np.tile(problem.state_weights, (horizon - 1, 1)), problem.terminal_weights])
     model.error = pyo.Var(range(horizon), range(n), domain=pyo.NonNegativeReals)
@@ -217,8 +220,15 @@ def compare_with_omlt(width: int, horizon: int, time_limit: float, mip_gap: floa
     omlt = {"build_time": omlt_build, **solve_omlt(model, time_limit, mip_gap)}
     default = solve_ours(network, problem, DEFAULT_BOUNDS, mip_gap)
     del default["state_low"], default["state_high"]
-    return {"width": width, "horizon": horizon, "relus_per_step": network.relu_count, "seed": seed, "ours": ours, "omlt": omlt,
-            "default": default}  # fmt: skip
+    return {
+        "width": width,
+        "horizon": horizon,
+        "relus_per_step": network.relu_count,
+        "seed": seed,
+        "ours": ours,
+        "omlt": omlt,
+        "default": default,
+    }
 
 
 def _number(value: float | None) -> float:
@@ -236,7 +246,8 @@ def print_omlt_table(rows: list[dict]) -> None:
         ours, omlt, default = row["ours"], row["omlt"], row["default"]
         print(
             f"{row['width']:>5} {row['horizon']:>2} {row['seed']:>4} {ours['binaries']:>8} {omlt['binaries']:>8} "
-            f"{ours['build_time'] * 1e3:>8.1f}ms {omlt['build_time']:>9.3f}s {omlt['build_time'] / ours['build_time']:>5.0f}x "
+            f"{ours['build_time'] * 1e3:>8.1f}ms {omlt['build_time']:>9.3f}s "
+            f"{omlt['build_time'] / ours['build_time']:>5.0f}x "
             f"{ours['solve_time']:>9.2f}s {omlt['solve_time']:>9.2f}s {omlt['translate_time']:>7.2f}s "
             f"{_number(ours['objective']):>9.4f} {_number(omlt['objective']):>9.4f} "
             f"{ours['status'] + '/' + omlt['status']:>23} | {default['binaries']:>12} {default['bound_time']:>6.2f}s "
@@ -264,15 +275,23 @@ def print_omlt_summary(rows: list[dict]) -> None:
         default = [row for row in size if optimal(row["default"]) and optimal(row["omlt"])]
         ratios = [row["ours"]["solve_time"] / row["omlt"]["solve_time"] for row in same]
         default_ratios = [row["default"]["solve_time"] / row["omlt"]["solve_time"] for row in default]
-        total_ratios = [(row["default"]["bound_time"] + row["default"]["solve_time"]) / row["omlt"]["solve_time"] for row in default]
-        differences = [abs(row[name]["objective"] - row["omlt"]["objective"]) / abs(row["omlt"]["objective"])
-                       for row in size for name in ("ours", "default") if optimal(row[name]) and optimal(row["omlt"])]  # fmt: skip
+        total_ratios = [
+            (row["default"]["bound_time"] + row["default"]["solve_time"]) / row["omlt"]["solve_time"] for row in default
+        ]
+        differences = [
+            abs(row[name]["objective"] - row["omlt"]["objective"]) / abs(row["omlt"]["objective"])
+            for row in size
+            for name in ("ours", "default")
+            if optimal(row[name]) and optimal(row["omlt"])
+        ]
         solved = "/".join(str(sum(optimal(row[name]) for row in size)) for name in ("ours", "omlt", "default"))
         print(
             f"{width:>5} {horizon:>2} {min(builds):>5.0f}-{max(builds):<4.0f}x "
             f"{_geometric_mean(ratios):>6.2f} ({sum(r < 1 for r in ratios):>2}/{len(ratios):<2} faster) "
-            f"{_geometric_mean(default_ratios):>6.2f} ({sum(r < 1 for r in default_ratios):>2}/{len(default_ratios):<2} faster) "
-            f"{_geometric_mean(total_ratios):>14.2f} {solved + f' of {len(size)}':>24} {max(differences, default=float('nan')):>12.1e}"
+            f"{_geometric_mean(default_ratios):>6.2f} "
+            f"({sum(r < 1 for r in default_ratios):>2}/{len(default_ratios):<2} faster) "
+            f"{_geometric_mean(total_ratios):>14.2f} {solved + f' of {len(size)}':>24} "
+            f"{max(differences, default=float('nan')):>12.1e}"
         )
 
 
@@ -348,13 +367,21 @@ def pushing_curve(
                     try:
                         plan = planner.plan(problem)
                         runs.append(
-                            {"binaries": plan.binaries, "bound_time": plan.extras["bound_time"], "build_time": plan.build_time,
-                             "solve_time": plan.extras["solve_time"], "gap": plan.gap, "status": plan.status,
-                             "objective": plan.objective}
-                        )  # fmt: skip
+                            {
+                                "binaries": plan.binaries,
+                                "bound_time": plan.extras["bound_time"],
+                                "build_time": plan.build_time,
+                                "solve_time": plan.extras["solve_time"],
+                                "gap": plan.gap,
+                                "status": plan.status,
+                                "objective": plan.objective,
+                            }
+                        )
                     except MPCError as error:
                         runs.append({"status": type(error).__name__})
-                rows.append({"model": name, "relus": network.relu_count, "horizon": horizon, "bounds": mode, "runs": runs})
+                rows.append(
+                    {"model": name, "relus": network.relu_count, "horizon": horizon, "bounds": mode, "runs": runs}
+                )
                 print_pushing_row(rows[-1])
     return rows
 
@@ -388,7 +415,9 @@ def main() -> None:
     pushing.add_argument("--checkpoints", type=Path, default=Path("runs/pushing"))
     pushing.add_argument("--models", nargs="+", default=["dense", "relu64", "relu32", "relu16", "relu8"])
     pushing.add_argument("--horizons", type=int, nargs="+", default=[4, 8, 12])
-    pushing.add_argument("--data", type=Path, default=Path("runs/pushing/data.npz"), help="transitions to draw starts from")
+    pushing.add_argument(
+        "--data", type=Path, default=Path("runs/pushing/data.npz"), help="transitions to draw starts from"
+    )
     pushing.add_argument("--bounds", nargs="+", default=["interval", "linear", "lp"], help="bound modes to compare")
     pushing.add_argument("--problems", type=int, default=3, help="start/goal pairs per setting")
     pushing.add_argument("--lp-budget", type=float, default=0.25, help="LP tightening time, fraction of the time limit")
@@ -419,7 +448,13 @@ def main() -> None:
             args.lp_budget,
         )  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"command": args.command, "args": vars(args) | {"json": str(args.json)}, "rows": rows}, indent=1, default=str))
+        args.json.write_text(
+            json.dumps(
+                {"command": args.command, "args": vars(args) | {"json": str(args.json)}, "rows": rows},
+                indent=1,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

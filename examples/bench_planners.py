@@ -71,9 +71,12 @@ def planner_spec(text: str) -> str:
 
     name, options = planner_options(text)
     if name not in PLANNER_NAMES or options.get("bounds", "lp") not in BOUND_MODES:
-        raise argparse.ArgumentTypeError(f"{text!r}: planners are {', '.join(PLANNERS)}, optionally @interval, "
-                                         "@linear or @lp")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: planners are {', '.join(PLANNERS)}, optionally @interval, @linear or @lp"
+        )
     return text
+
+
 OVERRUN = 1.1
 
 
@@ -133,22 +136,35 @@ def record_setting(task: dict) -> dict:
     metadata = env_metadata(checkpoint.metadata, env_kwargs)
     recorder = Recorder(make_planner("mppi", checkpoint.model, seed=task["seed"]), task["every"])
     settings = ControlSettings(horizon=horizon, time_limit=0.5, steps=task["steps"])
-    run_closed_loop(recorder, metadata, settings, 1, task["seed"], make_fallback_planner(checkpoint.model, task["seed"]),
-                    show_progress=False)
+    run_closed_loop(
+        recorder,
+        metadata,
+        settings,
+        1,
+        task["seed"],
+        make_fallback_planner(checkpoint.model, task["seed"]),
+        show_progress=False,
+    )
     return {"task": task, "problems": [problem_to_json(problem) for problem in recorder.problems]}
 
 
 def record(args: argparse.Namespace) -> None:
     from mpc.control.sweep import run_tasks
 
-    tasks = [{"setting": setting, "seed": args.seed + episode, "steps": args.steps, "every": args.every}
-             for setting in args.settings for episode in range(args.episodes)]
+    tasks = [
+        {"setting": setting, "seed": args.seed + episode, "steps": args.steps, "every": args.every}
+        for setting in args.settings
+        for episode in range(args.episodes)
+    ]
     records = run_tasks(record_setting, tasks, args.out.with_suffix(".record.jsonl"), num_cpus=args.num_cpus)
-    problems = [{"setting": record["task"]["setting"], "seed": record["task"]["seed"], "problem": problem}
-                for record in sorted(records, key=lambda record: (record["task"]["setting"], record["task"]["seed"]))
-                for problem in record["problems"]]
-    args.out.write_text(json.dumps({"settings": {name: SETTINGS[name] for name in args.settings},
-                                    "problems": problems}))
+    problems = [
+        {"setting": record["task"]["setting"], "seed": record["task"]["seed"], "problem": problem}
+        for record in sorted(records, key=lambda record: (record["task"]["setting"], record["task"]["seed"]))
+        for problem in record["problems"]
+    ]
+    args.out.write_text(
+        json.dumps({"settings": {name: SETTINGS[name] for name in args.settings}, "problems": problems})
+    )
     print(f"recorded {len(problems)} problems to {args.out}")
 
 
@@ -177,14 +193,30 @@ def plan_task(task: dict) -> dict:
         plan = planner.plan(problem)
     except MPCError as error:
         return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}
-    return {"task": {**task, "problem": None}, "objective": plan.objective, "wall_time": plan.wall_time,
-            "status": plan.status, "best_bound": plan.best_bound, "gap": plan.gap}
+    return {
+        "task": {**task, "problem": None},
+        "objective": plan.objective,
+        "wall_time": plan.wall_time,
+        "status": plan.status,
+        "best_bound": plan.best_bound,
+        "gap": plan.gap,
+    }
 
 
 def planning_tasks(suite: dict, planners, budgets, kind: str) -> list[dict]:
-    return [{"kind": kind, "index": index, "setting": entry["setting"], "planner": planner, "time_limit": budget,
-             "problem": entry["problem"]}
-            for index, entry in enumerate(suite["problems"]) for planner in planners for budget in budgets]
+    return [
+        {
+            "kind": kind,
+            "index": index,
+            "setting": entry["setting"],
+            "planner": planner,
+            "time_limit": budget,
+            "problem": entry["problem"],
+        }
+        for index, entry in enumerate(suite["problems"])
+        for planner in planners
+        for budget in budgets
+    ]
 
 
 def run_planning(suite_path: Path, results: Path, planners, budgets, kind: str, num_cpus) -> list[dict]:
@@ -223,22 +255,34 @@ def report(records: list[dict], out: Path) -> str:
             false_bounds += record["best_bound"] > best[task["index"]] + 1e-6 * (1 + abs(best[task["index"]]))
         if task["kind"] == "run":
             rows.setdefault((task["setting"], task["planner"], task["time_limit"]), []).append(record)
-    lines = ["| setting | planner | budget (s) | problems | mean ratio | median ratio | best | failed | median gap | "
-             "median wall / budget | overruns |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| setting | planner | budget (s) | problems | mean ratio | median ratio | best | failed | median gap | "
+        "median wall / budget | overruns |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     summary = []
-    for (setting, planner, budget), group in sorted(rows.items(), key=lambda item: (item[0][0], item[0][2], item[0][1])):
+    for (setting, planner, budget), group in sorted(
+        rows.items(), key=lambda item: (item[0][0], item[0][2], item[0][1])
+    ):
         solved = [record for record in group if "objective" in record]
-        ratios = [record["objective"] / best[record["task"]["index"]] if best[record["task"]["index"]] > 0 else 1.0
-                  for record in solved]
+        ratios = [
+            record["objective"] / best[record["task"]["index"]] if best[record["task"]["index"]] > 0 else 1.0
+            for record in solved
+        ]
         walls = [record["wall_time"] / budget for record in solved]
         gaps = [record["gap"] for record in solved if record.get("gap") is not None]
-        row = {"setting": setting, "planner": planner, "budget": budget, "problems": len(group),
-               "mean_ratio": float(np.mean(ratios)) if ratios else None,
-               "median_ratio": float(np.median(ratios)) if ratios else None,
-               "failed": len(group) - len(solved),
-               "median_gap": statistics.median(gaps) if gaps else None,
-               "median_wall_over_budget": statistics.median(walls) if walls else None,
-               "overruns": sum(wall > OVERRUN for wall in walls)}
+        row = {
+            "setting": setting,
+            "planner": planner,
+            "budget": budget,
+            "problems": len(group),
+            "mean_ratio": float(np.mean(ratios)) if ratios else None,
+            "median_ratio": float(np.median(ratios)) if ratios else None,
+            "failed": len(group) - len(solved),
+            "median_gap": statistics.median(gaps) if gaps else None,
+            "median_wall_over_budget": statistics.median(walls) if walls else None,
+            "overruns": sum(wall > OVERRUN for wall in walls),
+        }
         summary.append(row)
     # "best": how often the planner had the lowest objective of all planners at that budget
     for row in summary:
@@ -246,8 +290,13 @@ def report(records: list[dict], out: Path) -> str:
         group = [r for r in rows[(row["setting"], row["planner"], row["budget"])] if "objective" in r]
         for record in group:
             index = record["task"]["index"]
-            rivals = [r["objective"] for (s, p, b), g in rows.items() if s == row["setting"] and b == row["budget"]
-                      for r in g if "objective" in r and r["task"]["index"] == index]
+            rivals = [
+                r["objective"]
+                for (s, p, b), g in rows.items()
+                if s == row["setting"] and b == row["budget"]
+                for r in g
+                if "objective" in r and r["task"]["index"] == index
+            ]
             wins += record["objective"] <= min(rivals) + 1e-9
         row["best"] = wins
         lines.append(
@@ -272,18 +321,26 @@ def plot(summary: list[dict], path: Path) -> None:
 
     settings = sorted({row["setting"] for row in summary})
     columns = min(len(settings), 4)
-    figure, axes = plt.subplots((len(settings) + columns - 1) // columns, columns, figsize=(4 * columns, 3.3 * ((len(settings) + columns - 1) // columns)), squeeze=False)
+    figure, axes = plt.subplots(
+        (len(settings) + columns - 1) // columns,
+        columns,
+        figsize=(4 * columns, 3.3 * ((len(settings) + columns - 1) // columns)),
+        squeeze=False,
+    )
     for axis, setting in zip(axes.flat, settings):
         for planner in sorted({row["planner"] for row in summary}):
-            points = sorted((row["budget"], row["mean_ratio"]) for row in summary
-                            if row["setting"] == setting and row["planner"] == planner and row["mean_ratio"] is not None)
+            points = sorted(
+                (row["budget"], row["mean_ratio"])
+                for row in summary
+                if row["setting"] == setting and row["planner"] == planner and row["mean_ratio"] is not None
+            )
             if points:
                 axis.plot(*zip(*points), marker="o", label=planner)
         axis.set_xscale("log")
         axis.set_title(setting, fontsize=9)
         axis.set_xlabel("budget (s)")
         axis.set_ylabel("mean objective / best known")
-    for axis in axes.flat[len(settings):]:
+    for axis in axes.flat[len(settings) :]:
         axis.axis("off")
     axes.flat[0].legend(fontsize=7)
     figure.tight_layout()
@@ -311,9 +368,13 @@ def main() -> None:
     run.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 2.0, 5.0])
     run.add_argument("--planners", nargs="+", default=list(PLANNERS), type=planner_spec)
     run.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
-    run.add_argument("--reference", type=Path, default=None,
-                     help="another results.jsonl whose objectives count for the best known values too (e.g. the "
-                     "main run's, for a study of planner variants in a folder of its own)")
+    run.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="another results.jsonl whose objectives count for the best known values too (e.g. the "
+        "main run's, for a study of planner variants in a folder of its own)",
+    )
     for command in (rec, ref, run):
         command.add_argument("--num-cpus", type=int, default=None, help="Ray CPUs (default: all cores)")
     args = parser.parse_args()
@@ -329,7 +390,9 @@ def main() -> None:
     else:
         records = run_planning(args.suite, results, args.planners, args.budgets, "run", args.num_cpus)
         if args.reference is not None:
-            records += [{**record, "task": {**record["task"], "kind": "reference"}} for record in _records(args.reference)]
+            records += [
+                {**record, "task": {**record["task"], "kind": "reference"}} for record in _records(args.reference)
+            ]
     print(report(records, out))
 
 

@@ -30,7 +30,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="transition file (default: collect OUT_DIR/data.npz)")
     parser.add_argument("--env", default="ObjectPushing-v0", help="env to collect from (default %(default)s)")
-    parser.add_argument("--episodes", type=int, default=200, help="episodes of 50 steps to collect (default %(default)s)")
+    parser.add_argument(
+        "--episodes", type=int, default=200, help="episodes of 50 steps to collect (default %(default)s)"
+    )
     parser.add_argument("--targets", default="64,32,16,8", help="ReLU targets (default %(default)s)")
     parser.add_argument("--out-dir", type=Path, default=Path("runs/pushing"), help="(default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
@@ -56,42 +58,58 @@ def main() -> None:
     if args.data is None and not data_path.exists():
         collect(data_path, args.env, args.episodes, args.seed)
     transitions = load_transitions(data_path)
-    options = {name: getattr(args, name) for name in ("hidden", "message_dim", "message_penalty")
-               if getattr(args, name) is not None}
-    flags = " ".join(f"--{name.replace('_', '-')} {','.join(map(str, value)) if name == 'hidden' else value}"
-                     for name, value in {"model": args.model, **options}.items())
+    options = {
+        name: getattr(args, name)
+        for name in ("hidden", "message_dim", "message_penalty")
+        if getattr(args, name) is not None
+    }
+    flags = " ".join(
+        f"--{name.replace('_', '-')} {','.join(map(str, value)) if name == 'hidden' else value}"
+        for name, value in {"model": args.model, **options}.items()
+    )
 
     rows = []
     for target in [None] + [int(value) for value in args.targets.split(",")]:
         name = "dense" if target is None else f"relu{target}"
         out = args.out_dir / f"{name}.pt"
-        print(f"sparsedyn train {data_path} {flags}{'' if target is None else f' --relu-target {target}'} "
-              f"--seed {args.seed} --out {out}", flush=True)
+        print(
+            f"sparsedyn train {data_path} {flags}{'' if target is None else f' --relu-target {target}'} "
+            f"--seed {args.seed} --out {out}",
+            flush=True,
+        )
         started = time.perf_counter()
         config = TrainConfig(model=args.model, relu_target=target, seed=args.seed, **options)
         result = train(transitions, config, out, resume=True)
         metrics = result.info["metrics"]["dense" if target is None else "sparse"]
-        rows.append({
-            "model": f"{args.model} {name}",
-            "checkpoint": str(out),
-            **result.info["kind_counts"],
-            "one_step_rmse": metrics["one_step_rmse"],
-            "rollout_rmse": metrics["rollout_rmse"],
-            "rollout_steps": metrics["rollout_steps"],
-            "train_seconds": result.info["train_seconds"],
-            "wall_seconds_this_call": time.perf_counter() - started,
-        })
+        rows.append(
+            {
+                "model": f"{args.model} {name}",
+                "checkpoint": str(out),
+                **result.info["kind_counts"],
+                "one_step_rmse": metrics["one_step_rmse"],
+                "rollout_rmse": metrics["rollout_rmse"],
+                "rollout_steps": metrics["rollout_steps"],
+                "train_seconds": result.info["train_seconds"],
+                "wall_seconds_this_call": time.perf_counter() - started,
+            }
+        )
 
     dense = rows[0]
     steps = dense["rollout_steps"]
-    print(f"\ndata: {data_path} ({len(transitions)} transitions), errors: RMSE over all state entries in cm, "
-          f"{result.info['data']['validation_episodes']} held-out episodes\n")
-    print(f"| model | ReLU | identity | zero | one-step RMSE | {steps}-step RMSE | {steps}-step vs dense | train time |")
+    print(
+        f"\ndata: {data_path} ({len(transitions)} transitions), errors: RMSE over all state entries in cm, "
+        f"{result.info['data']['validation_episodes']} held-out episodes\n"
+    )
+    print(
+        f"| model | ReLU | identity | zero | one-step RMSE | {steps}-step RMSE | {steps}-step vs dense | train time |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         row["rollout_ratio_to_dense"] = row["rollout_rmse"] / dense["rollout_rmse"]
-        print(f"| {row['model']} | {row['relu']} | {row['identity']} | {row['zero']} | {row['one_step_rmse']:.3f} | "
-              f"{row['rollout_rmse']:.3f} | {row['rollout_ratio_to_dense']:.2f}x | {row['train_seconds']:.0f} s |")
+        print(
+            f"| {row['model']} | {row['relu']} | {row['identity']} | {row['zero']} | {row['one_step_rmse']:.3f} | "
+            f"{row['rollout_rmse']:.3f} | {row['rollout_ratio_to_dense']:.2f}x | {row['train_seconds']:.0f} s |"
+        )
     report = args.out_dir / "sparsity.json"
     report.write_text(json.dumps({"data": str(data_path), "transitions": len(transitions), "rows": rows}, indent=2))
     print(f"\nwrote {report}")

@@ -17,15 +17,28 @@ from mpc.control.aggregation import COLLECTION_PLANNERS
 from mpc.control.task import ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
-from mpc.planners import (PLANNER_NAMES, frozen_dynamics, graph_objects, make_fallback_planner, make_planner,
-                          planner_device)
+from mpc.planners import (
+    PLANNER_NAMES,
+    frozen_dynamics,
+    graph_objects,
+    make_fallback_planner,
+    make_planner,
+    planner_device,
+)
 from mpc.sampling.defaults import describe_defaults
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEMO_MODELS = {"dense": EXAMPLES / "checkpoints" / "pushing_dense.pt", "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt"}
+DEMO_MODELS = {
+    "dense": EXAMPLES / "checkpoints" / "pushing_dense.pt",
+    "sparse": EXAMPLES / "checkpoints" / "pushing_sparse.pt",
+}
 DEMO_RUNS = (("milp", "sparse"), ("milp-cem", "sparse"), ("mppi", "sparse"), ("cem", "sparse"), ("mppi", "dense"))
-DEMO_FILES = {"table": "demo_table.md", "results": "demo_results.json", "video": "milp_episode.gif",
-              "plot": "cost_over_time.png"}
+DEMO_FILES = {
+    "table": "demo_table.md",
+    "results": "demo_results.json",
+    "video": "milp_episode.gif",
+    "plot": "cost_over_time.png",
+}
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -35,33 +48,50 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_settings_arguments(control, ControlSettings())
     control.add_argument("--episodes", type=count, default=5)
     control.add_argument("--seed", type=non_negative_int, default=1000, help="episode i uses env seed SEED + i")
-    control.add_argument("--solver", choices=("highs", "scip"), default="highs",
-                         help="branch-and-bound of milp-exact and milp-cem (scip: pip install \"sparsedyn[scip]\")")
-    control.add_argument("--bounds", choices=BOUND_MODES,
-                         help=f"MILP neuron bounds (default: interval for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)")
+    control.add_argument(
+        "--solver",
+        choices=("highs", "scip"),
+        default="highs",
+        help='branch-and-bound of milp-exact and milp-cem (scip: pip install "sparsedyn[scip]")',
+    )
+    control.add_argument(
+        "--bounds",
+        choices=BOUND_MODES,
+        help=f"MILP neuron bounds (default: interval for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)",
+    )
     add_sampling_arguments(control)
-    control.add_argument("--env-kwargs", metavar="JSON",
-                         help="env options replacing those the model was trained with, e.g. "
-                         "'{\"num_objects\": 6}' to run a graph model on another number of objects")
+    control.add_argument(
+        "--env-kwargs",
+        metavar="JSON",
+        help="env options replacing those the model was trained with, e.g. "
+        "'{\"num_objects\": 6}' to run a graph model on another number of objects",
+    )
     control.add_argument("--out", type=Path, default=Path("control_results.json"), help="results JSON")
-    control.add_argument("--video", type=Path, help="write a GIF of the first episode (.gif, or another animated "
-                         "image format such as .png or .webp)")
+    control.add_argument(
+        "--video",
+        type=Path,
+        help="write a GIF of the first episode (.gif, or another animated image format such as .png or .webp)",
+    )
     control.set_defaults(run=run_control)
 
     demo = subparsers.add_parser("demo", help="compare MILP, MPPI and CEM on the bundled pushing models")
     add_settings_arguments(demo, ControlSettings(horizon=8, time_limit=0.5, steps=25))
     demo.add_argument("--episodes", type=count, default=3)
     demo.add_argument("--seed", type=non_negative_int, default=2000)
-    demo.add_argument("--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go")
+    demo.add_argument(
+        "--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go"
+    )
     add_sampling_arguments(demo)
     demo.set_defaults(run=run_demo)
 
     onpolicy = subparsers.add_parser(
-        "collect-onpolicy", help="collect transitions with a controller on a model in the loop (data aggregation)",
+        "collect-onpolicy",
+        help="collect transitions with a controller on a model in the loop (data aggregation)",
         description="Roll out the model's env with a receding-horizon controller on the model (mixed with the env's "
         "exploration policy) and save the transitions, to train on together with the exploration data "
         "(`sparsedyn train EXPLORATION.npz ONPOLICY.npz ...`). The controller runs a fixed number of "
-        "iterations per step, so a seeded collection is reproducible.")
+        "iterations per step, so a seeded collection is reproducible.",
+    )
     onpolicy.add_argument("model", type=Path, help="checkpoint the controller plans on")
     onpolicy.add_argument("--episodes", type=count, default=100, help="number of episodes (default: 100)")
     onpolicy.add_argument("--steps", type=count, default=50, help="steps per episode (default: 50)")
@@ -70,18 +100,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     onpolicy.add_argument("--planner", choices=COLLECTION_PLANNERS, default="mppi")
     onpolicy.add_argument("--horizon", type=count, default=8, help="planning horizon in steps (default: 8)")
     onpolicy.add_argument("--iterations", type=count, default=8, help="planner iterations per step (default: 8)")
-    onpolicy.add_argument("--explore", type=probability, default=0.3,
-                          help="probability that a step takes the exploration policy's action (default: 0.3)")
+    onpolicy.add_argument(
+        "--explore",
+        type=probability,
+        default=0.3,
+        help="probability that a step takes the exploration policy's action (default: 0.3)",
+    )
     onpolicy.add_argument("--workers", type=count, default=1, help="worker processes (default: 1)")
     onpolicy.add_argument("--env-kwargs", metavar="JSON", help="env options replacing the model's")
     onpolicy.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     onpolicy.set_defaults(run=run_collect_onpolicy)
 
     sweep = subparsers.add_parser(
-        "sweep", help="run a grid of closed-loop episodes (planner x model x budget x horizon x seed) on Ray",
+        "sweep",
+        help="run a grid of closed-loop episodes (planner x model x budget x horizon x seed) on Ray",
         description="Run every episode of a sweep spec (JSON, see mpc.control.sweep) as a Ray task; results are "
         "appended to OUT/results.jsonl as they finish, so a rerun resumes an interrupted sweep. Writes "
-        "OUT/summary.md, OUT/summary.json and OUT/cost_vs_budget.png.")
+        "OUT/summary.md, OUT/summary.json and OUT/cost_vs_budget.png.",
+    )
     sweep.add_argument("spec", type=Path, help="sweep spec (JSON)")
     sweep.add_argument("--out", type=Path, required=True, metavar="DIR", help="results folder (created if missing)")
     sweep.add_argument("--address", help="an existing Ray cluster ('auto' or host:port); default: a local one")
@@ -92,16 +128,23 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSettings) -> None:
     parser.add_argument("--horizon", type=count, default=defaults.horizon, help="planning horizon in steps")
-    parser.add_argument("--time-limit", type=positive_number, default=defaults.time_limit, help="planning budget per step (s)")
+    parser.add_argument(
+        "--time-limit", type=positive_number, default=defaults.time_limit, help="planning budget per step (s)"
+    )
     parser.add_argument("--steps", type=count, default=defaults.steps, help="control steps per episode")
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    add_device_argument(parser, "where the sampling planners (mppi, cem, random, gd, milp-cem's CEM) run; "
-                        "the MILP runs on the CPU")
-    parser.add_argument("--samples", type=count, metavar="K",
-                        help=f"sequences per iteration of the sampling planners, starts of gd (default by device: "
-                        f"{describe_defaults()})")
+    add_device_argument(
+        parser, "where the sampling planners (mppi, cem, random, gd, milp-cem's CEM) run; the MILP runs on the CPU"
+    )
+    parser.add_argument(
+        "--samples",
+        type=count,
+        metavar="K",
+        help=f"sequences per iteration of the sampling planners, starts of gd (default by device: "
+        f"{describe_defaults()})",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
@@ -134,15 +177,38 @@ def run_control(args: argparse.Namespace) -> int:
     if args.env_kwargs is not None:
         metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
     check_model_fits(checkpoint.model, metadata)
-    planner = make_planner(args.planner, checkpoint.model, seed=args.seed, bounds=args.bounds, solver=args.solver,
-                           num_objects=graph_objects(metadata), device=device, samples=args.samples)
+    planner = make_planner(
+        args.planner,
+        checkpoint.model,
+        seed=args.seed,
+        bounds=args.bounds,
+        solver=args.solver,
+        num_objects=graph_objects(metadata),
+        device=device,
+        samples=args.samples,
+    )
     frames = [] if args.video else None
     settings = settings_from(args)
-    results = run_closed_loop(planner, metadata, settings, args.episodes, args.seed,
-                              make_fallback_planner(checkpoint.model, args.seed, device), frames)
-    results["config"] = {"model": str(args.model), "planner": args.planner, "bounds": args.bounds, "solver": args.solver,
-                         "env_kwargs": metadata["env_kwargs"], "seed": args.seed, "device": device.type,
-                         "samples": args.samples, **settings.__dict__}
+    results = run_closed_loop(
+        planner,
+        metadata,
+        settings,
+        args.episodes,
+        args.seed,
+        make_fallback_planner(checkpoint.model, args.seed, device),
+        frames,
+    )
+    results["config"] = {
+        "model": str(args.model),
+        "planner": args.planner,
+        "bounds": args.bounds,
+        "solver": args.solver,
+        "env_kwargs": metadata["env_kwargs"],
+        "seed": args.seed,
+        "device": device.type,
+        "samples": args.samples,
+        **settings.__dict__,
+    }
     save_json(results, args.out)
     if frames:
         save_gif(frames, args.video)
@@ -189,14 +255,23 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"running {label}", file=sys.stderr)  # progress: stdout holds results only
         planner = make_planner(planner_name, checkpoint.model, seed=args.seed, device=device, samples=args.samples)
         video = frames if planner_name == "milp-cem" else None
-        results = run_closed_loop(planner, checkpoint.metadata, settings, args.episodes, args.seed,
-                                  make_fallback_planner(checkpoint.model, args.seed, device), video)
+        results = run_closed_loop(
+            planner,
+            checkpoint.metadata,
+            settings,
+            args.episodes,
+            args.seed,
+            make_fallback_planner(checkpoint.model, args.seed, device),
+            video,
+        )
         summaries[label], runs[label] = results["summary"], results
         if results["interrupted"]:
             break
     table = summary_table(summaries)
-    save_json({"config": {**settings.__dict__, "device": args.device, "samples": args.samples}, "runs": runs},
-              outputs["results"])
+    save_json(
+        {"config": {**settings.__dict__, "device": args.device, "samples": args.samples}, "runs": runs},
+        outputs["results"],
+    )
     write_atomically(outputs["table"], lambda file: file.write(table.encode() + b"\n"), MPCError)
     if frames:
         save_gif(frames, outputs["video"])
@@ -215,14 +290,23 @@ def run_collect_onpolicy(args: argparse.Namespace) -> int:
     metadata = checkpoint.metadata
     env_kwargs = {**metadata["env_kwargs"], **(parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})}
     policy = ControllerPolicy(str(args.model.resolve()), args.planner, args.horizon, args.iterations, args.explore)
-    transitions = collect_transitions(metadata["env_id"], args.episodes, args.steps, seed=args.seed,
-                                      workers=args.workers, env_kwargs=env_kwargs, progress=not args.no_progress,
-                                      policy=policy)
+    transitions = collect_transitions(
+        metadata["env_id"],
+        args.episodes,
+        args.steps,
+        seed=args.seed,
+        workers=args.workers,
+        env_kwargs=env_kwargs,
+        progress=not args.no_progress,
+        policy=policy,
+    )
     transitions.save(args.out)
     meta = transitions.metadata
-    print(f"collected {len(transitions)} transitions from {meta['episodes']} episodes of {meta['env_id']} with "
-          f"{policy.name} ({meta['episodes_dropped']} dropped as diverged); object moved in "
-          f"{meta['moved_fraction']:.1%} of transitions; wrote {args.out}")
+    print(
+        f"collected {len(transitions)} transitions from {meta['episodes']} episodes of {meta['env_id']} with "
+        f"{policy.name} ({meta['episodes_dropped']} dropped as diverged); object moved in "
+        f"{meta['moved_fraction']:.1%} of transitions; wrote {args.out}"
+    )
     return 0
 
 

@@ -59,9 +59,17 @@ def frozen_dynamics(model: nn.Module, num_objects: int | None = None) -> FrozenN
     return frozen if num_objects is None else model_kind(frozen).with_objects(frozen, num_objects)
 
 
-def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None = None, threads: int = 1,
-                 num_objects: int | None = None, solver: str = "highs", device: str | torch.device | None = None,
-                 samples: int | None = None):
+def make_planner(
+    name: str,
+    model: nn.Module,
+    seed: int = 0,
+    bounds: str | None = None,
+    threads: int = 1,
+    num_objects: int | None = None,
+    solver: str = "highs",
+    device: str | torch.device | None = None,
+    samples: int | None = None,
+):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
     "milp" is the anytime MILP planner (mpc.milp.anytime: MPPI elites as starts, exact descent over
@@ -100,10 +108,12 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None 
         state_dim, action_dim = network.output_dim, network.input_dim - network.output_dim
         if name == "milp":
             samplers = [MPPIPlanner(model, seed=seed, elites=ANYTIME_ELITES)]
-            return AnytimeMILPPlanner(network, state_dim, action_dim, samplers, bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
-                                      threads=threads)
-        return MILPPlanner(network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, threads=threads,
-                           solver=solver)
+            return AnytimeMILPPlanner(
+                network, state_dim, action_dim, samplers, bounds=bounds or DEFAULT_ANYTIME_BOUNDS, threads=threads
+            )
+        return MILPPlanner(
+            network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, threads=threads, solver=solver
+        )
     if name == "milp-cem":
         milp = make_planner("milp-exact", model, seed, bounds, threads, num_objects, solver)
         return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed, samples=samples, device=device), milp)
@@ -118,8 +128,9 @@ def make_planner(name: str, model: nn.Module, seed: int = 0, bounds: str | None 
     raise MPCError(f"unknown planner {name!r}; choose one of {', '.join(PLANNER_NAMES)}")
 
 
-def make_fallback_planner(model: nn.Module, seed: int = 0,
-                          device: str | torch.device | None = None) -> RandomShootingPlanner:
+def make_fallback_planner(
+    model: nn.Module, seed: int = 0, device: str | torch.device | None = None
+) -> RandomShootingPlanner:
     """One batch of random shooting (of the device's default size) on `device` (None: where the model is):
     a cheap plan for a step where the main planner has none."""
     from mpc.sampling.random_shooting import RandomShootingPlanner

@@ -249,9 +249,14 @@ class PlanningProblem(Task):
         if self.cost_matrix is not None:
             self.cost_matrix = np.asarray(self.cost_matrix, dtype=np.float64)
         self.obstacles = tuple(
-            Obstacle(np.asarray(obstacle.vertices, dtype=np.float64), np.asarray(obstacle.points, dtype=np.float64),
-                     float(obstacle.margin), float(obstacle.soft_margin))
-            if isinstance(obstacle, Obstacle) else obstacle  # validate names what else it is
+            Obstacle(
+                np.asarray(obstacle.vertices, dtype=np.float64),
+                np.asarray(obstacle.points, dtype=np.float64),
+                float(obstacle.margin),
+                float(obstacle.soft_margin),
+            )
+            if isinstance(obstacle, Obstacle)
+            else obstacle  # validate names what else it is
             for obstacle in self.obstacles
         )
         self.validate()
@@ -305,9 +310,11 @@ class PlanningProblem(Task):
                 raise ProblemError("the workspace box is empty (workspace_low > workspace_high)")
         if self.action_high.shape != self.action_low.shape:
             raise ProblemError("action_low and action_high differ in length")
-        for name in ("state", "goal", "action_low", "action_high", "state_weights", "terminal_weights") + (
-            ("cost_matrix",) if self.cost_matrix is not None else ()
-        ) + (("warm_start",) if self.warm_start is not None else ()):
+        for name in (
+            ("state", "goal", "action_low", "action_high", "state_weights", "terminal_weights")
+            + (("cost_matrix",) if self.cost_matrix is not None else ())
+            + (("warm_start",) if self.warm_start is not None else ())
+        ):
             if not np.all(np.isfinite(getattr(self, name))):
                 raise ProblemError(f"{name} holds non-finite values")
         if not np.isfinite(self.action_weight):
@@ -418,8 +425,10 @@ def trajectory_cost(problem: PlanningProblem, states: torch.Tensor, actions: tor
     """
     import torch
 
-    goal, weights, terminal = (torch.as_tensor(values, dtype=states.dtype, device=states.device)
-                               for values in (problem.goal, problem.state_weights, problem.terminal_weights))
+    goal, weights, terminal = (
+        torch.as_tensor(values, dtype=states.dtype, device=states.device)
+        for values in (problem.goal, problem.state_weights, problem.terminal_weights)
+    )
     distance = (problem.cost_features(states[:, 1:]) - goal).abs()
     running = (distance[:, :-1] * weights).sum(dim=(1, 2))
     final = (distance[:, -1] * terminal).sum(dim=1)

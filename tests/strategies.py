@@ -28,8 +28,10 @@ def random_network(
         layers.append(FrozenLayer(weight[kept][:, kept_inputs], bias[kept], layer_kinds[kept] == RELU))
         kept_inputs = kept
     layers.append(FrozenLayer(weights[-1][:, kept_inputs], biases[-1], np.zeros(state_dim, dtype=bool)))
-    skip = np.hstack([np.eye(state_dim), np.zeros((state_dim, action_dim))]) if residual else np.zeros(
-        (state_dim, state_dim + action_dim)
+    skip = (
+        np.hstack([np.eye(state_dim), np.zeros((state_dim, action_dim))])
+        if residual
+        else np.zeros((state_dim, state_dim + action_dim))
     )
     return FrozenNetwork(tuple(layers), skip)
 

@@ -36,16 +36,21 @@ def test_transitions_are_consecutive_steps_within_the_boxes():
     for episode in range(5):
         rows = data.episode_ids == episode
         assert np.array_equal(data.observations[rows][1:], data.next_observations[rows][:-1])
-    assert np.all(data.actions >= np.array(meta["action_low"])) and np.all(data.actions <= np.array(meta["action_high"]))
+    assert np.all(data.actions >= np.array(meta["action_low"])) and np.all(
+        data.actions <= np.array(meta["action_high"])
+    )
     for states in (data.observations, data.next_observations):
         assert np.all(states >= np.array(meta["workspace_low"])) and np.all(states <= np.array(meta["workspace_high"]))
 
 
-@pytest.mark.parametrize("env_id, env_class, kwargs", [
-    ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}),
-    ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 3}),
-    ("RopeShaping-v0", RopeShapingEnv, {"num_particles": 12}),
-])
+@pytest.mark.parametrize(
+    "env_id, env_class, kwargs",
+    [
+        ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}),
+        ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 3}),
+        ("RopeShaping-v0", RopeShapingEnv, {"num_particles": 12}),
+    ],
+)
 def test_transitions_replay_in_a_fresh_env(env_id, env_class, kwargs):
     data = collect_transitions(env_id, episodes=2, steps=15, seed=11, env_kwargs=kwargs)
     env = env_class(**kwargs)
@@ -118,32 +123,59 @@ def test_diverged_episode_is_dropped_and_counted(monkeypatch):
         collect_transitions(ENV_ID, episodes=2, steps=5, seed=2)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"env_id": "Nope-v0"}, UnknownEnvError, "unknown environment 'Nope-v0'; available: ObjectPushing-v0"),
-    ({"env_id": "CartPole-v1"}, UnknownEnvError, "unknown environment"),
-    ({"episodes": 0}, CollectionError, "episodes must be a positive integer"),
-    ({"steps": -3}, CollectionError, "steps must be a positive integer"),
-    ({"workers": 0}, CollectionError, "workers must be a positive integer"),
-    ({"seed": -1}, CollectionError, "seed must be a non-negative integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"env_id": "Nope-v0"}, UnknownEnvError, "unknown environment 'Nope-v0'; available: ObjectPushing-v0"),
+        ({"env_id": "CartPole-v1"}, UnknownEnvError, "unknown environment"),
+        ({"episodes": 0}, CollectionError, "episodes must be a positive integer"),
+        ({"steps": -3}, CollectionError, "steps must be a positive integer"),
+        ({"workers": 0}, CollectionError, "workers must be a positive integer"),
+        ({"seed": -1}, CollectionError, "seed must be a non-negative integer"),
+    ],
+)
 def test_bad_requests_raise_typed_errors(kwargs, error, message):
     request = {"env_id": ENV_ID, "episodes": 2, "steps": 5, "seed": 0} | kwargs
     with pytest.raises(error, match=message):
         collect_transitions(**request)
 
 
-@pytest.mark.parametrize("name, env_class, kwargs, state_dim", [
-    ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}, 10),
-    ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 6, "num_classes": 3}, 14),
-    ("RopeShaping-v0", RopeShapingEnv, {"num_particles": 8}, 18),
-])
+@pytest.mark.parametrize(
+    "name, env_class, kwargs, state_dim",
+    [
+        ("ObjectPushing-v0", ObjectPushingEnv, {"shape": "t"}, 10),
+        ("ObjectSorting-v0", ObjectSortingEnv, {"num_objects": 6, "num_classes": 3}, 14),
+        ("RopeShaping-v0", RopeShapingEnv, {"num_particles": 8}, 18),
+    ],
+)
 def test_cli_collect_writes_a_file_matching_its_metadata(name, env_class, kwargs, state_dim, tmp_path, capsys):
     out = tmp_path / "data.npz"
-    code = main(["collect", name, "--episodes", "3", "--steps", "12", "--seed", "4",
-                 "--workers", "1", "--out", str(out), "--env-kwargs", json.dumps(kwargs), "--no-progress"])
+    code = main(
+        [
+            "collect",
+            name,
+            "--episodes",
+            "3",
+            "--steps",
+            "12",
+            "--seed",
+            "4",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "--env-kwargs",
+            json.dumps(kwargs),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     summary = capsys.readouterr().out.strip()
-    assert summary.startswith("collected 36 transitions from 3 episodes") and str(out) in summary and "% of transitions" in summary
+    assert (
+        summary.startswith("collected 36 transitions from 3 episodes")
+        and str(out) in summary
+        and "% of transitions" in summary
+    )
 
     data = load_transitions(out)
     meta = data.metadata
@@ -152,24 +184,28 @@ def test_cli_collect_writes_a_file_matching_its_metadata(name, env_class, kwargs
     env = env_class(**kwargs)
     assert meta["state_layout"] == env.state_layout and meta["goal_indices"] == env.goal_indices
     assert meta["workspace_low"] == env.workspace_low.tolist() and meta["action_high"] == env.action_space.high.tolist()
-    assert meta == env.dataset_metadata(seed=4) | {key: meta[key] for key in
-                                                    ("env_id", "episodes", "episodes_dropped", "steps_per_episode",
-                                                     "exploration", "moved_fraction")}
+    assert meta == env.dataset_metadata(seed=4) | {
+        key: meta[key]
+        for key in ("env_id", "episodes", "episodes_dropped", "steps_per_episode", "exploration", "moved_fraction")
+    }
     assert data.state_dim == len(meta["state_layout"]) == state_dim and data.action_dim == len(meta["action_low"]) == 2
     assert len(data) == 36 and np.array_equal(np.unique(data.episode_ids), [0, 1, 2])
     for states in (data.observations, data.next_observations):
         assert np.all(states >= np.array(meta["workspace_low"])) and np.all(states <= np.array(meta["workspace_high"]))
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["Nope-v0"], "unknown environment 'Nope-v0'"),
-    (["ObjectPushing-v0", "--episodes", "0"], "--episodes: must be a positive integer, got 0"),
-    (["ObjectPushing-v0", "--steps", "-5"], "--steps: must be a positive integer, got -5"),
-    (["ObjectPushing-v0", "--out", "{missing}/data.npz"], "does not exist or is not writable"),
-    (["ObjectPushing-v0", "--out", "{tmp}"], "is a directory"),
-    (["ObjectPushing-v0", "--env-kwargs", "{bad"], "--env-kwargs is not valid JSON"),
-    (["ObjectPushing-v0", "--env-kwargs", '{"shape": "sphere"}'], "unknown object shape 'sphere'"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["Nope-v0"], "unknown environment 'Nope-v0'"),
+        (["ObjectPushing-v0", "--episodes", "0"], "--episodes: must be a positive integer, got 0"),
+        (["ObjectPushing-v0", "--steps", "-5"], "--steps: must be a positive integer, got -5"),
+        (["ObjectPushing-v0", "--out", "{missing}/data.npz"], "does not exist or is not writable"),
+        (["ObjectPushing-v0", "--out", "{tmp}"], "is a directory"),
+        (["ObjectPushing-v0", "--env-kwargs", "{bad"], "--env-kwargs is not valid JSON"),
+        (["ObjectPushing-v0", "--env-kwargs", '{"shape": "sphere"}'], "unknown object shape 'sphere'"),
+    ],
+)
 def test_cli_errors_are_one_line_with_nonzero_exit(arguments, message, tmp_path, capsys):
     arguments = [a.replace("{missing}", str(tmp_path / "missing")).replace("{tmp}", str(tmp_path)) for a in arguments]
     if "--out" not in arguments:
@@ -199,19 +235,42 @@ def sparsedyn_script():
 
 
 def test_console_script_error_has_no_traceback(tmp_path):
-    result = subprocess.run([sparsedyn_script(), "collect", "Nope-v0", "--out", str(tmp_path / "d.npz")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sparsedyn_script(), "collect", "Nope-v0", "--out", str(tmp_path / "d.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "sparsedyn collect: error: unknown environment 'Nope-v0'; available: ObjectPushing-v0, ObjectSorting-v0, RopeShaping-v0"]
+        "sparsedyn collect: error: unknown environment 'Nope-v0'; "
+        "available: ObjectPushing-v0, ObjectSorting-v0, RopeShaping-v0"
+    ]
 
 
 @pytest.mark.slow
 def test_console_script_collects_in_parallel(tmp_path):
     out = tmp_path / "data.npz"
-    result = subprocess.run([sparsedyn_script(), "collect", "ObjectPushing-v0", "--episodes", "8", "--steps", "20",
-                             "--seed", "9", "--workers", "2", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sparsedyn_script(),
+            "collect",
+            "ObjectPushing-v0",
+            "--episodes",
+            "8",
+            "--steps",
+            "20",
+            "--seed",
+            "9",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "collected 160 transitions from 8 episodes" in result.stdout
     data = load_transitions(out)
@@ -220,14 +279,15 @@ def test_console_script_collects_in_parallel(tmp_path):
 
 
 def test_concatenated_transitions_keep_episodes_apart_and_refuse_another_system():
-    from envs.dataset import concatenate_transitions
     from toy import toy_transitions
+
+    from envs.dataset import concatenate_transitions
 
     first, second = toy_transitions(episodes=3, steps=4, seed=0), toy_transitions(episodes=2, steps=4, seed=1)
     joined = concatenate_transitions([first, second])
     assert len(joined) == len(first) + len(second)
     assert np.unique(joined.episode_ids).size == 5
-    np.testing.assert_array_equal(joined.observations[len(first):], second.observations)
+    np.testing.assert_array_equal(joined.observations[len(first) :], second.observations)
     assert joined.metadata["episodes"] == 5 and len(joined.metadata["parts"]) == 2
     second.metadata["state_layout"] = ["a", "b"]
     with pytest.raises(DatasetError, match="another system"):
@@ -240,8 +300,23 @@ def test_collect_onpolicy_writes_reproducible_controller_data(tmp_path, capsys):
     checkpoint = Path(__file__).resolve().parent.parent / "examples" / "checkpoints" / "pushing_sparse.pt"
     outputs = [tmp_path / "a.npz", tmp_path / "b.npz"]
     for out, workers in zip(outputs, (1, 2)):
-        code = main(["collect-onpolicy", str(checkpoint), "--episodes", "2", "--steps", "4", "--iterations", "2",
-                     "--out", str(out), "--workers", str(workers), "--no-progress"])
+        code = main(
+            [
+                "collect-onpolicy",
+                str(checkpoint),
+                "--episodes",
+                "2",
+                "--steps",
+                "4",
+                "--iterations",
+                "2",
+                "--out",
+                str(out),
+                "--workers",
+                str(workers),
+                "--no-progress",
+            ]
+        )
         assert code == 0, capsys.readouterr().err
     first, second = (load_transitions(out) for out in outputs)
     assert len(first) == 8 and first.metadata["exploration"].startswith("controller (mppi")

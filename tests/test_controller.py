@@ -5,8 +5,8 @@ import torch
 
 from mpc.control.controller import RecedingHorizonController
 from mpc.errors import NoIncumbentError
-from mpc.sampling.mppi import MPPIPlanner
 from mpc.problem import Plan, Task
+from mpc.sampling.mppi import MPPIPlanner
 
 
 class Integrator(torch.nn.Module):
@@ -28,13 +28,25 @@ class ScriptedPlanner:
         if self.calls in self.fail_on:
             raise NoIncumbentError("time limit reached with no feasible plan")
         actions = np.linspace(0.1, 0.4, problem.horizon)[:, None] * np.ones(problem.action_dim)
-        return Plan(actions=actions, states=np.zeros((problem.horizon + 1, problem.state_dim)),
-                    objective=1.0, status="optimal", wall_time=0.0, gap=0.0)
+        return Plan(
+            actions=actions,
+            states=np.zeros((problem.horizon + 1, problem.state_dim)),
+            objective=1.0,
+            status="optimal",
+            wall_time=0.0,
+            gap=0.0,
+        )
 
 
 def make_controller(planner, fallback_planner=None):
-    task = Task(horizon=4, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.ones(2),
-                terminal_weights=np.ones(2), time_limit=1.0)
+    task = Task(
+        horizon=4,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=np.ones(2),
+        time_limit=1.0,
+    )
     return RecedingHorizonController(planner, task, fallback_planner=fallback_planner)
 
 

@@ -21,10 +21,19 @@ def small_model():
 
 
 def problem(**changes):
-    settings = dict(state=np.zeros(2), goal=np.array([1.0, -0.5, 0.0]), horizon=2, action_low=-np.ones(2),
-                    action_high=np.ones(2), state_weights=np.array([1.0, 1.0, 0.5]),
-                    terminal_weights=np.array([2.0, 2.0, 1.0]), cost_matrix=FEATURES,
-                    workspace_low=-10 * np.ones(2), workspace_high=10 * np.ones(2), time_limit=30.0)
+    settings = dict(
+        state=np.zeros(2),
+        goal=np.array([1.0, -0.5, 0.0]),
+        horizon=2,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.array([1.0, 1.0, 0.5]),
+        terminal_weights=np.array([2.0, 2.0, 1.0]),
+        cost_matrix=FEATURES,
+        workspace_low=-10 * np.ones(2),
+        workspace_high=10 * np.ones(2),
+        time_limit=30.0,
+    )
     return PlanningProblem(**{**settings, **changes})
 
 

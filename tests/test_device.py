@@ -12,6 +12,8 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+from test_sampling_planners import optimal_cost
+from toy import toy_transitions
 
 import envs  # noqa: F401  (registers the environments)
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
@@ -33,11 +35,11 @@ from mpc.sampling.defaults import DEFAULT_SAMPLES, DEFAULT_STARTS
 from mpc.sampling.gradient_descent import GradientDescentPlanner
 from mpc.sampling.mppi import MPPIPlanner
 from mpc.sampling.random_shooting import RandomShootingPlanner
-from test_sampling_planners import optimal_cost
-from toy import toy_transitions
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "examples" / "checkpoints"
-TINY = TrainConfig(hidden=(16, 16), relu_target=5, rollout_steps=3, epochs=2, phase_epochs=1, batch_size=64, eval_steps=4)
+TINY = TrainConfig(
+    hidden=(16, 16), relu_target=5, rollout_steps=3, epochs=2, phase_epochs=1, batch_size=64, eval_steps=4
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -48,8 +50,16 @@ class Integrator(torch.nn.Module):
 
 
 def integrator_problem(**changes):
-    problem = dict(state=np.zeros(2), goal=np.array([3.0, -2.0]), horizon=4, action_low=-np.ones(2),
-                   action_high=np.ones(2), state_weights=np.ones(2), terminal_weights=5 * np.ones(2), time_limit=30.0)
+    problem = dict(
+        state=np.zeros(2),
+        goal=np.array([3.0, -2.0]),
+        horizon=4,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=5 * np.ones(2),
+        time_limit=30.0,
+    )
     return PlanningProblem(**{**problem, **changes})
 
 
@@ -176,7 +186,9 @@ def test_cem_hands_back_no_elites_unless_asked():
     """CEM's `elites` is its refit's; it no longer doubles as the count of sequences a plan hands back."""
     plan = CEMPlanner(Integrator(), seed=1, max_iterations=2).plan(integrator_problem())
     assert "elites" not in plan.extras
-    assert MPPIPlanner(Integrator(), seed=1, max_iterations=2, elites=4).plan(integrator_problem()).extras["elites"].shape == (4, 4, 2)
+    assert MPPIPlanner(Integrator(), seed=1, max_iterations=2, elites=4).plan(integrator_problem()).extras[
+        "elites"
+    ].shape == (4, 4, 2)
 
 
 def test_milp_planners_run_on_the_cpu():
@@ -199,8 +211,10 @@ def test_planner_device_refuses_cuda_without_a_gpu_even_for_the_milp(no_gpu):
 
 def test_training_on_the_cpu_is_the_same_whichever_way_it_is_named(tmp_path, no_gpu):
     data = toy_transitions(episodes=12, steps=20, seed=1)
-    runs = [train(data, TINY, tmp_path / f"{index}.pt", show_progress=False, **options)
-            for index, options in enumerate([{}, {"device": "cpu"}, {"device": "auto"}])]
+    runs = [
+        train(data, TINY, tmp_path / f"{index}.pt", show_progress=False, **options)
+        for index, options in enumerate([{}, {"device": "cpu"}, {"device": "auto"}])
+    ]
     first = runs[0].model.state_dict()
     for run in runs[1:]:
         assert all(torch.equal(first[key], value) for key, value in run.model.state_dict().items())
@@ -224,8 +238,24 @@ def test_train_with_cuda_without_a_gpu_is_one_line(capsys, tmp_path, no_gpu):
 def test_train_cli_records_the_device(capsys, tmp_path):
     data = tmp_path / "data.npz"
     toy_transitions(episodes=6, steps=10, seed=1).save(data)
-    code, report, _ = run_cli(capsys, "train", data, "--out", tmp_path / "m.pt", "--hidden", "4", "--epochs", "1",
-                              "--rollout-steps", "2", "--eval-steps", "2", "--device", "cpu", "--quiet")
+    code, report, _ = run_cli(
+        capsys,
+        "train",
+        data,
+        "--out",
+        tmp_path / "m.pt",
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--rollout-steps",
+        "2",
+        "--eval-steps",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     assert code == 0 and " s on cpu, last epoch loss" in report
 
 
@@ -241,8 +271,9 @@ def test_control_with_cuda_without_a_gpu_is_one_line(capsys, tmp_path, metadata,
     model_path = tmp_path / "model.pt"
     save_checkpoint(model_path, small_model(metadata), metadata, info={})
     for planner in ("mppi", "milp"):
-        code, _, err = run_cli(capsys, "control", model_path, "--planner", planner, "--device", "cuda",
-                               "--out", tmp_path / "r.json")
+        code, _, err = run_cli(
+            capsys, "control", model_path, "--planner", planner, "--device", "cuda", "--out", tmp_path / "r.json"
+        )
         assert code == 1 and err.startswith("sparsedyn control: error: device 'cuda'") and err.count("\n") == 1
     assert not (tmp_path / "r.json").exists()
 
@@ -250,8 +281,27 @@ def test_control_with_cuda_without_a_gpu_is_one_line(capsys, tmp_path, metadata,
 def test_control_on_the_cpu_records_device_and_samples(capsys, tmp_path, metadata):
     model_path, out = tmp_path / "model.pt", tmp_path / "r.json"
     save_checkpoint(model_path, small_model(metadata), metadata, info={})
-    code, _, _ = run_cli(capsys, "control", model_path, "--planner", "mppi", "--device", "cpu", "--samples", "16",
-                         "--horizon", "2", "--steps", "2", "--episodes", "1", "--time-limit", "0.05", "--out", out)
+    code, _, _ = run_cli(
+        capsys,
+        "control",
+        model_path,
+        "--planner",
+        "mppi",
+        "--device",
+        "cpu",
+        "--samples",
+        "16",
+        "--horizon",
+        "2",
+        "--steps",
+        "2",
+        "--episodes",
+        "1",
+        "--time-limit",
+        "0.05",
+        "--out",
+        out,
+    )
     assert code == 0
     config = json.loads(out.read_text())["config"]
     assert config["device"] == "cpu" and config["samples"] == 16
@@ -261,27 +311,38 @@ def test_control_on_the_cpu_records_device_and_samples(capsys, tmp_path, metadat
 
 
 def write_spec(tmp_path, **changes):
-    spec = {"models": {"m": "model.pt"}, "runs": [["milp", "m"], ["mppi", "m"]], "time_limits": [0.05],
-            "horizons": [2], "episodes": 1, "steps": 2, **changes}
+    spec = {
+        "models": {"m": "model.pt"},
+        "runs": [["milp", "m"], ["mppi", "m"]],
+        "time_limits": [0.05],
+        "horizons": [2],
+        "episodes": 1,
+        "steps": 2,
+        **changes,
+    }
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     return path
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"device": "gpu"}, "device 'gpu' is not one of auto, cpu, cuda"),
-    ({"samples": 0}, "samples must be a positive integer or null"),
-    ({"samples": 1.5}, "samples must be a positive integer or null"),
-    ({"tasks_per_gpu": 0}, "tasks_per_gpu must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"device": "gpu"}, "device 'gpu' is not one of auto, cpu, cuda"),
+        ({"samples": 0}, "samples must be a positive integer or null"),
+        ({"samples": 1.5}, "samples must be a positive integer or null"),
+        ({"tasks_per_gpu": 0}, "tasks_per_gpu must be a positive integer"),
+    ],
+)
 def test_sweep_spec_refuses_bad_device_options(tmp_path, changes, message):
     with pytest.raises(MPCError, match=message):
         SweepSpec.load(write_spec(tmp_path, **changes))
 
 
 def test_sweep_tasks_run_the_milp_on_the_cpu(tmp_path, no_gpu):
-    devices = lambda **changes: [(task["planner"], task["device"])  # noqa: E731
-                                 for task in SweepSpec.load(write_spec(tmp_path, **changes)).tasks()]
+    def devices(**changes):
+        return [(task["planner"], task["device"]) for task in SweepSpec.load(write_spec(tmp_path, **changes)).tasks()]
+
     assert devices() == devices(device="auto") == devices(device="cpu") == [("milp", "cpu"), ("mppi", "cpu")]
     assert devices(device="cuda") == [("milp", "cpu"), ("mppi", "cuda")]  # a remote cluster may have the GPU
     spec = SweepSpec.load(write_spec(tmp_path, samples=32))
@@ -298,8 +359,19 @@ def test_sweep_results_of_before_devices_still_count(tmp_path):
 def test_sweep_episode_task_runs_on_its_device(tmp_path, metadata):
     model_path = tmp_path / "model.pt"
     save_checkpoint(model_path, small_model(metadata), metadata, info={})
-    task = {"planner": "mppi", "model": "m", "checkpoint": str(model_path), "time_limit": 0.05, "horizon": 2,
-            "seed": 3, "steps": 2, "env_kwargs": {}, "bounds": "interval", "device": "cpu", "samples": 8}
+    task = {
+        "planner": "mppi",
+        "model": "m",
+        "checkpoint": str(model_path),
+        "time_limit": 0.05,
+        "horizon": 2,
+        "seed": 3,
+        "steps": 2,
+        "env_kwargs": {},
+        "bounds": "interval",
+        "device": "cpu",
+        "samples": 8,
+    }
     record = run_episode_task(task)
     assert record["task"] is task and len(record["planning_times"]) == 2
 
@@ -326,8 +398,11 @@ def test_gpu_planners_reach_the_optimum_and_repeat_their_plans(name):
     cost = float(trajectory_cost(problem, replay, torch.as_tensor(first.actions)[None])[0])
     assert first.objective == pytest.approx(cost, rel=1e-5)
     optimum = optimal_cost(problem)
-    start = float(trajectory_cost(problem, torch.zeros(1, 5, 2, dtype=torch.float64),
-                                  torch.zeros(1, 4, 2, dtype=torch.float64))[0])
+    start = float(
+        trajectory_cost(problem, torch.zeros(1, 5, 2, dtype=torch.float64), torch.zeros(1, 4, 2, dtype=torch.float64))[
+            0
+        ]
+    )
     assert first.objective <= optimum + 0.25 * (start - optimum) + 1e-6
 
 
@@ -338,8 +413,11 @@ def test_gpu_plans_mean_the_same_on_the_cpu_model():
     plan = MPPIPlanner(model, seed=0, device="cuda", samples=1024, max_iterations=5, elites=8).plan(problem)
     assert next(model.parameters()).device.type == "cpu"  # the caller's model stays where it was
     with torch.no_grad():
-        states = rollout(model, torch.as_tensor(problem.state, dtype=torch.float32),
-                         torch.as_tensor(plan.actions, dtype=torch.float32)[None])
+        states = rollout(
+            model,
+            torch.as_tensor(problem.state, dtype=torch.float32),
+            torch.as_tensor(plan.actions, dtype=torch.float32)[None],
+        )
     np.testing.assert_allclose(plan.states, states[0].double().numpy(), rtol=1e-4, atol=1e-3)
     cost = float(trajectory_cost(problem, states.double(), torch.as_tensor(plan.actions)[None])[0])
     assert plan.objective == pytest.approx(cost, rel=1e-4)
@@ -377,8 +455,15 @@ def test_graph_model_predicts_the_same_on_the_gpu():
 def test_every_planner_closes_the_loop_from_a_gpu_model(name, metadata):
     model = small_model(metadata).to("cuda")  # the MILP exports it, the sampling planners run on it
     planner = make_planner(name, model, seed=0, bounds="interval", samples=64)
-    results = run_closed_loop(planner, metadata, ControlSettings(horizon=2, steps=2, time_limit=0.5), 1, 0,
-                              make_fallback_planner(model, 0), show_progress=False)
+    results = run_closed_loop(
+        planner,
+        metadata,
+        ControlSettings(horizon=2, steps=2, time_limit=0.5),
+        1,
+        0,
+        make_fallback_planner(model, 0),
+        show_progress=False,
+    )
     steps = results["episodes"][0]["steps"]
     assert len(steps) == 2 and all(step["planning_time"] > 0 for step in steps)
     if name in CLASSES:  # a sampling planner always has a plan
@@ -400,6 +485,23 @@ def test_training_on_the_gpu_loads_on_the_cpu_and_resumes(tmp_path):
 def test_control_on_the_gpu(capsys, tmp_path, metadata):
     model_path, out = tmp_path / "model.pt", tmp_path / "r.json"
     save_checkpoint(model_path, small_model(metadata), metadata, info={})
-    code, _, _ = run_cli(capsys, "control", model_path, "--planner", "mppi", "--device", "cuda", "--horizon", "2",
-                         "--steps", "2", "--episodes", "1", "--time-limit", "0.1", "--out", out)
+    code, _, _ = run_cli(
+        capsys,
+        "control",
+        model_path,
+        "--planner",
+        "mppi",
+        "--device",
+        "cuda",
+        "--horizon",
+        "2",
+        "--steps",
+        "2",
+        "--episodes",
+        "1",
+        "--time-limit",
+        "0.1",
+        "--out",
+        out,
+    )
     assert code == 0 and json.loads(out.read_text())["config"]["device"] == "cuda"

@@ -5,12 +5,12 @@ import os
 import numpy as np
 import pytest
 import torch
+from toy import toy_transitions
 
 import dynamics.checkpoint
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.errors import CheckpointError
 from dynamics.mlp import MLPDynamics
-from toy import toy_transitions
 
 METADATA = toy_transitions(episodes=2, steps=3).metadata
 INFO = {"kind_counts": {"zero": 3, "identity": 2, "relu": 7}, "metrics": {"dense": None, "sparse": None}}

@@ -2,10 +2,10 @@
 
 import numpy as np
 import torch
+from toy import toy_step, toy_transitions
 
 from dynamics.data import TransitionTensors, split_episodes
 from dynamics.evaluate import prediction_errors
-from toy import toy_step, toy_transitions
 
 
 class ToyModel(torch.nn.Module):

@@ -52,9 +52,17 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
 
 SPECIAL_KINDS = {
     "all relu": [np.full(width, NeuronKind.RELU) for width in HIDDEN],
-    "middle layer identity only": [np.full(24, NeuronKind.RELU), np.full(20, NeuronKind.IDENTITY), np.full(12, NeuronKind.RELU)],
+    "middle layer identity only": [
+        np.full(24, NeuronKind.RELU),
+        np.full(20, NeuronKind.IDENTITY),
+        np.full(12, NeuronKind.RELU),
+    ],
     "middle layer removed": [np.full(24, NeuronKind.RELU), np.full(20, NeuronKind.ZERO), np.full(12, NeuronKind.RELU)],
-    "no relu at all": [np.full(24, NeuronKind.IDENTITY), np.full(20, NeuronKind.IDENTITY), np.full(12, NeuronKind.ZERO)],
+    "no relu at all": [
+        np.full(24, NeuronKind.IDENTITY),
+        np.full(20, NeuronKind.IDENTITY),
+        np.full(12, NeuronKind.ZERO),
+    ],
 }
 
 
@@ -84,12 +92,20 @@ def test_export_drops_zero_neurons_and_folds_layers_without_relu():
     # the middle layer has no ReLU and 12 neurons between layers of at most 24 and 12: folding shrinks it
     expected_widths = [int((kinds[0] != NeuronKind.ZERO).sum()), int((kinds[2] != NeuronKind.ZERO).sum()), STATE_DIM]
     assert [layer.out_dim for layer in frozen.layers] == expected_widths
-    assert [int(layer.relu.sum()) for layer in frozen.layers] == [int((kinds[0] == NeuronKind.RELU).sum()), int((kinds[2] == NeuronKind.RELU).sum()), 0]
+    assert [int(layer.relu.sum()) for layer in frozen.layers] == [
+        int((kinds[0] == NeuronKind.RELU).sum()),
+        int((kinds[2] == NeuronKind.RELU).sum()),
+        0,
+    ]
     assert np.array_equal(frozen.skip, np.hstack([np.eye(STATE_DIM), np.zeros((STATE_DIM, ACTION_DIM))]))
 
 
 def test_export_keeps_a_narrow_identity_layer_when_folding_would_grow_it():
-    kinds = [np.full(24, NeuronKind.RELU), np.r_[np.full(2, NeuronKind.IDENTITY), np.full(18, NeuronKind.ZERO)], np.full(12, NeuronKind.RELU)]
+    kinds = [
+        np.full(24, NeuronKind.RELU),
+        np.r_[np.full(2, NeuronKind.IDENTITY), np.full(18, NeuronKind.ZERO)],
+        np.full(12, NeuronKind.RELU),
+    ]
     frozen = random_model(4, kinds).export()
     assert [layer.out_dim for layer in frozen.layers] == [24, 2, 12, STATE_DIM]
     assert not frozen.layers[1].relu.any()
@@ -101,7 +117,9 @@ def test_kind_counts_follow_set_kinds():
     model = random_model(5, kinds)
     all_kinds = np.concatenate(kinds)
     assert model.kind_counts() == {
-        "zero": int((all_kinds == 0).sum()), "identity": int((all_kinds == 1).sum()), "relu": int((all_kinds == 2).sum())
+        "zero": int((all_kinds == 0).sum()),
+        "identity": int((all_kinds == 1).sum()),
+        "relu": int((all_kinds == 2).sum()),
     }
 
 
@@ -114,11 +132,14 @@ def test_new_model_is_dense_relu_with_identity_normalisation():
         assert torch.allclose(model(state, action), state + plain(torch.cat([state, action], dim=1)))
 
 
-@pytest.mark.parametrize("kinds", [
-    [np.zeros(24, dtype=int)] * 2,  # too few layers
-    [np.zeros(24, dtype=int), np.zeros(19, dtype=int), np.zeros(12, dtype=int)],  # wrong width
-    [np.full(24, 3), np.zeros(20, dtype=int), np.zeros(12, dtype=int)],  # not a kind
-])
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        [np.zeros(24, dtype=int)] * 2,  # too few layers
+        [np.zeros(24, dtype=int), np.zeros(19, dtype=int), np.zeros(12, dtype=int)],  # wrong width
+        [np.full(24, 3), np.zeros(20, dtype=int), np.zeros(12, dtype=int)],  # not a kind
+    ],
+)
 def test_set_kinds_rejects_bad_input(kinds):
     with pytest.raises(ModelConfigError):
         MLPDynamics(STATE_DIM, ACTION_DIM, HIDDEN).set_kinds(kinds)

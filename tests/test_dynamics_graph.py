@@ -3,24 +3,37 @@ checkpoints, the bundled sorting models' predictions."""
 
 from pathlib import Path
 
-import copy
-
 import numpy as np
 import pytest
 import torch
+from toy import toy_transitions
 
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.errors import DataError, ModelConfigError
 from dynamics.frozen import EDGE_SETS, FrozenGraph, graph_edges
 from dynamics.graph import GraphDynamics, batched_edge_index, object_count
-from toy import toy_transitions
 from dynamics.train import TrainConfig
 from envs.collect import collect_transitions
 from mpc.main import main
 
 TRAINED_OBJECTS, ACTION_DIM, HIDDEN, MESSAGE_DIM = 3, 2, (12, 10), 6
-TINY = ["--hidden", "8,8", "--message-dim", "4", "--rollout-steps", "2", "--epochs", "2", "--phase-epochs", "1",
-        "--batch-size", "64", "--eval-steps", "3", "--quiet"]
+TINY = [
+    "--hidden",
+    "8,8",
+    "--message-dim",
+    "4",
+    "--rollout-steps",
+    "2",
+    "--epochs",
+    "2",
+    "--phase-epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--eval-steps",
+    "3",
+    "--quiet",
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -33,8 +46,9 @@ def sorting_files(tmp_path_factory):
     paths = {}
     for num_objects in (3, 4):
         paths[num_objects] = directory / f"sorting{num_objects}.npz"
-        collect_transitions("ObjectSorting-v0", episodes=8, steps=15, seed=num_objects,
-                            env_kwargs={"num_objects": num_objects}).save(paths[num_objects])
+        collect_transitions(
+            "ObjectSorting-v0", episodes=8, steps=15, seed=num_objects, env_kwargs={"num_objects": num_objects}
+        ).save(paths[num_objects])
     return paths
 
 
@@ -92,7 +106,7 @@ def test_edge_sets_are_all_pairs_or_pusher_and_chain_neighbours():
     assert pairs(4, "chain") == [(0, 1), (2, 1), (0, 2), (1, 2), (3, 2), (0, 3), (2, 3), (4, 3), (0, 4), (3, 4)]
     assert pairs(1, "chain") == pairs(1, "all_pairs") == [(0, 1)]
     for num_objects in (1, 5, 16):
-        assert len(pairs(num_objects, "all_pairs")) == num_objects ** 2
+        assert len(pairs(num_objects, "all_pairs")) == num_objects**2
         assert len(pairs(num_objects, "chain")) == 3 * num_objects - 2
     assert set(EDGE_SETS) == {"all_pairs", "chain"}
     with pytest.raises(ValueError, match="unknown edge set 'ring'; choose one of all_pairs, chain"):
@@ -153,8 +167,12 @@ def test_bundled_sorting_models_load_on_all_pairs_and_predict_as_before(name, nu
     np.testing.assert_allclose(predicted, expected[f"{name}_torch{num_objects}"], rtol=0, atol=1e-5)
     frozen = model.export(num_objects)
     assert frozen.edge_set == "all_pairs"
-    np.testing.assert_allclose(frozen.forward(np.concatenate([states, actions], axis=1).astype(np.float64)),
-                               expected[f"{name}_frozen{num_objects}"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        frozen.forward(np.concatenate([states, actions], axis=1).astype(np.float64)),
+        expected[f"{name}_frozen{num_objects}"],
+        rtol=0,
+        atol=1e-9,
+    )
 
 
 def test_runs_on_any_number_of_objects_and_treats_objects_alike():
@@ -236,8 +254,12 @@ def test_checkpoint_round_trip(tmp_path, edge_set):
     loaded = load_checkpoint(tmp_path / "g.pt")
     assert isinstance(loaded.model, GraphDynamics) and loaded.model.config() == model.config()
     assert loaded.model.edge_set == edge_set and loaded.model.config()["edge_set"] == edge_set
-    assert loaded.info["graph"] == {"num_objects": TRAINED_OBJECTS, "runs_on_any_num_objects": True,
-                                    "edge_set": edge_set, "edges": EDGE_SETS[edge_set]}
+    assert loaded.info["graph"] == {
+        "num_objects": TRAINED_OBJECTS,
+        "runs_on_any_num_objects": True,
+        "edge_set": edge_set,
+        "edges": EDGE_SETS[edge_set],
+    }
     state, action = random_batch(5, 4)
     with torch.no_grad():
         assert torch.equal(loaded.model(state.float(), action.float()), model(state.float(), action.float()))
@@ -246,7 +268,9 @@ def test_checkpoint_round_trip(tmp_path, edge_set):
 def test_config_defaults_per_model():
     assert TrainConfig().hidden == (128, 128) and TrainConfig().message_dim is None
     graph = TrainConfig(model="graph", relu_target=8)
-    assert graph.hidden == (32, 32) and graph.message_dim == 16 and graph.message_penalty == 1.0 and graph.neurons == 128
+    assert (
+        graph.hidden == (32, 32) and graph.message_dim == 16 and graph.message_penalty == 1.0 and graph.neurons == 128
+    )
     with pytest.raises(ModelConfigError, match="130 hidden neurons"):
         TrainConfig(model="graph", hidden=(40, 25), relu_target=131).validate()
     with pytest.raises(ModelConfigError, match="graph only"):
@@ -266,7 +290,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 def test_train_graph_then_inspect_on_another_number_of_objects(capsys, sorting_files, tmp_path):
     out = tmp_path / "graph.pt"
-    code, stdout, _ = run(capsys, "train", sorting_files[3], "--model", "graph", "--relu-target", 5, "--out", out, *TINY)
+    code, stdout, _ = run(
+        capsys, "train", sorting_files[3], "--model", "graph", "--relu-target", 5, "--out", out, *TINY
+    )
     assert code == 0
     checkpoint = load_checkpoint(out)
     info = checkpoint.info
@@ -274,7 +300,9 @@ def test_train_graph_then_inspect_on_another_number_of_objects(capsys, sorting_f
     assert info["graph"]["num_objects"] == 3 and info["graph"]["runs_on_any_num_objects"]
     per_network = info["network_kind_counts"]
     assert set(per_network) == {"edge", "node"}
-    assert {kind: per_network["edge"][kind] + per_network["node"][kind] for kind in per_network["edge"]} == info["kind_counts"]
+    assert {kind: per_network["edge"][kind] + per_network["node"][kind] for kind in per_network["edge"]} == info[
+        "kind_counts"
+    ]
     assert info["kind_counts"]["relu"] <= 5 and sum(info["kind_counts"].values()) == 32
     assert "trained with 3 objects" in stdout and "edge 5 -> 8 -> 8 -> 4" in stdout
     assert f"edge: relu {per_network['edge']['relu']}," in stdout

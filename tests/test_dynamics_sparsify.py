@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from dynamics.gates import GatedMLP, NeuronKind, count_kinds, neuron_gates
-from dynamics.sparsify import budget_schedule, commit_phase, expected_relu_count, relu_penalty, release, temperature
+from dynamics.sparsify import budget_schedule, commit_phase, expected_relu_count, release, relu_penalty, temperature
 
 
 class TwoFunctions(nn.Module):

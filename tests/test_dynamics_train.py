@@ -5,14 +5,16 @@ import os
 import numpy as np
 import pytest
 import torch
+from toy import toy_transitions
 
 import dynamics.train
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.errors import CheckpointError, DataError, ModelConfigError, TrainingError
-from toy import toy_transitions
 from dynamics.train import TrainConfig, plan_stages, train
 
-TINY = TrainConfig(hidden=(16, 16), relu_target=5, rollout_steps=3, epochs=3, phase_epochs=2, batch_size=64, eval_steps=4)
+TINY = TrainConfig(
+    hidden=(16, 16), relu_target=5, rollout_steps=3, epochs=3, phase_epochs=2, batch_size=64, eval_steps=4
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -53,7 +55,13 @@ def test_without_target_the_model_stays_dense(data, tmp_path):
 def test_stage_plan_halves_the_budget_and_ends_with_the_target():
     stages = plan_stages(TINY)
     assert [(stage.kind, stage.budget) for stage in stages] == [
-        ("dense", None), ("gates", 16), ("finetune", 16), ("gates", 8), ("finetune", 8), ("gates", 5), ("finetune", 5)
+        ("dense", None),
+        ("gates", 16),
+        ("finetune", 16),
+        ("gates", 8),
+        ("finetune", 8),
+        ("gates", 5),
+        ("finetune", 5),
     ]
     assert [stage.final for stage in stages] == [False] * 5 + [True] * 2
 
@@ -93,7 +101,13 @@ def test_interrupted_run_resumes_to_the_same_model(data, tmp_path, monkeypatch):
 def test_resume_refuses_other_options_or_other_data(data, tmp_path):
     train(data, TINY, tmp_path / "m.pt", show_progress=False)
     with pytest.raises(CheckpointError, match="rollout_steps"):
-        train(data, TrainConfig(**{**TINY.__dict__, "rollout_steps": 2}), tmp_path / "m.pt", resume=True, show_progress=False)
+        train(
+            data,
+            TrainConfig(**{**TINY.__dict__, "rollout_steps": 2}),
+            tmp_path / "m.pt",
+            resume=True,
+            show_progress=False,
+        )
     with pytest.raises(CheckpointError, match="different data"):
         train(toy_transitions(episodes=20, steps=25, seed=2), TINY, tmp_path / "m.pt", resume=True, show_progress=False)
 

@@ -21,8 +21,11 @@ from mpc.main import main
 
 def small_transitions():
     metadata = {key: None for key in REQUIRED_METADATA} | {
-        "state_layout": ["x", "y"], "action_low": [-1.0], "action_high": [1.0],
-        "workspace_low": [-1.0, -1.0], "workspace_high": [1.0, 1.0],
+        "state_layout": ["x", "y"],
+        "action_low": [-1.0],
+        "action_high": [1.0],
+        "workspace_low": [-1.0, -1.0],
+        "workspace_high": [1.0, 1.0],
     }
     states = np.arange(6, dtype=np.float32).reshape(3, 2)
     return Transitions(states, np.zeros((3, 1), np.float32), states + 1, np.zeros(3, np.int64), metadata)
@@ -34,13 +37,22 @@ def same_transitions(path):
 
 # every writer of the project: how to write, the error type it raises for a bad path, a check of what it wrote
 WRITERS = {
-    "write_atomically": (lambda path: write_atomically(path, lambda file: file.write(b"content")),
-                         OutputPathError, lambda path: path.read_bytes() == b"content"),
+    "write_atomically": (
+        lambda path: write_atomically(path, lambda file: file.write(b"content")),
+        OutputPathError,
+        lambda path: path.read_bytes() == b"content",
+    ),
     "Transitions.save": (lambda path: small_transitions().save(path), DatasetError, same_transitions),
-    "save_checkpoint": (lambda path: save_checkpoint(path, MLPDynamics(2, 1, (3,)), {"env_id": "x"}, {}),
-                        CheckpointError, lambda path: load_checkpoint(path).metadata == {"env_id": "x"}),
-    "save_json": (lambda path: save_json({"cost": float("nan")}, path),
-                  MPCError, lambda path: json.loads(path.read_text()) == {"cost": None}),
+    "save_checkpoint": (
+        lambda path: save_checkpoint(path, MLPDynamics(2, 1, (3,)), {"env_id": "x"}, {}),
+        CheckpointError,
+        lambda path: load_checkpoint(path).metadata == {"env_id": "x"},
+    ),
+    "save_json": (
+        lambda path: save_json({"cost": float("nan")}, path),
+        MPCError,
+        lambda path: json.loads(path.read_text()) == {"cost": None},
+    ),
 }
 
 

@@ -12,10 +12,12 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+from scenes import PUSHING, SORTING
+from toy import toy_transitions
 
+import dynamics.train
 import envs  # noqa: F401  (registers the environments)
 import envs.collect
-import dynamics.train
 import mpc.control.runner
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.config import TrainConfig
@@ -30,8 +32,6 @@ from mpc.errors import NonFiniteError
 from mpc.main import main
 from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
 from mpc.problem import PlanningProblem, Task, trajectory_cost
-from scenes import PUSHING, SORTING
-from toy import toy_transitions
 
 SAMPLING = ("mppi", "cem", "random", "gd")
 
@@ -57,13 +57,18 @@ def files(tmp_path, metadata):
     toy_transitions(episodes=20, steps=25, seed=3).save(tmp_path / "data.npz")
     save_checkpoint(tmp_path / "model.pt", pushing_model(metadata), metadata, {})
     (tmp_path / "folder").mkdir()
-    return {"tmp": str(tmp_path), "data": str(tmp_path / "data.npz"), "model": str(tmp_path / "model.pt"),
-            "dir": str(tmp_path / "folder")}
+    return {
+        "tmp": str(tmp_path),
+        "data": str(tmp_path / "data.npz"),
+        "model": str(tmp_path / "model.pt"),
+        "dir": str(tmp_path / "folder"),
+    }
 
 
 @pytest.fixture
 def no_work(monkeypatch):
     """Make the long work of every command fail the test if it starts."""
+
     def work(*args, **kwargs):
         raise AssertionError("the command started its work before refusing the mistake")
 
@@ -80,8 +85,11 @@ def run(capsys, command, arguments, files):
 
 def snapshot(folder):
     """Every file under `folder` with its content."""
-    return {os.path.join(root, name): open(os.path.join(root, name), "rb").read()
-            for root, _, names in os.walk(folder) for name in names}
+    return {
+        os.path.join(root, name): open(os.path.join(root, name), "rb").read()
+        for root, _, names in os.walk(folder)
+        for name in names
+    }
 
 
 def assert_one_line(code, err, command, *fragments):
@@ -94,22 +102,24 @@ def assert_one_line(code, err, command, *fragments):
 # --- output paths -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command, arguments, message", [
-    ("collect", ["ObjectPushing-v0", "--out", "{dir}"], "it is a directory"),
-    ("train", ["{data}", "--out", "{data}"], "it is the input DATA"),
-    ("train", ["{data}", "--out", "{dir}"], "it is a directory"),
-    ("train", ["{data}", "--out", "{dir}/missing/model.pt"], "does not exist"),
-    ("control", ["{model}", "--out", "{dir}"], "it is a directory"),
-    ("control", ["{model}", "--out", "{model}"], "it is the input MODEL"),
-    ("control", ["{model}", "--video", "{model}"], "it is the input MODEL"),
-    ("control", ["{model}", "--out", "{tmp}/run.gif", "--video", "{tmp}/run.gif"], "it is the output --out"),
-    ("control", ["{model}", "--out", "{tmp}/r.json", "--video", "{tmp}/run.mp3"], "no animated image format"),
-    ("demo", ["--out-dir", "{data}"], "is a file"),
-    ("demo", ["--out-dir", "{data}/inside"], "is a file"),
-    ("demo", ["--out-dir", "{tmp}"], "demo_results.json: it is a directory"),
-])
-def test_output_paths_are_checked_before_any_work_and_cost_no_file(command, arguments, message, files, no_work,
-                                                                     capsys):
+@pytest.mark.parametrize(
+    "command, arguments, message",
+    [
+        ("collect", ["ObjectPushing-v0", "--out", "{dir}"], "it is a directory"),
+        ("train", ["{data}", "--out", "{data}"], "it is the input DATA"),
+        ("train", ["{data}", "--out", "{dir}"], "it is a directory"),
+        ("train", ["{data}", "--out", "{dir}/missing/model.pt"], "does not exist"),
+        ("control", ["{model}", "--out", "{dir}"], "it is a directory"),
+        ("control", ["{model}", "--out", "{model}"], "it is the input MODEL"),
+        ("control", ["{model}", "--video", "{model}"], "it is the input MODEL"),
+        ("control", ["{model}", "--out", "{tmp}/run.gif", "--video", "{tmp}/run.gif"], "it is the output --out"),
+        ("control", ["{model}", "--out", "{tmp}/r.json", "--video", "{tmp}/run.mp3"], "no animated image format"),
+        ("demo", ["--out-dir", "{data}"], "is a file"),
+        ("demo", ["--out-dir", "{data}/inside"], "is a file"),
+        ("demo", ["--out-dir", "{tmp}"], "demo_results.json: it is a directory"),
+    ],
+)
+def test_output_paths_are_checked_before_any_work_and_cost_no_file(command, arguments, message, files, no_work, capsys):
     os.mkdir(os.path.join(files["tmp"], "demo_results.json"))  # an output of demo, taken by a folder
     before = snapshot(files["tmp"])
     code, _, err = run(capsys, command, arguments, files)
@@ -127,18 +137,35 @@ COMMAND_LINES = {
 }
 
 
-@pytest.mark.parametrize("command, option, value", [
-    ("collect", "--episodes", "0"), ("collect", "--steps", "-5"), ("collect", "--seed", "-1"),
-    ("collect", "--workers", "0"),
-    ("train", "--lr", "inf"), ("train", "--lr", "nan"), ("train", "--lr", "0"), ("train", "--seed", "-1"),
-    ("train", "--epochs", "0"), ("train", "--threads", "0"), ("train", "--message-penalty", "nan"),
-    ("train", "--relu-target", "-1"),
-    ("control", "--time-limit", "inf"), ("control", "--time-limit", "nan"), ("control", "--time-limit", "0"),
-    ("control", "--seed", "-1"), ("control", "--horizon", "0"), ("control", "--episodes", "two"),
-    ("demo", "--time-limit", "inf"), ("demo", "--seed", "-1"), ("demo", "--steps", "0"),
-])
-def test_numeric_options_that_make_no_sense_are_one_line_before_any_work(command, option, value, files, no_work,
-                                                                          capsys):
+@pytest.mark.parametrize(
+    "command, option, value",
+    [
+        ("collect", "--episodes", "0"),
+        ("collect", "--steps", "-5"),
+        ("collect", "--seed", "-1"),
+        ("collect", "--workers", "0"),
+        ("train", "--lr", "inf"),
+        ("train", "--lr", "nan"),
+        ("train", "--lr", "0"),
+        ("train", "--seed", "-1"),
+        ("train", "--epochs", "0"),
+        ("train", "--threads", "0"),
+        ("train", "--message-penalty", "nan"),
+        ("train", "--relu-target", "-1"),
+        ("control", "--time-limit", "inf"),
+        ("control", "--time-limit", "nan"),
+        ("control", "--time-limit", "0"),
+        ("control", "--seed", "-1"),
+        ("control", "--horizon", "0"),
+        ("control", "--episodes", "two"),
+        ("demo", "--time-limit", "inf"),
+        ("demo", "--seed", "-1"),
+        ("demo", "--steps", "0"),
+    ],
+)
+def test_numeric_options_that_make_no_sense_are_one_line_before_any_work(
+    command, option, value, files, no_work, capsys
+):
     before = snapshot(files["tmp"])
     code, out, err = run(capsys, command, [*COMMAND_LINES[command], option, value], files)
     assert code == 2 and out == ""
@@ -146,9 +173,16 @@ def test_numeric_options_that_make_no_sense_are_one_line_before_any_work(command
     assert snapshot(files["tmp"]) == before
 
 
-@pytest.mark.parametrize("option", [{"learning_rate": math.nan}, {"learning_rate": math.inf},
-                                    {"relu_penalty": math.nan}, {"seed": -1},
-                                    {"model": "graph", "message_penalty": math.inf}])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"learning_rate": math.nan},
+        {"learning_rate": math.inf},
+        {"relu_penalty": math.nan},
+        {"seed": -1},
+        {"model": "graph", "message_penalty": math.inf},
+    ],
+)
 def test_training_options_that_make_no_sense_are_refused_by_the_library_too(option):
     with pytest.raises(ModelConfigError):
         TrainConfig(**option).validate()
@@ -157,17 +191,36 @@ def test_training_options_that_make_no_sense_are_refused_by_the_library_too(opti
 # --- stdout holds results only ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["control", "{model}", "--planner", "milp", "--out", "{tmp}/out/r.json"],
-                                     ["control", "{model}", "--planner", "milp-cem", "--out", "{tmp}/out/r.json",
-                                      "--video", "{tmp}/out/run.gif"],
-                                     ["demo", "--out-dir", "{tmp}/out"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["control", "{model}", "--planner", "milp", "--out", "{tmp}/out/r.json"],
+        ["control", "{model}", "--planner", "milp-cem", "--out", "{tmp}/out/r.json", "--video", "{tmp}/out/run.gif"],
+        ["demo", "--out-dir", "{tmp}/out"],
+    ],
+)
 def test_stdout_holds_results_only_and_files_follow_the_umask(command, files):
     """A fresh process: HiGHS prints its banner once per process, when the first Highs instance is made."""
     os.mkdir(files["tmp"] + "/out")
     done = subprocess.run(
-        [sys.executable, "-m", "mpc.main", *(argument.format(**files) for argument in command), "--episodes", "1",
-         "--steps", "1", "--horizon", "2", "--time-limit", "0.2"],
-        capture_output=True, text=True, timeout=300, env=os.environ | {"OPENBLAS_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "mpc.main",
+            *(argument.format(**files) for argument in command),
+            "--episodes",
+            "1",
+            "--steps",
+            "1",
+            "--horizon",
+            "2",
+            "--time-limit",
+            "0.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"OPENBLAS_NUM_THREADS": "1"},
         preexec_fn=lambda: os.umask(0o027),
     )
     assert done.returncode == 0, done.stderr
@@ -184,9 +237,29 @@ def test_training_that_diverges_never_keeps_a_checkpoint_predicting_non_finite_s
     """One Adam step per epoch at --lr 300: the first epoch ends with a finite loss, the weights it leaves
     overflow the 8-step rollouts (what `control` would plan with)."""
     out = files["tmp"] + "/model_lr300.pt"
-    code, _, err = run(capsys, "train", ["{data}", "--out", out, "--lr", "300", "--batch-size", "1024",
-                                         "--hidden", "16,16", "--rollout-steps", "3", "--epochs", "3",
-                                         "--eval-steps", "8", "--quiet"], files)
+    code, _, err = run(
+        capsys,
+        "train",
+        [
+            "{data}",
+            "--out",
+            out,
+            "--lr",
+            "300",
+            "--batch-size",
+            "1024",
+            "--hidden",
+            "16,16",
+            "--rollout-steps",
+            "3",
+            "--epochs",
+            "3",
+            "--eval-steps",
+            "8",
+            "--quiet",
+        ],
+        files,
+    )
     assert_one_line(code, err, "train", "training stopped")
     if os.path.exists(out):  # a kept checkpoint predicts finite states over the validation horizon
         checkpoint = load_checkpoint(out)
@@ -198,11 +271,13 @@ def test_training_that_diverges_never_keeps_a_checkpoint_predicting_non_finite_s
             assert torch.isfinite(rollout(checkpoint.model, start, actions)).all()
 
 
-@pytest.mark.parametrize("command, arguments", [("inspect", []), *(("control", ["--planner", name])
-                                                                   for name in PLANNER_NAMES)])
+@pytest.mark.parametrize(
+    "command, arguments", [("inspect", []), *(("control", ["--planner", name]) for name in PLANNER_NAMES)]
+)
 def test_a_checkpoint_that_predicts_non_finite_states_is_refused(command, arguments, files, metadata, no_work, capsys):
-    save_checkpoint(files["tmp"] + "/diverged.pt", pushing_model(metadata, scale=1e30), metadata,
-                    {"config": {"eval_steps": 8}})
+    save_checkpoint(
+        files["tmp"] + "/diverged.pt", pushing_model(metadata, scale=1e30), metadata, {"config": {"eval_steps": 8}}
+    )
     extra = ["--out", "{tmp}/r.json"] if command == "control" else []
     code, _, err = run(capsys, command, ["{tmp}/diverged.pt", *arguments, *extra], files)
     assert_one_line(code, err, command, "diverged.pt", "predictions are not finite")
@@ -222,8 +297,28 @@ def test_inspect_refuses_data_without_transitions(files, capsys):
     np.savez(files["tmp"] + "/empty.npz", metadata=np.array(json.dumps(toy.metadata)), **empty)
     with pytest.raises(DatasetError, match="empty.npz: there are no transitions"):
         load_transitions(files["tmp"] + "/empty.npz")
-    assert run(capsys, "train", ["{data}", "--out", "{tmp}/toy.pt", "--hidden", "8", "--epochs", "1", "--rollout-steps",
-                                 "2", "--eval-steps", "2", "--quiet"], files)[0] == 0
+    assert (
+        run(
+            capsys,
+            "train",
+            [
+                "{data}",
+                "--out",
+                "{tmp}/toy.pt",
+                "--hidden",
+                "8",
+                "--epochs",
+                "1",
+                "--rollout-steps",
+                "2",
+                "--eval-steps",
+                "2",
+                "--quiet",
+            ],
+            files,
+        )[0]
+        == 0
+    )
     code, _, err = run(capsys, "inspect", ["{tmp}/toy.pt", "--data", "{tmp}/empty.npz"], files)
     assert_one_line(code, err, "inspect", "no transitions")
 
@@ -236,8 +331,16 @@ class Overflowing(torch.nn.Module):
 
 
 def sampling_problem(**changes):
-    fields = dict(state=np.zeros(2), goal=np.ones(2), horizon=3, action_low=-np.ones(2), action_high=np.ones(2),
-                  state_weights=np.ones(2), terminal_weights=np.ones(2), time_limit=5.0)
+    fields = dict(
+        state=np.zeros(2),
+        goal=np.ones(2),
+        horizon=3,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=np.ones(2),
+        time_limit=5.0,
+    )
     return PlanningProblem(**(fields | changes))
 
 
@@ -250,8 +353,11 @@ class Integrator(torch.nn.Module):
 @pytest.mark.parametrize("case", ["inf model", "weights 1e38"])
 def test_sampling_planners_report_when_no_sequence_has_a_finite_cost(planner_name, case):
     model = Overflowing() if case == "inf model" else Integrator()
-    problem = sampling_problem() if case == "inf model" else sampling_problem(goal=np.full(2, 10.0),
-                                                                              state_weights=np.full(2, 1e38))
+    problem = (
+        sampling_problem()
+        if case == "inf model"
+        else sampling_problem(goal=np.full(2, 10.0), state_weights=np.full(2, 1e38))
+    )
     planner = make_planner(planner_name, model, seed=0)
     planner.max_iterations = 3
     with pytest.raises(NonFiniteError, match="finite cost"):
@@ -261,6 +367,7 @@ def test_sampling_planners_report_when_no_sequence_has_a_finite_cost(planner_nam
 @pytest.mark.parametrize("planner_name", SAMPLING)
 def test_sampling_planners_skip_the_non_finite_sequences(planner_name):
     """Half the box predicts NaN: the plan is the best finite sequence, and a zero-width entry stays put."""
+
     class HalfNaN(torch.nn.Module):
         def forward(self, state, action):
             following = state + action
@@ -268,18 +375,26 @@ def test_sampling_planners_skip_the_non_finite_sequences(planner_name):
 
     planner = make_planner(planner_name, HalfNaN(), seed=0)
     planner.max_iterations = 5
-    plan = planner.plan(sampling_problem(goal=-np.ones(2), action_low=np.array([-1.0, 0.25]),
-                                         action_high=np.array([1.0, 0.25])))
+    plan = planner.plan(
+        sampling_problem(goal=-np.ones(2), action_low=np.array([-1.0, 0.25]), action_high=np.array([1.0, 0.25]))
+    )
     assert np.isfinite(plan.objective) and np.isfinite(plan.states).all()
     assert np.all(plan.actions[:, 0] <= 0) and np.all(plan.actions[:, 1] == 0.25)
 
 
 @pytest.mark.parametrize("planner_name", SAMPLING)
 def test_the_controller_falls_back_when_planner_and_fallback_planner_find_no_finite_plan(planner_name):
-    task = Task(horizon=3, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.ones(2),
-                terminal_weights=np.ones(2), time_limit=0.2)
-    controller = RecedingHorizonController(make_planner(planner_name, Overflowing(), seed=0), task,
-                                           make_fallback_planner(Overflowing()))
+    task = Task(
+        horizon=3,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=np.ones(2),
+        time_limit=0.2,
+    )
+    controller = RecedingHorizonController(
+        make_planner(planner_name, Overflowing(), seed=0), task, make_fallback_planner(Overflowing())
+    )
     action, record = controller.act(np.zeros(2), np.ones(2))
     assert record.fallback and record.status == "fallback (NonFiniteError)"
     assert np.array_equal(action, [0.0, 0.0])
@@ -288,10 +403,15 @@ def test_the_controller_falls_back_when_planner_and_fallback_planner_find_no_fin
 # --- environments restore what they produce ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env_id, kwargs", [
-    (PUSHING, {"shape": "box"}), (PUSHING, {"shape": "t"}),
-    (SORTING, {"num_objects": 4}), (SORTING, {"num_objects": 8, "num_classes": 4}),
-])
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        (PUSHING, {"shape": "box"}),
+        (PUSHING, {"shape": "t"}),
+        (SORTING, {"num_objects": 4}),
+        (SORTING, {"num_objects": 8, "num_classes": 4}),
+    ],
+)
 def test_every_observation_a_step_produces_is_accepted_back_by_reset(env_id, kwargs):
     data = collect_transitions(env_id, episodes=12, steps=50, seed=11, env_kwargs=kwargs)
     env = gymnasium.make(env_id, **kwargs)
@@ -329,10 +449,19 @@ def test_every_plan_and_objective_stay_in_the_action_box_whatever_the_warm_start
     warm_start = np.full((3, 2), 1.4 * high[0])
     with torch.no_grad():
         goal = rollout(model, torch.as_tensor(state), torch.as_tensor(warm_start)[None])[0, -1].numpy()
-    problem = PlanningProblem(state=state, goal=goal, horizon=3, action_low=low, action_high=high,
-                              state_weights=np.zeros(10), terminal_weights=np.ones(10), warm_start=warm_start,
-                              workspace_low=np.array(metadata["workspace_low"]),
-                              workspace_high=np.array(metadata["workspace_high"]), time_limit=2.0)
+    problem = PlanningProblem(
+        state=state,
+        goal=goal,
+        horizon=3,
+        action_low=low,
+        action_high=high,
+        state_weights=np.zeros(10),
+        terminal_weights=np.ones(10),
+        warm_start=warm_start,
+        workspace_low=np.array(metadata["workspace_low"]),
+        workspace_high=np.array(metadata["workspace_high"]),
+        time_limit=2.0,
+    )
     model.float()
     planner = make_planner(planner_name, model, seed=0)
     if hasattr(planner, "max_iterations"):

@@ -73,7 +73,9 @@ def test_descent_stops_at_a_deadline_and_an_infeasible_region_gives_none():
     pattern = search.pattern(np.zeros((3, 1)))
     program = search.horizon_program.program
     states = program.state_columns[1:].ravel()
-    search.highs.changeColsBounds(states.size, states.astype(np.int32), np.full(states.size, 1e6), np.full(states.size, 2e6))
+    search.highs.changeColsBounds(
+        states.size, states.astype(np.int32), np.full(states.size, 1e6), np.full(states.size, 2e6)
+    )
     assert search.solve(pattern) is None
 
 
@@ -83,8 +85,9 @@ def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum
     warm_start = np.full((3, 1), 0.7)
     problem = tiny_problem(seed, horizon=3, warm_start=warm_start, time_limit=0.6)
     network = model.export()
-    planner = AnytimeMILPPlanner(network, 2, 1, [MPPIPlanner(tiny_model(seed).float(), seed=seed, elites=16)],
-                                 bounds="interval")
+    planner = AnytimeMILPPlanner(
+        network, 2, 1, [MPPIPlanner(tiny_model(seed).float(), seed=seed, elites=16)], bounds="interval"
+    )
     plan = planner.plan(problem)
     np.testing.assert_allclose(plan.states, rollout(network, problem.state, plan.actions), atol=1e-9)
     assert plan.objective == pytest.approx(cost_of(problem, network, plan.actions), rel=1e-9)
@@ -122,8 +125,9 @@ def test_a_program_too_slow_for_the_budget_leaves_the_sampler_the_rest_and_never
     """Region LPs slower than the budget (as on a large graph): the plan is the sampled one, within the budget."""
     model = tiny_model(1)
     problem = tiny_problem(1, horizon=3, warm_start=np.full((3, 1), 0.7), time_limit=0.4)
-    planner = AnytimeMILPPlanner(model.export(), 2, 1, [MPPIPlanner(tiny_model(1).float(), seed=1, elites=8)],
-                                 bounds="interval")
+    planner = AnytimeMILPPlanner(
+        model.export(), 2, 1, [MPPIPlanner(tiny_model(1).float(), seed=1, elites=8)], bounds="interval"
+    )
 
     def slow_descent(self, actions, deadline=np.inf):  # takes the whole exploring time and finds nothing
         time.sleep(max(deadline - time.perf_counter(), 0.0))
@@ -147,4 +151,3 @@ def test_a_program_too_slow_for_the_budget_leaves_the_sampler_the_rest_and_never
     assert plan.status in ("time_limit", "sampled (MILP: no better plan)")
     assert plan.objective == pytest.approx(cost_of(problem, model.export(), plan.actions), rel=1e-9)
     assert plan.objective <= plan.extras["sampled_objective"] + 1e-5
-

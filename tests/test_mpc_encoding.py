@@ -18,8 +18,8 @@ from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.formulation import AffineMap, encode_network_copies
 from mpc.milp.highs import solve_program
 from mpc.milp.horizon import build_horizon_program
-from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.milp.program import ProgramBuilder
+from mpc.problem import PlanningProblem, trajectory_cost
 
 
 def hidden_pre_activations(network, inputs):
@@ -181,7 +181,9 @@ def test_builder_keeps_scalar_and_array_bounds_in_block_order_and_adds_repeated_
     builder = ProgramBuilder()
     first = builder.add_columns("first", np.array([True, False, True]), np.array([-1.0, -2.0, -3.0]), 5.0)
     second = builder.add_columns("second", np.ones((2, 1), dtype=bool), 0.0, np.array([[1.0], [2.0]]), integer=True)
-    builder.add_rows(2, np.array([0, 0, 1, 0]), np.array([0, 2, 1, 0]), np.array([1.0, 2.0, 3.0, 4.0]), -np.inf, [7.0, 8.0])
+    builder.add_rows(
+        2, np.array([0, 0, 1, 0]), np.array([0, 2, 1, 0]), np.array([1.0, 2.0, 3.0, 4.0]), -np.inf, [7.0, 8.0]
+    )
     builder.add_sum_rows([(second.ravel(), 1.0), (np.array([0, 1]), np.array([-1.0, 1.0]))], 0.0, np.inf)
     builder.add_cost(np.array([1, 3, 1]), np.array([0.5, 1.0, 0.25]))
     program = builder.build()

@@ -8,13 +8,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 from test_mpc_encoding import check_primal_point, hidden_pre_activations, solve_with_fixed_actions
 from test_mpc_pyomo import appsi_highs
-from strategies import IDENTITY, RELU, ZERO, random_network, sparse_networks
 
-from dynamics.frozen import EDGE_SETS, FrozenGraph, POSITION_DIM, rollout
+from dynamics.frozen import EDGE_SETS, POSITION_DIM, FrozenGraph, rollout
 from dynamics.graph import GraphDynamics
-from mpc.errors import ProblemError
 from mpc.milp.bounds.crown import linear_copy_bounds
 from mpc.milp.bounds.interval import propagate_intervals
 from mpc.milp.bounds.lp import lp_tightener
@@ -22,8 +21,8 @@ from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.highs import solve_program
 from mpc.milp.horizon import build_horizon_program
 from mpc.milp.planner import BOUND_MODES, MILPPlanner
-from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.milp.pyomo_export import to_pyomo
+from mpc.problem import PlanningProblem, trajectory_cost
 
 ACTION_DIM = 2
 
@@ -78,9 +77,13 @@ def test_linear_copy_bounds_contain_every_neuron_and_lie_within_the_intervals(dr
     for layer, values in enumerate(hidden_pre_activations(network, inputs)):
         assert np.all(values >= linear.pre_low[layer][:, None] - 1e-9)
         assert np.all(values <= linear.pre_high[layer][:, None] + 1e-9)
-        assert np.all(linear.pre_low[layer] >= interval.pre_low[layer]) and np.all(linear.pre_high[layer] <= interval.pre_high[layer])
+        assert np.all(linear.pre_low[layer] >= interval.pre_low[layer]) and np.all(
+            linear.pre_high[layer] <= interval.pre_high[layer]
+        )
     outputs = network.forward(inputs)
-    assert np.all(outputs >= linear.output_low[:, None] - 1e-9) and np.all(outputs <= linear.output_high[:, None] + 1e-9)
+    assert np.all(outputs >= linear.output_low[:, None] - 1e-9) and np.all(
+        outputs <= linear.output_high[:, None] + 1e-9
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -151,7 +154,9 @@ def test_planner_optimum_beats_random_search_on_the_graph(seed, bounds):
     grid = np.linspace(-1, 1, 9)
     actions = np.stack(np.meshgrid(grid, grid, grid, grid), axis=-1).reshape(-1, 2, ACTION_DIM)
     actions = np.concatenate([actions, rng.uniform(-1, 1, size=(20000, 2, ACTION_DIM))])
-    costs = trajectory_cost(problem, torch.from_numpy(rollout(graph, problem.state, actions)), torch.from_numpy(actions))
+    costs = trajectory_cost(
+        problem, torch.from_numpy(rollout(graph, problem.state, actions)), torch.from_numpy(actions)
+    )
     assert plan.objective <= float(costs.min()) + 1e-6
 
 
@@ -167,8 +172,12 @@ def test_pyomo_export_of_a_graph_program_has_the_fast_path_optimum():
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3, 5]), st.sampled_from([2, 3, 4]),
-       st.sampled_from(sorted(EDGE_SETS)))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1, 3, 5]),
+    st.sampled_from([2, 3, 4]),
+    st.sampled_from(sorted(EDGE_SETS)),
+)
 def test_fixed_actions_give_the_torch_geometric_rollout(seed, horizon, num_objects, edge_set):
     """The program of the exported model reproduces GraphDynamics itself, also on another N than trained."""
     rng = np.random.default_rng(seed)

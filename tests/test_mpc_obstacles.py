@@ -24,8 +24,9 @@ from mpc.problem import Obstacle, PlanningProblem, trajectory_cost
 from mpc.sampling.mppi import MPPIPlanner
 
 # A point mass in the plane: x' = x + u, the action box [-1.5, 1.5]^2 (a frozen network without hidden neurons).
-INTEGRATOR = FrozenNetwork((FrozenLayer(np.zeros((2, 4)), np.zeros(2), np.zeros(2, dtype=bool)),),
-                           np.array([[1.0, 0, 1, 0], [0, 1, 0, 1]]))
+INTEGRATOR = FrozenNetwork(
+    (FrozenLayer(np.zeros((2, 4)), np.zeros(2), np.zeros(2, dtype=bool)),), np.array([[1.0, 0, 1, 0], [0, 1, 0, 1]])
+)
 SQUARE = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
 
 
@@ -36,9 +37,19 @@ class TorchIntegrator(torch.nn.Module):
 
 def blocked_problem(obstacles, **changes) -> PlanningProblem:
     """From (-3, 0) to (3, 0): the straight line runs through the square."""
-    fields = dict(state=np.array([-3.0, 0.01]), goal=np.array([3.0, 0.0]), horizon=6, action_low=-1.5 * np.ones(2),
-                  action_high=1.5 * np.ones(2), state_weights=np.ones(2), terminal_weights=5 * np.ones(2),
-                  workspace_low=-5 * np.ones(2), workspace_high=5 * np.ones(2), obstacles=obstacles, time_limit=10.0)
+    fields = dict(
+        state=np.array([-3.0, 0.01]),
+        goal=np.array([3.0, 0.0]),
+        horizon=6,
+        action_low=-1.5 * np.ones(2),
+        action_high=1.5 * np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=5 * np.ones(2),
+        workspace_low=-5 * np.ones(2),
+        workspace_high=5 * np.ones(2),
+        obstacles=obstacles,
+        time_limit=10.0,
+    )
     return PlanningProblem(**(fields | changes))
 
 
@@ -56,7 +67,9 @@ def test_penalty_is_the_hinge_on_the_signed_distance_and_zero_when_clear():
     torch_states = torch.from_numpy(states)
     free = dataclasses.replace(problem, obstacles=())
     actions = torch.zeros(2, 6, 2)
-    penalty = (trajectory_cost(problem, torch_states, actions[:, :2]) - trajectory_cost(free, torch_states, actions[:, :2]))
+    penalty = trajectory_cost(problem, torch_states, actions[:, :2]) - trajectory_cost(
+        free, torch_states, actions[:, :2]
+    )
     np.testing.assert_allclose(penalty.numpy(), [problem.obstacle_weight * 0.75, 0.0])
     assert problem.predicts_collision(states[0]) and not problem.predicts_collision(states[1])
 
@@ -71,7 +84,9 @@ def regular(sides: int, radius: float, centre, turn: float) -> np.ndarray:
 def test_penalty_is_never_negative_and_vanishes_outside(seed, sides):
     rng = np.random.default_rng(seed)
     corners = regular(sides, rng.uniform(0.5, 2.0), rng.uniform(-1, 1, 2), rng.uniform(0, 2 * np.pi))
-    obstacle = Obstacle.of_entries(corners, [[0, 1], [1, 0]], 2, margin=rng.uniform(0, 0.5), soft_margin=rng.uniform(0, 1))
+    obstacle = Obstacle.of_entries(
+        corners, [[0, 1], [1, 0]], 2, margin=rng.uniform(0, 0.5), soft_margin=rng.uniform(0, 1)
+    )
     problem = blocked_problem([obstacle], horizon=3)
     states = torch.from_numpy(rng.uniform(-4, 4, size=(256, 4, 2)))
     free = dataclasses.replace(problem, obstacles=())
@@ -91,8 +106,9 @@ def test_both_milp_planners_go_around_and_never_predict_a_collision(soft_margin,
     obstacle = Obstacle.of_entries(SQUARE, [[0, 1]], 2, margin=0.2, soft_margin=soft_margin)
     problem = blocked_problem([obstacle])
     exact = MILPPlanner(INTEGRATOR, 2, 2, bounds="interval", mip_gap=1e-9).plan(problem)
-    anytime = AnytimeMILPPlanner(INTEGRATOR, 2, 2, [MPPIPlanner(TorchIntegrator().double(), seed=0, elites=8)],
-                                 bounds="interval").plan(dataclasses.replace(problem, time_limit=1.0))
+    anytime = AnytimeMILPPlanner(
+        INTEGRATOR, 2, 2, [MPPIPlanner(TorchIntegrator().double(), seed=0, elites=8)], bounds="interval"
+    ).plan(dataclasses.replace(problem, time_limit=1.0))
     straight = np.tile([1.0, 0.0], (6, 1))
     assert problem.predicts_collision(rollout(INTEGRATOR, problem.state, straight))
     assert exact.status == "optimal"
@@ -114,11 +130,21 @@ def test_exact_and_anytime_plans_keep_every_point_out_on_random_models(seed, hor
     # Two points: the state itself and its mirror image (y, x), with a hard margin and a soft band.
     obstacle = Obstacle.of_entries(corners, [[0, 1], [1, 0]], 2, margin=0.1, soft_margin=float(rng.uniform(0, 0.3)))
     problem = PlanningProblem(
-        state=rng.uniform(-3, 3, 2), goal=rng.uniform(-1, 1, 2), horizon=horizon, action_low=-np.ones(2),
-        action_high=np.ones(2), state_weights=np.ones(2), terminal_weights=3 * np.ones(2), workspace_low=-6 * np.ones(2),
-        workspace_high=6 * np.ones(2), obstacles=[obstacle], time_limit=5.0)
-    anytime = AnytimeMILPPlanner(network, 2, 2, [MPPIPlanner(tiny_model(seed, 2, 2).float(), seed=0, elites=8)],
-                                 bounds="interval")
+        state=rng.uniform(-3, 3, 2),
+        goal=rng.uniform(-1, 1, 2),
+        horizon=horizon,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=3 * np.ones(2),
+        workspace_low=-6 * np.ones(2),
+        workspace_high=6 * np.ones(2),
+        obstacles=[obstacle],
+        time_limit=5.0,
+    )
+    anytime = AnytimeMILPPlanner(
+        network, 2, 2, [MPPIPlanner(tiny_model(seed, 2, 2).float(), seed=0, elites=8)], bounds="interval"
+    )
     plans = [anytime.plan(dataclasses.replace(problem, time_limit=0.5))]
     try:
         plans.append(MILPPlanner(network, 2, 2, bounds="interval").plan(problem))
@@ -180,8 +206,13 @@ def test_a_point_that_starts_too_deep_may_stay_but_not_go_deeper():
 
 def test_a_state_box_inside_an_obstacle_makes_the_program_infeasible():
     # Left of a large square, with a workspace box that ends inside it: the next state cannot keep out.
-    problem = blocked_problem([Obstacle.of_entries(SQUARE * 4, [[0, 1]], 2)], state=np.array([-4.5, 0.0]), horizon=1,
-                              workspace_low=np.array([-3.9, -0.5]), workspace_high=np.array([5.0, 0.5]))
+    problem = blocked_problem(
+        [Obstacle.of_entries(SQUARE * 4, [[0, 1]], 2)],
+        state=np.array([-4.5, 0.0]),
+        horizon=1,
+        workspace_low=np.array([-3.9, -0.5]),
+        workspace_high=np.array([5.0, 0.5]),
+    )
     with pytest.raises(InfeasibleError, match="cannot keep out"):
         MILPPlanner(INTEGRATOR, 2, 2, bounds="interval").build(problem)
 

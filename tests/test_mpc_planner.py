@@ -16,7 +16,6 @@ from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
 from mpc.errors import InfeasibleError, NoIncumbentError, ProblemError
 from mpc.milp.highs import solve_program
-
 from mpc.milp.planner import MILPPlanner
 from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.sampling.base import evaluate
@@ -99,8 +98,9 @@ def test_scip_backend_reaches_the_optimum_highs_proves(seed):
 
 def test_scip_backend_raises_the_same_typed_errors():
     model = tiny_model(1)
-    contradictory = tiny_problem(1, horizon=2, state_constraints=(np.array([[1.0, 0.0], [-1.0, 0.0]]),
-                                                                  np.array([0.0, -1.0])))
+    contradictory = tiny_problem(
+        1, horizon=2, state_constraints=(np.array([[1.0, 0.0], [-1.0, 0.0]]), np.array([0.0, -1.0]))
+    )
     with pytest.raises(InfeasibleError):
         MILPPlanner(model.export(), 2, 1, bounds="interval", solver="scip").plan(contradictory)
 
@@ -201,16 +201,24 @@ def test_returned_actions_attain_the_reported_optimum_when_presolve_settles_the_
     network = FrozenNetwork(
         layers=(
             FrozenLayer(
-                np.array([[-0.15921497959599087, -0.04675182970353729, -0.3662554541331166, 0.0527071717894677],
-                          [0.4759345934454396, 0.028754756041459266, 0.5402019671253724, 0.317670616544595],
-                          [-0.8029750980564964, -0.3071566044948359, -0.06039294598556235, -0.567796488475697]]),
+                np.array(
+                    [
+                        [-0.15921497959599087, -0.04675182970353729, -0.3662554541331166, 0.0527071717894677],
+                        [0.4759345934454396, 0.028754756041459266, 0.5402019671253724, 0.317670616544595],
+                        [-0.8029750980564964, -0.3071566044948359, -0.06039294598556235, -0.567796488475697],
+                    ]
+                ),
                 np.array([-0.4192825369616573, -0.10083623599873072, 0.17273371633894702]),
                 np.array([True, True, False]),
             ),
             FrozenLayer(
-                np.array([[-0.4158291978476402, 0.9072062118715019, 1.016406324948064],
-                          [-0.19828294217660897, -0.7584285207281947, -0.6613062774546616],
-                          [-0.5613404646964025, -0.3427080399044806, -0.412822793443796]]),
+                np.array(
+                    [
+                        [-0.4158291978476402, 0.9072062118715019, 1.016406324948064],
+                        [-0.19828294217660897, -0.7584285207281947, -0.6613062774546616],
+                        [-0.5613404646964025, -0.3427080399044806, -0.412822793443796],
+                    ]
+                ),
                 np.array([-0.1070224994187479, -0.7021048963872222, -0.3474440682696237]),
                 np.zeros(3, dtype=bool),
             ),

@@ -9,7 +9,6 @@ from test_mpc_planner import tiny_model, tiny_problem
 
 from dynamics.frozen import rollout
 from mpc.milp.highs import solve_program
-
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.pyomo_export import to_pyomo
 

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_mpc_encoding import forward_rollout, hidden_pre_activations, make_problem
 from strategies import sparse_networks
+from test_mpc_encoding import forward_rollout, hidden_pre_activations, make_problem
 
-from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.bounds.crown import linear_tightener
-from mpc.milp.planner import LP_MIN_BINARIES, MILPPlanner
 from mpc.milp.bounds.lp import lp_tightener
-
+from mpc.milp.bounds.rollout import rollout_bounds
+from mpc.milp.planner import LP_MIN_BINARIES, MILPPlanner
 
 TIGHTENERS = {
     "linear": lambda network, problem: [linear_tightener(network, problem)],

@@ -19,9 +19,18 @@ class Integrator(torch.nn.Module):
 
 
 def problem(**changes):
-    fields = dict(state=np.zeros(2), goal=np.ones(2), horizon=3, action_low=-np.ones(2), action_high=np.ones(2),
-                  state_weights=np.ones(2), terminal_weights=np.ones(2), workspace_low=-5 * np.ones(2),
-                  workspace_high=5 * np.ones(2), time_limit=1.0)
+    fields = dict(
+        state=np.zeros(2),
+        goal=np.ones(2),
+        horizon=3,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=np.ones(2),
+        workspace_low=-5 * np.ones(2),
+        workspace_high=5 * np.ones(2),
+        time_limit=1.0,
+    )
     return PlanningProblem(**(fields | changes))
 
 
@@ -56,7 +65,11 @@ PUSHER = [[[1.0, 0.0], [0.0, 1.0]]]  # the point (x0, x1)
     "obstacles, changes, message",
     [
         ([Obstacle(np.array([[0.0, 0.0], [1.0, 1.0]]), PUSHER)], {}, "V >= 3"),
-        ([Obstacle(np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]), PUSHER)], {}, "convex polygon, in order"),
+        (
+            [Obstacle(np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]), PUSHER)],
+            {},
+            "convex polygon, in order",
+        ),
         ([Obstacle(np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5], [2.0, 1.0], [0.0, 1.0]]), PUSHER)], {}, "convex"),
         ([Obstacle(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]), PUSHER)], {}, "repeated corner"),
         ([Obstacle(np.array(SQUARE), np.ones((1, 2, 3)))], {}, "must be \\(P, 2, 2\\)"),
@@ -77,8 +90,11 @@ def test_a_malformed_obstacle_raises_when_the_problem_is_made(obstacles, changes
 
 def test_obstacles_in_either_orientation_and_an_unused_unbounded_entry_are_fine():
     first_entry = [[[1.0, 0.0], [0.0, 0.0]]]  # the point (x0, 0): x1 unused
-    made = problem(obstacles=[Obstacle(np.array(SQUARE[::-1]), first_entry), Obstacle(np.array(SQUARE), first_entry, 0.5, 0.5)],
-                   workspace_low=np.array([-5.0, -np.inf]), workspace_high=np.array([5.0, np.inf]))
+    made = problem(
+        obstacles=[Obstacle(np.array(SQUARE[::-1]), first_entry), Obstacle(np.array(SQUARE), first_entry, 0.5, 0.5)],
+        workspace_low=np.array([-5.0, -np.inf]),
+        workspace_high=np.array([5.0, np.inf]),
+    )
     normals, offsets = made.obstacles[0].faces()
     np.testing.assert_allclose(normals, [[0.0, -1.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], atol=1e-12)
     np.testing.assert_allclose(offsets, [0.0, 1.0, 1.0, 0.0])
@@ -109,8 +125,9 @@ class Failing:
 
 
 def test_the_controller_fallback_status_is_listed():
-    task = Task(horizon=3, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.ones(2),
-                terminal_weights=np.ones(2))
+    task = Task(
+        horizon=3, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.ones(2), terminal_weights=np.ones(2)
+    )
     _, record = RecedingHorizonController(Failing(), task).act(np.zeros(2), np.ones(2))
     assert record.status == f"{FALLBACK} (NoIncumbentError)"
     assert record.status.split(" ")[0] in PLAN_STATUSES

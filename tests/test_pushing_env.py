@@ -6,12 +6,12 @@ import math
 import gymnasium
 import numpy as np
 import pytest
-
-from envs.errors import EnvOptionsError
-from envs.table import MAX_DISPLACEMENT, PUSHER_RADIUS
 from scenes import PUSHING as ENV_ID
 from scenes import object_at_origin_state
 from scenes import points as keypoints
+
+from envs.errors import EnvOptionsError
+from envs.table import MAX_DISPLACEMENT, PUSHER_RADIUS
 
 
 def distance_to_convex_polygon(point, corners):
@@ -37,10 +37,13 @@ def test_off_centre_push_turns_the_object_as_a_rigid_body():
     assert side_lengths == pytest.approx(np.full(4, 8.0), abs=1e-4)
 
 
-@pytest.mark.parametrize("pusher, action", [
-    ([-6.0, 0.0], [MAX_DISPLACEMENT, 0.0]),  # at a face
-    ([-6.0, -6.0], [MAX_DISPLACEMENT, MAX_DISPLACEMENT]),  # at a corner, the longest step the box allows
-])
+@pytest.mark.parametrize(
+    "pusher, action",
+    [
+        ([-6.0, 0.0], [MAX_DISPLACEMENT, 0.0]),  # at a face
+        ([-6.0, -6.0], [MAX_DISPLACEMENT, MAX_DISPLACEMENT]),  # at a corner, the longest step the box allows
+    ],
+)
 def test_fast_push_never_tunnels_through_the_object(pusher, action):
     env = gymnasium.make(ENV_ID)
     observation, _ = env.reset(seed=0, options={"state": object_at_origin_state(env, pusher)})
@@ -59,7 +62,9 @@ def test_observations_stay_in_the_workspace_box():
         env.reset(seed=episode)
         direction = rng.uniform(-1, 1, 2)
         for step in range(60):  # push persistently in one direction with noise, into the walls' direction
-            action = np.clip(MAX_DISPLACEMENT * (direction + rng.normal(0, 0.5, 2)), -MAX_DISPLACEMENT, MAX_DISPLACEMENT)
+            action = np.clip(
+                MAX_DISPLACEMENT * (direction + rng.normal(0, 0.5, 2)), -MAX_DISPLACEMENT, MAX_DISPLACEMENT
+            )
             observation, *_ = env.step(action)
             assert env.observation_space.contains(observation), (episode, step, observation)
 
@@ -87,7 +92,9 @@ def test_goal_option_sets_cost_and_reward(shape):
     assert info["cost"] == pytest.approx(expected, rel=1e-6)
     observation, reward, *_, info = env.step([1.0, 0.5])
     assert reward == -info["cost"]
-    assert info["cost"] == pytest.approx(np.linalg.norm(keypoints(observation) - goal.reshape(-1, 2), axis=1).mean(), rel=1e-6)
+    assert info["cost"] == pytest.approx(
+        np.linalg.norm(keypoints(observation) - goal.reshape(-1, 2), axis=1).mean(), rel=1e-6
+    )
 
     _, info = env.reset(options={"state": observation, "goal": observation[base.goal_indices]})
     assert info["cost"] == pytest.approx(0.0, abs=1e-5)
@@ -108,12 +115,15 @@ def test_sampled_goal_is_a_nearby_rigid_move_of_the_start():
         assert np.linalg.norm(goal_edge) == pytest.approx(np.linalg.norm(start_edge), abs=1e-4)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"goal": np.zeros(3)}, "goal must hold 8 finite numbers"),
-    ({"goal": np.arange(8.0)}, "not those of the object"),
-    ({"state": np.concatenate([[0.0, 0.0], np.zeros(8)])}, "not those of the object"),
-    ({"state": np.concatenate([[0.0, 0.0], np.full(8, 31.0)])}, "keypoints lie outside"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"goal": np.zeros(3)}, "goal must hold 8 finite numbers"),
+        ({"goal": np.arange(8.0)}, "not those of the object"),
+        ({"state": np.concatenate([[0.0, 0.0], np.zeros(8)])}, "not those of the object"),
+        ({"state": np.concatenate([[0.0, 0.0], np.full(8, 31.0)])}, "keypoints lie outside"),
+    ],
+)
 def test_bad_reset_options_raise_a_clear_error(options, message):
     env = gymnasium.make(ENV_ID)
     with pytest.raises(EnvOptionsError, match=message):

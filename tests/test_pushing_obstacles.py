@@ -7,21 +7,31 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from scenes import PUSHING, object_at_origin_state
 
 import envs  # noqa: F401
 from envs.errors import EnvOptionsError
-from envs.obstacles import (OBSTACLE_CLEARANCE, OBSTACLE_RADIUS, PASSAGE, PATH_POSES, point_distance, regular_polygon,
-                            segment_distance, separation)
+from envs.obstacles import (
+    OBSTACLE_CLEARANCE,
+    OBSTACLE_RADIUS,
+    PASSAGE,
+    PATH_POSES,
+    point_distance,
+    regular_polygon,
+    segment_distance,
+    separation,
+)
 from envs.pushing import OBSTACLE_COLOR
 from envs.table import MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS
-from scenes import PUSHING, object_at_origin_state
 
 
 @pytest.mark.filterwarnings("ignore:.*symmetric and normalized")
 @pytest.mark.parametrize("shape, count", [("box", 1), ("t", 3)])
 def test_check_env_passes_with_obstacles(shape, count):
-    check_env(gymnasium.make(PUSHING, shape=shape, obstacles=count, render_mode="rgb_array").unwrapped,
-              skip_render_check=False)
+    check_env(
+        gymnasium.make(PUSHING, shape=shape, obstacles=count, render_mode="rgb_array").unwrapped,
+        skip_render_check=False,
+    )
 
 
 def pose_of(base, keypoints):
@@ -39,7 +49,8 @@ def test_obstacles_block_the_straight_push_and_leave_start_goal_and_pusher_clear
         assert all(len(obstacle) in (3, 4, 5, 6) for obstacle in obstacles)
         for obstacle in obstacles:
             assert np.linalg.norm(obstacle - obstacle.mean(axis=0), axis=1) == pytest.approx(
-                np.full(len(obstacle), OBSTACLE_RADIUS))
+                np.full(len(obstacle), OBSTACLE_RADIUS)
+            )
             assert np.abs(obstacle).max() <= PUSHER_LIMIT
             assert point_distance(obstacle, observation[:2]) >= PUSHER_RADIUS + OBSTACLE_CLEARANCE - 1e-6
         start = np.array(pose_of(base, observation[2:]))
@@ -49,8 +60,10 @@ def test_obstacles_block_the_straight_push_and_leave_start_goal_and_pusher_clear
         for pose in (start, goal):
             for polygon in base.object_polygons_at(*pose):
                 assert all(separation(obstacle, polygon) >= OBSTACLE_CLEARANCE - 1e-6 for obstacle in obstacles)
-        path = [base.object_polygons_at(*(start + (goal - start) * fraction))
-                for fraction in np.linspace(0.0, 1.0, PATH_POSES)]
+        path = [
+            base.object_polygons_at(*(start + (goal - start) * fraction))
+            for fraction in np.linspace(0.0, 1.0, PATH_POSES)
+        ]
         assert any(separation(obstacles[0], polygon) <= 0 for pose in path for polygon in pose)  # the push collides
         for first in range(count):
             for second in range(first):
@@ -134,22 +147,28 @@ def test_reset_restores_an_observation_with_its_goal_and_obstacles():
 def test_a_given_start_and_goal_get_obstacles_placed_between_them_or_a_clear_error():
     env = gymnasium.make(PUSHING, obstacles=1)
     base = env.unwrapped
-    far = {"state": object_at_origin_state(env, [-15.0, -15.0]), "goal": base.keypoints_at(16.0 / math.sqrt(2), 16.0 / math.sqrt(2), 0.0)}
+    far = {
+        "state": object_at_origin_state(env, [-15.0, -15.0]),
+        "goal": base.keypoints_at(16.0 / math.sqrt(2), 16.0 / math.sqrt(2), 0.0),
+    }
     _, info = env.reset(seed=0, options=far)
     assert len(info["obstacles"]) == 1
     with pytest.raises(EnvOptionsError, match="cannot place 1 obstacle"):
         env.reset(seed=0, options={**far, "goal": base.keypoints_at(1.0, 0.0, 0.0)})
 
 
-@pytest.mark.parametrize("kwargs, options, message", [
-    ({"obstacles": 4}, None, "obstacles must be a whole number from 0 to 3"),
-    ({"obstacles": 1.5}, None, "obstacles must be a whole number"),
-    ({}, {"obstacles": [[[0, 0], [1, 1], [1, 0], [0, 1]]]}, "polygon 0 is not"),
-    ({}, {"obstacles": [[[0, 0], [1, 0]]]}, "polygon 0 is not"),
-    ({}, {"obstacles": [regular_polygon(3, 2.0, (29.0, 0.0), 0.0)]}, "beyond the walls"),
-    ({}, {"obstacles": [regular_polygon(3, 1.0, (x, 12.0), 0.0) for x in (-12, -6, 0, 6)]}, "at most 3"),
-    ({}, {"obstacles": 5}, "list of polygons"),
-])
+@pytest.mark.parametrize(
+    "kwargs, options, message",
+    [
+        ({"obstacles": 4}, None, "obstacles must be a whole number from 0 to 3"),
+        ({"obstacles": 1.5}, None, "obstacles must be a whole number"),
+        ({}, {"obstacles": [[[0, 0], [1, 1], [1, 0], [0, 1]]]}, "polygon 0 is not"),
+        ({}, {"obstacles": [[[0, 0], [1, 0]]]}, "polygon 0 is not"),
+        ({}, {"obstacles": [regular_polygon(3, 2.0, (29.0, 0.0), 0.0)]}, "beyond the walls"),
+        ({}, {"obstacles": [regular_polygon(3, 1.0, (x, 12.0), 0.0) for x in (-12, -6, 0, 6)]}, "at most 3"),
+        ({}, {"obstacles": 5}, "list of polygons"),
+    ],
+)
 def test_bad_obstacle_options_raise_a_clear_error(kwargs, options, message):
     with pytest.raises(EnvOptionsError, match=message):
         gymnasium.make(PUSHING, **kwargs).reset(seed=0, options=options)

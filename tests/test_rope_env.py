@@ -6,14 +6,14 @@ import math
 import gymnasium
 import numpy as np
 import pytest
-
-from envs.collect import collect_transitions
-from envs.errors import EnvOptionsError
-from envs.rope import (MAX_BEND, PARTICLE_LIMIT, SEGMENT_LENGTH, bends, chain_centres, fit_angles, joint_gaps)
-from envs.table import MAX_DISPLACEMENT
 from scenes import ROPE as ENV_ID
 from scenes import points as particles
 from scenes import rope_centres, state
+
+from envs.collect import collect_transitions
+from envs.errors import EnvOptionsError
+from envs.rope import MAX_BEND, PARTICLE_LIMIT, SEGMENT_LENGTH, bends, chain_centres, fit_angles, joint_gaps
+from envs.table import MAX_DISPLACEMENT
 
 
 def test_a_push_across_the_middle_bends_the_rope_and_drags_the_ends():
@@ -99,15 +99,18 @@ def folded(num_particles):
     return chain_centres(np.zeros(2), angles)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"goal": np.zeros(3)}, "goal must hold 20 finite numbers"),
-    ({"goal": rope_centres(10) * 1.2}, "not the segment centres .* open by"),
-    ({"goal": folded(10)}, "bent by 3"),
-    ({"state": state([-12.0, -12.0], rope_centres(10, 0.0, (20.0, 0.0)))}, "particles lie outside"),
-    ({"state": state([0.8, 1.25], rope_centres(10, math.pi / 2))}, "overlaps the rope"),
-    ({"state": state([18.0, 0.0], rope_centres(10, math.pi / 2))}, "outside"),
-    ({"state": state([1.2, 1.25], rope_centres(10, math.pi / 2))}, None),  # 0.3 cm overlap, as a push leaves
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"goal": np.zeros(3)}, "goal must hold 20 finite numbers"),
+        ({"goal": rope_centres(10) * 1.2}, "not the segment centres .* open by"),
+        ({"goal": folded(10)}, "bent by 3"),
+        ({"state": state([-12.0, -12.0], rope_centres(10, 0.0, (20.0, 0.0)))}, "particles lie outside"),
+        ({"state": state([0.8, 1.25], rope_centres(10, math.pi / 2))}, "overlaps the rope"),
+        ({"state": state([18.0, 0.0], rope_centres(10, math.pi / 2))}, "outside"),
+        ({"state": state([1.2, 1.25], rope_centres(10, math.pi / 2))}, None),  # 0.3 cm overlap, as a push leaves
+    ],
+)
 def test_reset_options_are_checked_with_a_clear_error(options, message):
     env = gymnasium.make(ENV_ID)
     if message is None:

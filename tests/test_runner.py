@@ -11,11 +11,11 @@ import envs  # noqa: F401
 from dynamics.checkpoint import save_checkpoint
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
-from mpc.main import main
 from mpc.cli import check_model_fits
-from mpc.planners import PLANNER_NAMES, graph_objects, make_fallback_planner, make_planner
 from mpc.control.results import summary_table
 from mpc.control.runner import ControlSettings, env_metadata, run_closed_loop
+from mpc.main import main
+from mpc.planners import PLANNER_NAMES, graph_objects, make_fallback_planner, make_planner
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,15 @@ def small_model(metadata, seed=0):
 def test_every_planner_closes_the_loop(metadata, planner_name):
     model = small_model(metadata)
     settings = ControlSettings(horizon=3, time_limit=0.5, steps=3)
-    results = run_closed_loop(make_planner(planner_name, model, seed=0), metadata, settings, episodes=2, seed=5,
-                              fallback_planner=make_fallback_planner(model), show_progress=False)
+    results = run_closed_loop(
+        make_planner(planner_name, model, seed=0),
+        metadata,
+        settings,
+        episodes=2,
+        seed=5,
+        fallback_planner=make_fallback_planner(model),
+        show_progress=False,
+    )
     assert [episode["seed"] for episode in results["episodes"]] == [5, 6]
     for episode in results["episodes"]:
         assert len(episode["steps"]) == 3 and len(episode["cost_curve"]) == 4
@@ -46,8 +53,12 @@ def test_every_planner_closes_the_loop(metadata, planner_name):
     assert results["summary"]["episodes"] == 2 and results["summary"]["steps"] == 6
     sampled = [step["sampled_objective"] for episode in results["episodes"] for step in episode["steps"]]
     if planner_name in ("milp", "milp-cem"):  # the MILP's plan is never worse than the sampled one it starts from
-        assert all(step["objective"] <= step["sampled_objective"] + 1e-4 * (1 + abs(step["sampled_objective"]))
-                   for episode in results["episodes"] for step in episode["steps"] if not step["fallback"])
+        assert all(
+            step["objective"] <= step["sampled_objective"] + 1e-4 * (1 + abs(step["sampled_objective"]))
+            for episode in results["episodes"]
+            for step in episode["steps"]
+            if not step["fallback"]
+        )
         assert 0 <= results["summary"]["milp_improved_steps"] <= 6
     else:
         assert sampled == [None] * 6 and results["summary"]["milp_improved_steps"] is None
@@ -79,8 +90,9 @@ class InterruptAfter:
 def test_ctrl_c_keeps_the_finished_episodes(metadata):
     model = small_model(metadata)
     planner = InterruptAfter(make_planner("random", model), calls=5)
-    results = run_closed_loop(planner, metadata, ControlSettings(horizon=2, steps=2, time_limit=0.1),
-                              episodes=4, seed=0, show_progress=False)
+    results = run_closed_loop(
+        planner, metadata, ControlSettings(horizon=2, steps=2, time_limit=0.1), episodes=4, seed=0, show_progress=False
+    )
     assert results["interrupted"]
     assert len(results["episodes"]) == 2
     assert results["summary"]["episodes"] == 2
@@ -90,8 +102,28 @@ def test_control_command_writes_results_and_video(tmp_path, metadata, capsys):
     model_path = tmp_path / "model.pt"
     save_checkpoint(model_path, small_model(metadata), metadata, info={"kind_counts": {}})
     out, video = tmp_path / "results.json", tmp_path / "run.gif"
-    code = main(["control", str(model_path), "--planner", "milp", "--horizon", "3", "--episodes", "2", "--steps", "2",
-                 "--time-limit", "1", "--seed", "3", "--out", str(out), "--video", str(video)])
+    code = main(
+        [
+            "control",
+            str(model_path),
+            "--planner",
+            "milp",
+            "--horizon",
+            "3",
+            "--episodes",
+            "2",
+            "--steps",
+            "2",
+            "--time-limit",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--video",
+            str(video),
+        ]
+    )
     assert code == 0
     results = json.loads(out.read_text())
     assert results["config"]["planner"] == "milp" and len(results["episodes"]) == 2
@@ -121,8 +153,14 @@ def test_control_command_errors_are_one_line(tmp_path, metadata, capsys, argumen
 def test_success_is_judged_by_the_env_threshold():
     sorting = gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=2).unwrapped.dataset_metadata(seed=0)
     model = small_model(sorting)
-    results = run_closed_loop(make_planner("random", model), sorting, ControlSettings(horizon=2, steps=1, time_limit=0.1),
-                              episodes=3, seed=0, show_progress=False)
+    results = run_closed_loop(
+        make_planner("random", model),
+        sorting,
+        ControlSettings(horizon=2, steps=1, time_limit=0.1),
+        episodes=3,
+        seed=0,
+        show_progress=False,
+    )
     assert results["summary"]["success_threshold"] == 6.0  # 3 cm per disc, 2 discs
     for episode in results["episodes"]:
         assert episode["success"] == (episode["final_cost"] < 6.0)
@@ -138,10 +176,13 @@ def test_a_model_of_fixed_size_refuses_another_number_of_objects(tmp_path, capsy
 
 
 @pytest.mark.parametrize("planner_name", PLANNER_NAMES)
-@pytest.mark.parametrize("env_id, size, edge_set, threshold", [
-    ("sparsedyn/ObjectSorting-v0", "num_objects", "all_pairs", 12.0),  # 3 cm per disc
-    ("sparsedyn/RopeShaping-v0", "num_particles", "chain", 1.0),  # 1 cm mean particle distance
-])
+@pytest.mark.parametrize(
+    "env_id, size, edge_set, threshold",
+    [
+        ("sparsedyn/ObjectSorting-v0", "num_objects", "all_pairs", 12.0),  # 3 cm per disc
+        ("sparsedyn/RopeShaping-v0", "num_particles", "chain", 1.0),  # 1 cm mean particle distance
+    ],
+)
 def test_every_planner_runs_a_graph_model_on_another_number_of_objects(planner_name, env_id, size, edge_set, threshold):
     trained_on = gymnasium.make(env_id, **{size: 3}).unwrapped.dataset_metadata(seed=0)
     torch.manual_seed(0)
@@ -152,8 +193,15 @@ def test_every_planner_runs_a_graph_model_on_another_number_of_objects(planner_n
     assert graph_objects(metadata) == 4
     check_model_fits(model, metadata)
     planner = make_planner(planner_name, model, seed=0, num_objects=graph_objects(metadata))
-    results = run_closed_loop(planner, metadata, ControlSettings(horizon=2, time_limit=0.3, steps=2), episodes=1,
-                              seed=5, fallback_planner=make_fallback_planner(model), show_progress=False)
+    results = run_closed_loop(
+        planner,
+        metadata,
+        ControlSettings(horizon=2, time_limit=0.3, steps=2),
+        episodes=1,
+        seed=5,
+        fallback_planner=make_fallback_planner(model),
+        show_progress=False,
+    )
     episode = results["episodes"][0]
     assert len(episode["steps"]) == 2 and results["summary"]["success_threshold"] == threshold
     assert not any(step["fallback"] for step in episode["steps"]) or planner_name == "milp-exact"
@@ -174,8 +222,15 @@ def test_obstacles_reach_the_planner_and_collisions_are_recorded(tmp_path, metad
             seen.append(problem)
             return self.planner.plan(problem)
 
-    results = run_closed_loop(Spy(make_planner(planner_name, model, seed=0)), with_obstacles, settings, episodes=2,
-                              seed=5, fallback_planner=make_fallback_planner(model), show_progress=False)
+    results = run_closed_loop(
+        Spy(make_planner(planner_name, model, seed=0)),
+        with_obstacles,
+        settings,
+        episodes=2,
+        seed=5,
+        fallback_planner=make_fallback_planner(model),
+        show_progress=False,
+    )
     first, second = results["episodes"]
     assert len(first["obstacles"]) == 2 and first["obstacles"] != second["obstacles"]
     assert [len(problem.obstacles) for problem in seen] == [4] * 6  # pusher and outline, per obstacle
@@ -187,13 +242,16 @@ def test_obstacles_reach_the_planner_and_collisions_are_recorded(tmp_path, metad
             assert step["predicted_collision"] in (True, False) or step["fallback"]
             if planner_name.startswith("milp") and not step["fallback"] and not step["status"].startswith("sampled"):
                 assert step["predicted_collision"] is False  # the MILP's plans keep out
-        assert episode["collision_steps"] == sum(step["object_collision"] or step["pusher_collision"]
-                                                 for step in episode["steps"])
+        assert episode["collision_steps"] == sum(
+            step["object_collision"] or step["pusher_collision"] for step in episode["steps"]
+        )
     summary = results["summary"]
     assert summary["obstacles"] and summary["collision_episodes"] == sum(
-        episode["collision_steps"] > 0 for episode in results["episodes"])
-    assert summary["predicted_collision_plans"] == sum(bool(step["predicted_collision"]) for episode in results["episodes"]
-                                                       for step in episode["steps"])
+        episode["collision_steps"] > 0 for episode in results["episodes"]
+    )
+    assert summary["predicted_collision_plans"] == sum(
+        bool(step["predicted_collision"]) for episode in results["episodes"] for step in episode["steps"]
+    )
     table = summary_table({"run": summary})
     assert "collision episodes" in table.splitlines()[0] and f"{summary['predicted_collision_plans']}/6" in table
     assert "collision" not in summary_table({"run": {**summary, "obstacles": False}})
@@ -203,8 +261,26 @@ def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys):
     model_path = tmp_path / "model.pt"
     save_checkpoint(model_path, small_model(metadata), metadata, info={"kind_counts": {}})
     out = tmp_path / "results.json"
-    code = main(["control", str(model_path), "--planner", "milp", "--horizon", "2", "--episodes", "1", "--steps", "2",
-                 "--time-limit", "0.5", "--env-kwargs", '{"obstacles": 1}', "--out", str(out)])
+    code = main(
+        [
+            "control",
+            str(model_path),
+            "--planner",
+            "milp",
+            "--horizon",
+            "2",
+            "--episodes",
+            "1",
+            "--steps",
+            "2",
+            "--time-limit",
+            "0.5",
+            "--env-kwargs",
+            '{"obstacles": 1}',
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     episode = json.loads(out.read_text())["episodes"][0]
     assert len(episode["obstacles"]) == 1 and "collision_steps" in episode

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from dynamics.evaluate import rollout
+from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.sampling.cem import CEMPlanner
 from mpc.sampling.gradient_descent import GradientDescentPlanner
 from mpc.sampling.mppi import MPPIPlanner
-from mpc.problem import PlanningProblem, trajectory_cost
 from mpc.sampling.random_shooting import RandomShootingPlanner
-from dynamics.evaluate import rollout
 
 
 class Integrator(torch.nn.Module):
@@ -56,7 +56,11 @@ def test_planner_gets_close_to_the_optimum_inside_the_box(name):
     plan = PLANNERS[name](0).plan(problem)
     assert plan.actions.shape == (4, 2) and plan.states.shape == (5, 2)
     assert np.all(plan.actions >= -1 - 1e-6) and np.all(plan.actions <= 1 + 1e-6)
-    start_cost = float(trajectory_cost(problem, torch.zeros(1, 5, 2, dtype=torch.float64), torch.zeros(1, 4, 2, dtype=torch.float64))[0])
+    start_cost = float(
+        trajectory_cost(problem, torch.zeros(1, 5, 2, dtype=torch.float64), torch.zeros(1, 4, 2, dtype=torch.float64))[
+            0
+        ]
+    )
     best = optimal_cost(problem)
     assert plan.objective >= best - 1e-4
     # Within a quarter of the way from the optimum to doing nothing.
@@ -64,7 +68,9 @@ def test_planner_gets_close_to_the_optimum_inside_the_box(name):
     # The reported states and objective belong to the reported actions.
     replay = rollout(Integrator(), torch.zeros(2, dtype=torch.float64), torch.as_tensor(plan.actions)[None])
     np.testing.assert_allclose(plan.states, replay[0].numpy(), atol=1e-5)
-    assert plan.objective == pytest.approx(float(trajectory_cost(problem, replay, torch.as_tensor(plan.actions)[None])[0]), rel=1e-5)
+    assert plan.objective == pytest.approx(
+        float(trajectory_cost(problem, replay, torch.as_tensor(plan.actions)[None])[0]), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("name", PLANNERS)

@@ -6,14 +6,14 @@ import math
 import gymnasium
 import numpy as np
 import pytest
+from scenes import FAR, state
+from scenes import SORTING as ENV_ID
+from scenes import points as positions
 
 from envs.collect import collect_transitions
 from envs.errors import EnvOptionsError
 from envs.sorting import OBJECT_LIMIT, OBJECT_RADIUS
 from envs.table import MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS
-from scenes import FAR, state
-from scenes import SORTING as ENV_ID
-from scenes import points as positions
 
 
 def test_a_pushed_object_pushes_the_next_one():
@@ -81,16 +81,19 @@ def test_cost_is_the_sum_of_distances_to_class_targets():
         assert info["cost"] == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"state": state([20.0, 0.0], FAR)}, "pusher .* is outside"),
-    ({"state": state([0.0, 0.0], [29.5, 0.0], *FAR[1:])}, "outside"),
-    ({"state": state([0.0, 0.0], [5.0, 0.0], [6.0, 0.0], *FAR[2:])}, "objects 0 and 1 overlap"),
-    ({"state": state([0.0, 0.0], FAR[0], [1.0, 0.0], *FAR[2:])}, "pusher overlaps object 1"),
-    ({"classes": [0, 1]}, "classes must be 4 integer labels"),
-    ({"classes": [0.0, 1.0, 0.0, 1.0]}, "classes must be 4 integer labels"),
-    ({"classes": [0, 1, 2, 1]}, "classes must lie in 0 .. 1"),
-    ({"goal": np.zeros(8)}, "unknown reset option"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"state": state([20.0, 0.0], FAR)}, "pusher .* is outside"),
+        ({"state": state([0.0, 0.0], [29.5, 0.0], *FAR[1:])}, "outside"),
+        ({"state": state([0.0, 0.0], [5.0, 0.0], [6.0, 0.0], *FAR[2:])}, "objects 0 and 1 overlap"),
+        ({"state": state([0.0, 0.0], FAR[0], [1.0, 0.0], *FAR[2:])}, "pusher overlaps object 1"),
+        ({"classes": [0, 1]}, "classes must be 4 integer labels"),
+        ({"classes": [0.0, 1.0, 0.0, 1.0]}, "classes must be 4 integer labels"),
+        ({"classes": [0, 1, 2, 1]}, "classes must lie in 0 .. 1"),
+        ({"goal": np.zeros(8)}, "unknown reset option"),
+    ],
+)
 def test_bad_reset_options_raise_a_clear_error(options, message):
     env = gymnasium.make(ENV_ID)
     with pytest.raises(EnvOptionsError, match=message):
@@ -116,7 +119,9 @@ def test_dataset_metadata_records_objects_classes_and_targets():
     env = gymnasium.make(ENV_ID, num_objects=5, num_classes=3)
     metadata = env.unwrapped.dataset_metadata(seed=7)
     assert metadata["num_objects"] == 5 and metadata["num_classes"] == 3 and metadata["object_radius"] == OBJECT_RADIUS
-    assert metadata["class_targets"] == env.unwrapped.class_targets.tolist() and "info['classes']" in metadata["classes"]
+    assert (
+        metadata["class_targets"] == env.unwrapped.class_targets.tolist() and "info['classes']" in metadata["classes"]
+    )
 
 
 def test_exploration_moves_objects_in_most_transitions_and_reaches_every_object():

@@ -13,9 +13,15 @@ import torch
 import envs  # noqa: F401
 from dynamics.checkpoint import save_checkpoint
 from dynamics.mlp import MLPDynamics
-
-from mpc.control.sweep import (SweepSpec, aggregate, finished_records, plot_sweep, run_episode_task, run_sweep,
-                               sweep_table)
+from mpc.control.sweep import (
+    SweepSpec,
+    aggregate,
+    finished_records,
+    plot_sweep,
+    run_episode_task,
+    run_sweep,
+    sweep_table,
+)
 from mpc.errors import MPCError
 from mpc.main import main
 
@@ -23,22 +29,38 @@ CHECKPOINTS = Path(__file__).resolve().parent.parent / "examples" / "checkpoints
 
 
 def write_spec(folder: Path, **fields) -> Path:
-    spec = {"models": {"sparse": str(CHECKPOINTS / "pushing_sparse.pt")}, "runs": [["mppi", "sparse"]],
-            "time_limits": [0.05], "horizons": [2], "episodes": 1, "seed": 5000, "steps": 2} | fields
+    spec = {
+        "models": {"sparse": str(CHECKPOINTS / "pushing_sparse.pt")},
+        "runs": [["mppi", "sparse"]],
+        "time_limits": [0.05],
+        "horizons": [2],
+        "episodes": 1,
+        "seed": 5000,
+        "steps": 2,
+    } | fields
     path = folder / "spec.json"
     path.write_text(json.dumps(spec))
     return path
 
 
 def test_spec_expands_to_one_task_per_episode_and_refuses_mistakes(tmp_path):
-    spec = SweepSpec.load(write_spec(tmp_path, runs=[["mppi", "sparse"], ["milp", "sparse"]], time_limits=[0.1, 0.5],
-                                     horizons=[4, 8], episodes=3))
+    spec = SweepSpec.load(
+        write_spec(
+            tmp_path, runs=[["mppi", "sparse"], ["milp", "sparse"]], time_limits=[0.1, 0.5], horizons=[4, 8], episodes=3
+        )
+    )
     tasks = spec.tasks()
     assert len(tasks) == 2 * 2 * 2 * 3
     assert {task["seed"] for task in tasks} == {5000, 5001, 5002}
     assert all(Path(task["checkpoint"]).is_absolute() for task in tasks)
-    for mistake in ({"runs": [["nope", "sparse"]]}, {"runs": [["mppi", "other"]]}, {"time_limits": [0]},
-                    {"horizons": []}, {"episodes": -1}, {"unknown": 1}):
+    for mistake in (
+        {"runs": [["nope", "sparse"]]},
+        {"runs": [["mppi", "other"]]},
+        {"time_limits": [0]},
+        {"horizons": []},
+        {"episodes": -1},
+        {"unknown": 1},
+    ):
         with pytest.raises(MPCError):
             SweepSpec.load(write_spec(tmp_path, **mistake))
     (tmp_path / "bad.json").write_text("{")
@@ -48,8 +70,14 @@ def test_spec_expands_to_one_task_per_episode_and_refuses_mistakes(tmp_path):
 
 def record(planner: str, time_limit: float, final: float, times: list[float]) -> dict:
     task = {"planner": planner, "model": "m", "time_limit": time_limit, "horizon": 8}
-    return {"task": task, "final_cost": final, "success": final < 2, "planning_times": times,
-            "fallback_steps": 0, "overrun_steps": sum(t > 1.1 * time_limit for t in times)}
+    return {
+        "task": task,
+        "final_cost": final,
+        "success": final < 2,
+        "planning_times": times,
+        "fallback_steps": 0,
+        "overrun_steps": sum(t > 1.1 * time_limit for t in times),
+    }
 
 
 def test_aggregate_gives_medians_iqr_success_and_overruns_per_group(tmp_path):
@@ -107,8 +135,17 @@ def test_an_episode_task_with_obstacles_records_collisions_and_the_table_shows_t
     model.set_kinds([np.array([2, 2, 1, 0, 2, 1, 1, 2])])
     path = tmp_path / "model.pt"
     save_checkpoint(path, model, metadata, info={})
-    task = {"planner": "mppi", "model": "small", "checkpoint": str(path), "time_limit": 0.1, "horizon": 2, "seed": 5,
-            "steps": 2, "env_kwargs": {"obstacles": 1}, "bounds": None}
+    task = {
+        "planner": "mppi",
+        "model": "small",
+        "checkpoint": str(path),
+        "time_limit": 0.1,
+        "horizon": 2,
+        "seed": 5,
+        "steps": 2,
+        "env_kwargs": {"obstacles": 1},
+        "bounds": None,
+    }
     record = run_episode_task(task)
     assert record["obstacles"] and record["collision_steps"] in (0, 1, 2)
     assert 0 <= record["predicted_collision_steps"] <= 2

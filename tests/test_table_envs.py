@@ -10,6 +10,7 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from scenes import FAR, PUSHING, ROPE, SORTING, object_at_origin_state, points, rope_centres, state
 
 import envs
 from envs.dataset import REQUIRED_METADATA
@@ -18,18 +19,20 @@ from envs.pushing import ObjectPushingEnv
 from envs.rope import RopeShapingEnv
 from envs.sorting import ObjectSortingEnv
 from envs.table import MAX_DISPLACEMENT, TableEnv
-from scenes import FAR, PUSHING, ROPE, SORTING, object_at_origin_state, points, rope_centres, state
 
 
 @pytest.mark.filterwarnings("ignore:.*symmetric and normalized")  # actions are displacements in cm, on purpose
-@pytest.mark.parametrize("env_id, kwargs", [
-    (PUSHING, {"shape": "box"}),
-    (PUSHING, {"shape": "t"}),
-    (SORTING, {"num_objects": 2, "num_classes": 2}),
-    (SORTING, {"num_objects": 8, "num_classes": 4}),
-    (ROPE, {"num_particles": 3}),
-    (ROPE, {}),
-])
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        (PUSHING, {"shape": "box"}),
+        (PUSHING, {"shape": "t"}),
+        (SORTING, {"num_objects": 2, "num_classes": 2}),
+        (SORTING, {"num_objects": 8, "num_classes": 4}),
+        (ROPE, {"num_particles": 3}),
+        (ROPE, {}),
+    ],
+)
 def test_check_env_passes(env_id, kwargs):
     env = gymnasium.make(env_id, render_mode="rgb_array", **kwargs)
     check_env(env.unwrapped, skip_render_check=False)
@@ -75,12 +78,15 @@ def rollout(env_id, kwargs, seed, actions):
     return np.array(observations), env.unwrapped.goal.tobytes() + info.get("classes", np.array([])).tobytes()
 
 
-@pytest.mark.parametrize("env_id, kwargs", [
-    (PUSHING, {"shape": "box"}),
-    (PUSHING, {"shape": "t"}),
-    (SORTING, {"num_objects": 6, "num_classes": 3}),
-    (ROPE, {}),
-])
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        (PUSHING, {"shape": "box"}),
+        (PUSHING, {"shape": "t"}),
+        (SORTING, {"num_objects": 6, "num_classes": 3}),
+        (ROPE, {}),
+    ],
+)
 def test_same_seed_and_actions_give_identical_trajectories(env_id, kwargs):
     actions = np.random.default_rng(0).uniform(-MAX_DISPLACEMENT, MAX_DISPLACEMENT, (40, 2))
     first, first_task = rollout(env_id, kwargs, 3, actions)
@@ -136,17 +142,23 @@ def test_state_option_restores_an_observation(env_id, kwargs):
         assert np.array_equal(restored_info["classes"], info["classes"])
 
 
-@pytest.mark.parametrize("env_id, kwargs, expected", [
-    (PUSHING, {}, "'state' and/or 'goal'"),
-    (SORTING, {}, "'state' and/or 'classes'"),
-    (ROPE, {"num_particles": 4}, "'state' and/or 'goal'"),
-])
-@pytest.mark.parametrize("options, message", [
-    ({"state": np.zeros(3)}, "state must hold 10 finite numbers, got shape \\(3,\\)"),
-    ({"state": [0.0] * 9 + [math.nan]}, "state must hold 10 finite numbers"),
-    ({"state": None}, "state must"),
-    ({"start": 1, "end": 2}, "unknown reset option\\(s\\) end, start; expected {expected}"),
-])
+@pytest.mark.parametrize(
+    "env_id, kwargs, expected",
+    [
+        (PUSHING, {}, "'state' and/or 'goal'"),
+        (SORTING, {}, "'state' and/or 'classes'"),
+        (ROPE, {"num_particles": 4}, "'state' and/or 'goal'"),
+    ],
+)
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"state": np.zeros(3)}, "state must hold 10 finite numbers, got shape \\(3,\\)"),
+        ({"state": [0.0] * 9 + [math.nan]}, "state must hold 10 finite numbers"),
+        ({"state": None}, "state must"),
+        ({"start": 1, "end": 2}, "unknown reset option\\(s\\) end, start; expected {expected}"),
+    ],
+)
 def test_bad_reset_options_raise_a_clear_error(env_id, kwargs, expected, options, message):
     env = gymnasium.make(env_id, **kwargs)
     with pytest.raises(EnvOptionsError, match=message.format(expected=expected)):
@@ -176,11 +188,14 @@ def test_rejected_reset_leaves_the_running_episode_intact(env_id):
     assert np.array_equal(next_observation, observation)
 
 
-@pytest.mark.parametrize("env_id, body", [
-    (PUSHING, lambda base: base._object),
-    (SORTING, lambda base: base._objects[2]),
-    (ROPE, lambda base: base._segments[-1]),
-])
+@pytest.mark.parametrize(
+    "env_id, body",
+    [
+        (PUSHING, lambda base: base._object),
+        (SORTING, lambda base: base._objects[2]),
+        (ROPE, lambda base: base._segments[-1]),
+    ],
+)
 def test_diverged_simulation_raises_simulation_error(env_id, body):
     env = gymnasium.make(env_id)
     with pytest.raises(gymnasium.error.ResetNeeded):
@@ -214,15 +229,33 @@ def rope_scene(frame, pixel):
 
 # reset options, the pusher position, checks of the env's own drawing, an action that changes the frame
 SCENES = {
-    PUSHING: (lambda env: {"state": object_at_origin_state(env, [-7.0, 0.0]),
-                           "goal": env.unwrapped.keypoints_at(5.0, 5.0, 0.3)},
-              (-7.0, 0.0), pushing_scene, [MAX_DISPLACEMENT, 0.0]),
-    SORTING: (lambda env: {"state": state([0.0, -12.0], [-3.0, 0.0], [3.0, 0.0], [0.0, 5.0], [0.0, -5.0]),
-                           "classes": [0, 1, 0, 1]},
-              (0.0, -12.0), sorting_scene, [0.0, MAX_DISPLACEMENT]),
-    ROPE: (lambda env: {"state": state([0.0, 2.0], rope_centres(10, 0.0, (0.0, 5.0))),
-                        "goal": rope_centres(10, math.pi / 2, (-5.0, 0.0)).ravel()},
-           (0.0, 2.0), rope_scene, [0.0, MAX_DISPLACEMENT]),
+    PUSHING: (
+        lambda env: {
+            "state": object_at_origin_state(env, [-7.0, 0.0]),
+            "goal": env.unwrapped.keypoints_at(5.0, 5.0, 0.3),
+        },
+        (-7.0, 0.0),
+        pushing_scene,
+        [MAX_DISPLACEMENT, 0.0],
+    ),
+    SORTING: (
+        lambda env: {
+            "state": state([0.0, -12.0], [-3.0, 0.0], [3.0, 0.0], [0.0, 5.0], [0.0, -5.0]),
+            "classes": [0, 1, 0, 1],
+        },
+        (0.0, -12.0),
+        sorting_scene,
+        [0.0, MAX_DISPLACEMENT],
+    ),
+    ROPE: (
+        lambda env: {
+            "state": state([0.0, 2.0], rope_centres(10, 0.0, (0.0, 5.0))),
+            "goal": rope_centres(10, math.pi / 2, (-5.0, 0.0)).ravel(),
+        },
+        (0.0, 2.0),
+        rope_scene,
+        [0.0, MAX_DISPLACEMENT],
+    ),
 }
 
 
@@ -245,11 +278,14 @@ def test_render_draws_the_scene_and_the_pusher(env_id):
     assert not np.array_equal(env.render(), frame)
 
 
-@pytest.mark.parametrize("env_id, kwargs, width", [
-    (PUSHING, {"shape": "t"}, 10),
-    (SORTING, {"num_objects": 5, "num_classes": 3}, 12),
-    (ROPE, {"num_particles": 12}, 26),
-])
+@pytest.mark.parametrize(
+    "env_id, kwargs, width",
+    [
+        (PUSHING, {"shape": "t"}, 10),
+        (SORTING, {"num_objects": 5, "num_classes": 3}, 12),
+        (ROPE, {"num_particles": 12}, 26),
+    ],
+)
 def test_dataset_metadata_describes_and_reproduces_the_env(env_id, kwargs, width):
     env = gymnasium.make(env_id, **kwargs)
     metadata = env.unwrapped.dataset_metadata(seed=7)

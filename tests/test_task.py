@@ -13,11 +13,19 @@ from mpc.problem import PlanningProblem, Task
 
 
 def small_task(**changes):
-    fields = dict(horizon=3, action_low=-np.ones(2), action_high=np.ones(2), state_weights=np.full(3, 0.5),
-                  terminal_weights=np.full(3, 2.0), action_weight=0.1,
-                  cost_matrix=np.array([[1.0, 0], [0, 1], [1, -1]]),
-                  state_constraints=(np.array([[1.0, 0.0]]), np.array([4.0])), workspace_low=-5 * np.ones(2),
-                  workspace_high=5 * np.ones(2), time_limit=0.7)
+    fields = dict(
+        horizon=3,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.full(3, 0.5),
+        terminal_weights=np.full(3, 2.0),
+        action_weight=0.1,
+        cost_matrix=np.array([[1.0, 0], [0, 1], [1, -1]]),
+        state_constraints=(np.array([[1.0, 0.0]]), np.array([4.0])),
+        workspace_low=-5 * np.ones(2),
+        workspace_high=5 * np.ones(2),
+        time_limit=0.7,
+    )
     return Task(**(fields | changes))
 
 
@@ -51,8 +59,9 @@ def pushing():
 
 
 def test_the_control_task_compares_the_goal_entries_and_adds_the_reach_term(pushing):
-    settings = ControlSettings(horizon=5, time_limit=0.3, running_weight=0.2, terminal_weight=1.0, reach_weight=0.1,
-                               action_weight=0.05)
+    settings = ControlSettings(
+        horizon=5, time_limit=0.3, running_weight=0.2, terminal_weight=1.0, reach_weight=0.1, action_weight=0.05
+    )
     task = control_task(pushing, settings)
     goals = len(pushing["goal_indices"])
     assert task.horizon == 5 and task.time_limit == 0.3 and task.action_weight == 0.05
@@ -81,8 +90,9 @@ def test_an_episodes_obstacles_become_planning_obstacles_for_the_pusher_and_the_
     observation, info = env.reset(seed=4)
     metadata = env.unwrapped.dataset_metadata()
     settings = ControlSettings(obstacle_spacing=3.0, obstacle_margin=0.7, obstacle_weight=5.0)
-    task = with_obstacles(control_task(metadata, settings), metadata, info["obstacles"], observation.astype(float),
-                          settings)
+    task = with_obstacles(
+        control_task(metadata, settings), metadata, info["obstacles"], observation.astype(float), settings
+    )
     assert task.obstacle_weight == 5.0 and len(task.obstacles) == 4
     pusher, outline = task.obstacles[:2]
     np.testing.assert_array_equal(pusher.vertices, info["obstacles"][0])

@@ -3,15 +3,30 @@
 import numpy as np
 import pytest
 import torch
+from toy import ENV_ID, toy_transitions
 
 import dynamics.train
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.mlp import MLPDynamics
-from toy import ENV_ID, toy_transitions
 from mpc.main import main
 
-TINY = ["--hidden", "16,16", "--rollout-steps", "3", "--epochs", "3", "--phase-epochs", "2", "--batch-size", "64",
-        "--eval-steps", "4", "--quiet", "--device", "cpu"]  # bit-for-bit resume is asserted on the CPU (GPU: test_device)
+TINY = [
+    "--hidden",
+    "16,16",
+    "--rollout-steps",
+    "3",
+    "--epochs",
+    "3",
+    "--phase-epochs",
+    "2",
+    "--batch-size",
+    "64",
+    "--eval-steps",
+    "4",
+    "--quiet",
+    "--device",
+    "cpu",
+]  # bit-for-bit resume is asserted on the CPU (GPU: test_device)
 
 
 @pytest.fixture(autouse=True)
@@ -149,7 +164,9 @@ def test_interrupted_run_resumes_to_the_same_model(capsys, data_file, tmp_path, 
     assert run(capsys, "train", data_file, "--relu-target", 6, "--out", out, "--resume", *TINY)[0] == 0
     resumed, expected = load_checkpoint(out), load_checkpoint(reference)
     assert resumed.info["metrics"] == expected.info["metrics"]
-    assert all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(), expected.model.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(), expected.model.state_dict().values())
+    )
     code, _, err = run(capsys, "train", data_file, "--relu-target", 5, "--out", out, "--resume", *TINY)
     assert_one_line_error(code, err, "relu_target")
 
@@ -172,7 +189,9 @@ def test_inspect_reports_the_errors_on_other_data(capsys, data_file, tmp_path):
     out = tmp_path / "m.pt"
     assert run(capsys, "train", data_file, "--out", out, *TINY)[0] == 0
     code, report, _ = main(["inspect", str(out), "--data", str(data_file)]), *capsys.readouterr()
-    assert code == 0 and report.splitlines()[-1].startswith(f"data        {data_file}: 500 transitions, state 2; one-step RMSE ")
+    assert code == 0 and report.splitlines()[-1].startswith(
+        f"data        {data_file}: 500 transitions, state 2; one-step RMSE "
+    )
     wide = toy_transitions(episodes=4, steps=5)
     wide.observations, wide.next_observations = np.tile(wide.observations, 2), np.tile(wide.next_observations, 2)
     wide.metadata.update({key: wide.metadata[key] * 2 for key in ("state_layout", "workspace_low", "workspace_high")})

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from dynamics.mlp import MLPDynamics
-from mpc.sampling.cem import CEMPlanner
 from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.milp.planner import MILPPlanner
-from mpc.problem import PlanningProblem
 from mpc.milp.warm_started import SamplingWarmStartedPlanner
+from mpc.problem import PlanningProblem
+from mpc.sampling.cem import CEMPlanner
 
 
 def small_model():
@@ -20,9 +20,18 @@ def small_model():
 
 
 def problem(time_limit=2.0):
-    return PlanningProblem(state=np.zeros(2), goal=np.array([1.5, -1.0]), horizon=3, action_low=-np.ones(2),
-                           action_high=np.ones(2), state_weights=np.ones(2), terminal_weights=3 * np.ones(2),
-                           workspace_low=-10 * np.ones(2), workspace_high=10 * np.ones(2), time_limit=time_limit)
+    return PlanningProblem(
+        state=np.zeros(2),
+        goal=np.array([1.5, -1.0]),
+        horizon=3,
+        action_low=-np.ones(2),
+        action_high=np.ones(2),
+        state_weights=np.ones(2),
+        terminal_weights=3 * np.ones(2),
+        workspace_low=-10 * np.ones(2),
+        workspace_high=10 * np.ones(2),
+        time_limit=time_limit,
+    )
 
 
 def test_milp_improves_on_or_matches_the_sampled_plan():

@@ -37,6 +37,7 @@ def toy_transitions(episodes: int = 20, steps: int = 25, seed: int = 0) -> Trans
         actions.append(action)
         next_observations.append(next_state)
         state = next_state
+
     def by_episode(rows: list) -> np.ndarray:
         return np.stack(rows, axis=1).reshape(episodes * steps, -1).astype(np.float32)
 

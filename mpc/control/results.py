@@ -29,7 +29,9 @@ def summarise(episodes: list[dict]) -> dict:
     final = [episode["final_cost"] for episode in episodes]
     times = [step["planning_time"] for episode in episodes for step in episode["steps"]]
     fallbacks = sum(step["fallback"] for episode in episodes for step in episode["steps"])
-    warm_started = [step for episode in episodes for step in episode["steps"] if step.get("sampled_objective") is not None]
+    warm_started = [
+        step for episode in episodes for step in episode["steps"] if step.get("sampled_objective") is not None
+    ]
     improved = sum(step["objective"] < step["sampled_objective"] - 1e-9 for step in warm_started)
     quartiles = np.percentile(final, [25, 75])
     return {
@@ -47,8 +49,9 @@ def summarise(episodes: list[dict]) -> dict:
         "steps": len(times),
         "obstacles": any(episode.get("obstacles") for episode in episodes),
         "collision_episodes": sum(episode.get("collision_steps", 0) > 0 for episode in episodes),
-        "predicted_collision_plans": sum(bool(step.get("predicted_collision")) for episode in episodes
-                                         for step in episode["steps"]),
+        "predicted_collision_plans": sum(
+            bool(step.get("predicted_collision")) for episode in episodes for step in episode["steps"]
+        ),
     }
 
 
@@ -61,10 +64,15 @@ def video_format(path) -> str:
     Image.init()
     image_format = Image.registered_extensions().get(Path(path).suffix.lower())
     if image_format not in Image.SAVE_ALL:
-        animated = sorted(suffix for suffix, name in Image.registered_extensions().items()
-                          if name in Image.SAVE_ALL and suffix != ".gif")
-        raise MPCError(f"cannot write the video {path}: its suffix names no animated image format; use .gif "
-                       f"(or one of {', '.join(animated)})")
+        animated = sorted(
+            suffix
+            for suffix, name in Image.registered_extensions().items()
+            if name in Image.SAVE_ALL and suffix != ".gif"
+        )
+        raise MPCError(
+            f"cannot write the video {path}: its suffix names no animated image format; use .gif "
+            f"(or one of {', '.join(animated)})"
+        )
     return image_format
 
 
@@ -77,9 +85,13 @@ def save_gif(frames: list[np.ndarray], path, fps: int = 10) -> None:
     """
     image_format = video_format(path)
     images = [Image.fromarray(frame) for frame in frames]
-    write_atomically(path, lambda file: images[0].save(file, format=image_format, save_all=True,
-                                                       append_images=images[1:], duration=round(1000 / fps), loop=0),
-                     MPCError)
+    write_atomically(
+        path,
+        lambda file: images[0].save(
+            file, format=image_format, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
+        ),
+        MPCError,
+    )
 
 
 def save_json(data: dict, path) -> None:
@@ -121,8 +133,11 @@ def summary_table(summaries: dict[str, dict]) -> str:
             f"| {label} | {summary['episodes']} | {summary['median_final_cost']:.2f} "
             f"| {summary['final_cost_q25']:.2f}-{summary['final_cost_q75']:.2f} "
             f"| {summary['success_rate']:.0%} | {summary['median_planning_time']:.3f} | {summary['fallback_steps']} |"
-            + (f" {summary['collision_episodes']} | {summary['predicted_collision_plans']}/{summary['steps']} |"
-               if obstacles else "")
+            + (
+                f" {summary['collision_episodes']} | {summary['predicted_collision_plans']}/{summary['steps']} |"
+                if obstacles
+                else ""
+            )
         )
     return "\n".join(lines)
 

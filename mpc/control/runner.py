@@ -32,8 +32,15 @@ def env_metadata(metadata: dict, env_kwargs: dict) -> dict:
     return described
 
 
-def run_episode(env, controller: RecedingHorizonController, seed: int, steps: int, frames: list | None = None,
-                progress: tqdm | None = None, settings: ControlSettings | None = None) -> dict:
+def run_episode(
+    env,
+    controller: RecedingHorizonController,
+    seed: int,
+    steps: int,
+    frames: list | None = None,
+    progress: tqdm | None = None,
+    settings: ControlSettings | None = None,
+) -> dict:
     """One seeded episode of at most `steps` control steps; appends rendered frames to `frames` if given.
 
     Args:
@@ -48,8 +55,13 @@ def run_episode(env, controller: RecedingHorizonController, seed: int, steps: in
     """
     observation, info = env.reset(seed=seed)
     if "obstacles" in info:
-        controller.task = with_obstacles(controller.task, env.unwrapped.dataset_metadata(), info["obstacles"],
-                                         observation.astype(np.float64), settings or ControlSettings())
+        controller.task = with_obstacles(
+            controller.task,
+            env.unwrapped.dataset_metadata(),
+            info["obstacles"],
+            observation.astype(np.float64),
+            settings or ControlSettings(),
+        )
     goal = goal_features(controller.task, env.unwrapped.goal)
     controller.reset()
     costs = [float(info["cost"])]
@@ -76,15 +88,27 @@ def run_episode(env, controller: RecedingHorizonController, seed: int, steps: in
         "success_threshold": env.unwrapped.success_threshold,
         "cost_curve": costs,
         "steps": records,
-        "collision_steps": sum(any(record.get(key) for key in ("object_collision", "pusher_collision"))
-                               for record in records),
-        **({"obstacles": [np.asarray(polygon).tolist() for polygon in info["obstacles"]]}
-           if "obstacles" in info else {}),
+        "collision_steps": sum(
+            any(record.get(key) for key in ("object_collision", "pusher_collision")) for record in records
+        ),
+        **(
+            {"obstacles": [np.asarray(polygon).tolist() for polygon in info["obstacles"]]}
+            if "obstacles" in info
+            else {}
+        ),
     }
 
 
-def run_closed_loop(planner, metadata: dict, settings: ControlSettings, episodes: int, seed: int,
-                    fallback_planner=None, video_frames: list | None = None, show_progress: bool = True) -> dict:
+def run_closed_loop(
+    planner,
+    metadata: dict,
+    settings: ControlSettings,
+    episodes: int,
+    seed: int,
+    fallback_planner=None,
+    video_frames: list | None = None,
+    show_progress: bool = True,
+) -> dict:
     """Run `episodes` seeded episodes (seeds seed, seed+1, ...); Ctrl-C keeps the finished ones.
 
     Args:
@@ -111,8 +135,9 @@ def run_closed_loop(planner, metadata: dict, settings: ControlSettings, episodes
         try:
             for episode in range(episodes):
                 frames = video_frames if episode == 0 else None
-                finished.append(run_episode(env, controller, seed + episode, settings.steps, frames, progress,
-                                            settings))
+                finished.append(
+                    run_episode(env, controller, seed + episode, settings.steps, frames, progress, settings)
+                )
         except KeyboardInterrupt:
             interrupted = True
     env.close()

@@ -95,37 +95,58 @@ class SweepSpec:
         runs = [tuple(run) for run in spec.runs]
         for run in runs:
             if len(run) != 2 or run[0] not in PLANNER_NAMES or run[1] not in models:
-                raise MPCError(f"sweep spec {path}: run {list(run)} is not [planner, model] with a planner of "
-                               f"{', '.join(PLANNER_NAMES)} and a model of {', '.join(models)}")
+                raise MPCError(
+                    f"sweep spec {path}: run {list(run)} is not [planner, model] with a planner of "
+                    f"{', '.join(PLANNER_NAMES)} and a model of {', '.join(models)}"
+                )
         numbers = [*spec.time_limits, *spec.horizons, spec.episodes, spec.steps]
-        if not runs or not spec.time_limits or not spec.horizons or not all(
-            isinstance(value, (int, float)) and np.isfinite(value) and value > 0 for value in numbers
+        if (
+            not runs
+            or not spec.time_limits
+            or not spec.horizons
+            or not all(isinstance(value, (int, float)) and np.isfinite(value) and value > 0 for value in numbers)
         ):
-            raise MPCError(f"sweep spec {path}: runs, time_limits and horizons must be non-empty, and every "
-                           "budget, horizon, episode and step count positive and finite")
+            raise MPCError(
+                f"sweep spec {path}: runs, time_limits and horizons must be non-empty, and every "
+                "budget, horizon, episode and step count positive and finite"
+            )
         if spec.device not in DEVICE_CHOICES:
             raise MPCError(f"sweep spec {path}: device {spec.device!r} is not one of {', '.join(DEVICE_CHOICES)}")
         for name in ("samples", "tasks_per_gpu"):
             value = getattr(spec, name)
             if not (value is None and name == "samples") and not (type(value) is int and value > 0):
-                raise MPCError(f"sweep spec {path}: {name} must be a positive integer" +
-                               (" or null" if name == "samples" else "") + f", got {value!r}")
+                raise MPCError(
+                    f"sweep spec {path}: {name} must be a positive integer"
+                    + (" or null" if name == "samples" else "")
+                    + f", got {value!r}"
+                )
         return SweepSpec(**{**asdict(spec), "models": models, "runs": runs})
 
     def tasks(self) -> list[dict]:
         """One task per episode: the parameters `run_episode_task` takes, with the device it runs on
         ("cpu" or "cuda": `device` resolved here for the sampling planners, "cpu" for the MILP's)."""
         return [
-            {"planner": planner, "model": model, "checkpoint": self.models[model], "time_limit": float(time_limit),
-             "horizon": int(horizon), "seed": self.seed + episode, "steps": self.steps,
-             "env_kwargs": self.env_kwargs, "bounds": self.bounds, "device": self.task_device(planner),
-             "samples": self.samples}
-            for planner, model in self.runs for time_limit in self.time_limits for horizon in self.horizons
+            {
+                "planner": planner,
+                "model": model,
+                "checkpoint": self.models[model],
+                "time_limit": float(time_limit),
+                "horizon": int(horizon),
+                "seed": self.seed + episode,
+                "steps": self.steps,
+                "env_kwargs": self.env_kwargs,
+                "bounds": self.bounds,
+                "device": self.task_device(planner),
+                "samples": self.samples,
+            }
+            for planner, model in self.runs
+            for time_limit in self.time_limits
+            for horizon in self.horizons
             for episode in range(self.episodes)
         ]
 
     def task_device(self, planner: str) -> str:
-        """"cpu" or "cuda": where a task of `planner` runs (see the module docstring)."""
+        """ "cpu" or "cuda": where a task of `planner` runs (see the module docstring)."""
         from mpc.planners import DEVICE_PLANNERS
 
         if planner not in DEVICE_PLANNERS or self.device == "cpu":
@@ -157,12 +178,25 @@ def run_episode_task(task: dict) -> dict:
     device = resolve_device(task.get("device", "cpu"))
     checkpoint = _checkpoint(task["checkpoint"])
     metadata = env_metadata(checkpoint.metadata, task["env_kwargs"])
-    planner = make_planner(task["planner"], checkpoint.model, seed=task["seed"], bounds=task["bounds"],
-                           num_objects=graph_objects(metadata), device=device, samples=task.get("samples"))
+    planner = make_planner(
+        task["planner"],
+        checkpoint.model,
+        seed=task["seed"],
+        bounds=task["bounds"],
+        num_objects=graph_objects(metadata),
+        device=device,
+        samples=task.get("samples"),
+    )
     settings = ControlSettings(horizon=task["horizon"], time_limit=task["time_limit"], steps=task["steps"])
-    episode = run_closed_loop(planner, metadata, settings, 1, task["seed"],
-                              make_fallback_planner(checkpoint.model, task["seed"], device),
-                              show_progress=False)["episodes"][0]
+    episode = run_closed_loop(
+        planner,
+        metadata,
+        settings,
+        1,
+        task["seed"],
+        make_fallback_planner(checkpoint.model, task["seed"], device),
+        show_progress=False,
+    )["episodes"][0]
     times = [step["planning_time"] for step in episode["steps"]]
     return {
         "task": task,
@@ -211,8 +245,15 @@ def finished_records(results: Path) -> list[dict]:
     return records
 
 
-def run_tasks(function, tasks: list[dict], results: Path, address: str | None = None, num_cpus: int | None = None,
-              show_progress: bool = True, gpu_share: float = 1.0) -> list[dict]:
+def run_tasks(
+    function,
+    tasks: list[dict],
+    results: Path,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    show_progress: bool = True,
+    gpu_share: float = 1.0,
+) -> list[dict]:
     """Run function(task) for every task not yet in `results` as a Ray task of one CPU; return all records.
 
     A task whose "device" is "cuda" also reserves `gpu_share` of a GPU (Ray shows a task only the GPUs
@@ -251,17 +292,31 @@ def run_tasks(function, tasks: list[dict], results: Path, address: str | None = 
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         # Ray lowers its workers' priority (nice 15) by default: timed episodes must not yield to other work.
         os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(address=address, num_cpus=None if address else (num_cpus or os.cpu_count()), include_dashboard=False,
-                 log_to_driver=False)
+        ray.init(
+            address=address,
+            num_cpus=None if address else (num_cpus or os.cpu_count()),
+            include_dashboard=False,
+            log_to_driver=False,
+        )
     try:
         on_gpu = [task.get("device") == "cuda" for task in pending]
         if any(on_gpu) and not ray.cluster_resources().get("GPU", 0):
-            raise MPCError(f"{sum(on_gpu)} task(s) run on device cuda, but the Ray cluster has no GPU; set "
-                           '"device": "cpu" (or "auto") in the sweep spec')
+            raise MPCError(
+                f"{sum(on_gpu)} task(s) run on device cuda, but the Ray cluster has no GPU; set "
+                '"device": "cpu" (or "auto") in the sweep spec'
+            )
         remote = ray.remote(num_cpus=1)(function)
         waiting = [remote.options(num_gpus=gpu_share if gpu else 0).remote(task) for task, gpu in zip(pending, on_gpu)]
-        with results.open("a") as file, tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="sweep",
-                                              unit="task", disable=not show_progress) as progress:
+        with (
+            results.open("a") as file,
+            tqdm(
+                total=len(tasks),
+                initial=len(tasks) - len(pending),
+                desc="sweep",
+                unit="task",
+                disable=not show_progress,
+            ) as progress,
+        ):
             while waiting:
                 ready, waiting = ray.wait(waiting, num_returns=1)
                 record = ray.get(ready[0])
@@ -293,20 +348,28 @@ def aggregate(records: list[dict]) -> list[dict]:
         final = [record["final_cost"] for record in group]
         times = [time for record in group for time in record["planning_times"]]
         q25, q75 = np.percentile(final, [25, 75])
-        summaries.append({
-            "planner": planner, "device": device, "model": model, "time_limit": time_limit, "horizon": horizon,
-            "episodes": len(group),
-            "median_final_cost": statistics.median(final), "final_cost_q25": float(q25), "final_cost_q75": float(q75),
-            "success_rate": sum(record["success"] for record in group) / len(group),
-            "median_planning_time": statistics.median(times) if times else None,
-            "max_planning_time": max(times) if times else None,
-            "steps": len(times),
-            "overrun_steps": sum(record["overrun_steps"] for record in group),
-            "fallback_steps": sum(record["fallback_steps"] for record in group),
-            "obstacles": any(record.get("obstacles") for record in group),
-            "collision_episodes": sum(record.get("collision_steps", 0) > 0 for record in group),
-            "predicted_collision_plans": sum(record.get("predicted_collision_steps", 0) for record in group),
-        })
+        summaries.append(
+            {
+                "planner": planner,
+                "device": device,
+                "model": model,
+                "time_limit": time_limit,
+                "horizon": horizon,
+                "episodes": len(group),
+                "median_final_cost": statistics.median(final),
+                "final_cost_q25": float(q25),
+                "final_cost_q75": float(q75),
+                "success_rate": sum(record["success"] for record in group) / len(group),
+                "median_planning_time": statistics.median(times) if times else None,
+                "max_planning_time": max(times) if times else None,
+                "steps": len(times),
+                "overrun_steps": sum(record["overrun_steps"] for record in group),
+                "fallback_steps": sum(record["fallback_steps"] for record in group),
+                "obstacles": any(record.get("obstacles") for record in group),
+                "collision_episodes": sum(record.get("collision_steps", 0) > 0 for record in group),
+                "predicted_collision_plans": sum(record.get("predicted_collision_steps", 0) for record in group),
+            }
+        )
     return summaries
 
 
@@ -319,18 +382,23 @@ def planner_label(row: dict) -> str:
 def sweep_table(summaries: list[dict]) -> str:
     """A markdown table of `aggregate`'s summaries (collision columns where any group had obstacles)."""
     obstacles = any(row.get("obstacles") for row in summaries)
-    lines = ["| planner | model | budget (s) | H | episodes | median final cost | IQR | success | "
-             "median plan time (s) | overruns | fallbacks |" + (" collision episodes | plans predicting a collision |"
-                                                                 if obstacles else ""),
-             "|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * obstacles]
+    lines = [
+        "| planner | model | budget (s) | H | episodes | median final cost | IQR | success | "
+        "median plan time (s) | overruns | fallbacks |"
+        + (" collision episodes | plans predicting a collision |" if obstacles else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * obstacles,
+    ]
     for row in summaries:
         lines.append(
             f"| {planner_label(row)} | {row['model']} | {row['time_limit']:g} | {row['horizon']} | {row['episodes']} "
             f"| {row['median_final_cost']:.2f} | {row['final_cost_q25']:.2f}-{row['final_cost_q75']:.2f} "
             f"| {row['success_rate']:.0%} | {row['median_planning_time']:.3f} "
             f"| {row['overrun_steps']}/{row['steps']} | {row['fallback_steps']} |"
-            + (f" {row['collision_episodes']} | {row['predicted_collision_plans']}/{row['steps']} |"
-               if obstacles else "")
+            + (
+                f" {row['collision_episodes']} | {row['predicted_collision_plans']}/{row['steps']} |"
+                if obstacles
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -351,8 +419,13 @@ def plot_sweep(summaries: list[dict], path: Path) -> None:
         budgets = [row["time_limit"] for row in rows]
         label = f"{planner} / {model}" + (f" H={horizon}" if len({key[2] for key in lines}) > 1 else "")
         (line,) = axes.plot(budgets, [row["median_final_cost"] for row in rows], marker="o", label=label)
-        axes.fill_between(budgets, [row["final_cost_q25"] for row in rows], [row["final_cost_q75"] for row in rows],
-                          color=line.get_color(), alpha=0.15)
+        axes.fill_between(
+            budgets,
+            [row["final_cost_q25"] for row in rows],
+            [row["final_cost_q75"] for row in rows],
+            color=line.get_color(),
+            alpha=0.15,
+        )
     axes.set_xscale("log")
     axes.set_xlabel("planning budget per step (s)")
     axes.set_ylabel("final task cost (median, IQR band)")
@@ -362,8 +435,9 @@ def plot_sweep(summaries: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def run_sweep(spec: SweepSpec, out_dir: Path, address: str | None = None, num_cpus: int | None = None,
-              show_progress: bool = True) -> list[dict]:
+def run_sweep(
+    spec: SweepSpec, out_dir: Path, address: str | None = None, num_cpus: int | None = None, show_progress: bool = True
+) -> list[dict]:
     """Run (or resume) a sweep into `out_dir`: results.jsonl, summary.md, summary.json, cost_vs_budget.png.
 
     Returns `aggregate`'s summaries.
@@ -371,13 +445,21 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: str | None = None, num_cp
     from envs.files import write_atomically
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = run_tasks(run_episode_task, spec.tasks(), out_dir / "results.jsonl", address, num_cpus, show_progress,
-                        1 / spec.tasks_per_gpu)
+    records = run_tasks(
+        run_episode_task,
+        spec.tasks(),
+        out_dir / "results.jsonl",
+        address,
+        num_cpus,
+        show_progress,
+        1 / spec.tasks_per_gpu,
+    )
     wanted = {task_key(task) for task in spec.tasks()}
     summaries = aggregate([record for record in records if task_key(record["task"]) in wanted])
     table = sweep_table(summaries)
     write_atomically(out_dir / "summary.md", lambda file: file.write((table + "\n").encode()), MPCError)
-    write_atomically(out_dir / "summary.json", lambda file: file.write(json.dumps(summaries, indent=1).encode()),
-                     MPCError)
+    write_atomically(
+        out_dir / "summary.json", lambda file: file.write(json.dumps(summaries, indent=1).encode()), MPCError
+    )
     plot_sweep(summaries, out_dir / "cost_vs_budget.png")
     return summaries

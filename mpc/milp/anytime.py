@@ -60,10 +60,20 @@ class AnytimeMILPPlanner:
         ProblemError: the network does not map [state, action] to the next state.
     """
 
-    def __init__(self, network: FrozenNetwork | FrozenGraph, state_dim: int, action_dim: int, samplers,
-                 bounds: str = DEFAULT_ANYTIME_BOUNDS, sampling_share: float = 0.25, round_time: float = 0.125,
-                 exact_share: float = 0.1, starts_per_round: int | None = None, mip_gap: float = 1e-4,
-                 threads: int = 1) -> None:
+    def __init__(
+        self,
+        network: FrozenNetwork | FrozenGraph,
+        state_dim: int,
+        action_dim: int,
+        samplers,
+        bounds: str = DEFAULT_ANYTIME_BOUNDS,
+        sampling_share: float = 0.25,
+        round_time: float = 0.125,
+        exact_share: float = 0.1,
+        starts_per_round: int | None = None,
+        mip_gap: float = 1e-4,
+        threads: int = 1,
+    ) -> None:
         self.exact = MILPPlanner(network, state_dim, action_dim, bounds=bounds, mip_gap=mip_gap, threads=threads)
         self.samplers = tuple(samplers)
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
@@ -121,7 +131,9 @@ class AnytimeMILPPlanner:
             # Each sampler in turn; every other cycle of them starts from the warm start instead of the best plan.
             cycle = (rounds - 1) // len(self.samplers)
             start = problem.warm_start if best is None or cycle % 2 else best.values[program.action_columns]
-            share = min(self.sampling_share * problem.time_limit, self.round_time, explore_until() - time.perf_counter())
+            share = min(
+                self.sampling_share * problem.time_limit, self.round_time, explore_until() - time.perf_counter()
+            )
             sampler = self.samplers[(rounds - 1) % len(self.samplers)]
             plan = sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
@@ -141,12 +153,19 @@ class AnytimeMILPPlanner:
         remaining = deadline - time.perf_counter()
         if remaining > 2 * search.slowest_lp:
             try:
-                result = solve_program(program, remaining, self.exact.mip_gap, self.exact.threads,
-                                       None if best is None else best.values, presolve=presolve_pays(program))
+                result = solve_program(
+                    program,
+                    remaining,
+                    self.exact.mip_gap,
+                    self.exact.threads,
+                    None if best is None else best.values,
+                    presolve=presolve_pays(program),
+                )
             except (NoIncumbentError, InfeasibleError) as error:
                 if best is None:
-                    return self._sampled(problem, sampled or self._sample_until(problem, deadline),
-                                         type(error).__name__, began)
+                    return self._sampled(
+                        problem, sampled or self._sample_until(problem, deadline), type(error).__name__, began
+                    )
         elif best is None:
             return self._sampled(problem, sampled or self._sample_until(problem, deadline), "NoIncumbentError", began)
         if best is None or (result is not None and result.objective < best.objective):
@@ -174,9 +193,13 @@ class AnytimeMILPPlanner:
             gap=abs(objective - bound) / max(abs(objective), 1e-9),
             node_count=None if result is None else result.node_count,
             binaries=program.num_binaries,
-            extras={"rounds": rounds, "descents": descents, "region_lps": search.lp_count,
-                    "sampled_objective": None if sampled is None else sampled.objective,
-                    "region_objective": None if best is None else best.objective},
+            extras={
+                "rounds": rounds,
+                "descents": descents,
+                "region_lps": search.lp_count,
+                "sampled_objective": None if sampled is None else sampled.objective,
+                "region_objective": None if best is None else best.objective,
+            },
         )
 
     def _sample_until(self, problem: PlanningProblem, deadline: float) -> Plan:

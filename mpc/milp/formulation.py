@@ -188,12 +188,12 @@ def _encode_hidden_layer(
     binary = builder.add_columns(f"{name}_a", switching, 0.0, 1.0, integer=True)
     pre_map.tie(builder, pre)
 
-    # Big-M rows of switching ReLUs: y - z >= 0,  y - z - l a <= -l,  y - u a <= 0.
+    # Big-M rows of switching ReLUs (L, U: the pre-activation bounds): y - z >= 0, y - z - L a <= -L, y - U a <= 0.
     y, z, a = post[switching], pre[switching], binary[switching]
-    l, u = low[switching], high[switching]
+    lower, upper = low[switching], high[switching]
     builder.add_sum_rows([(y, 1.0), (z, -1.0)], 0.0, np.inf)
-    builder.add_sum_rows([(y, 1.0), (z, -1.0), (a, -l)], -np.inf, -l)
-    builder.add_sum_rows([(y, 1.0), (a, -u)], -np.inf, 0.0)
+    builder.add_sum_rows([(y, 1.0), (z, -1.0), (a, -lower)], -np.inf, -lower)
+    builder.add_sum_rows([(y, 1.0), (a, -upper)], -np.inf, 0.0)
     return LayerColumns(pre=pre, post=post, binary=binary), pre_map.restricted(linear) + AffineMap.of_columns(post)
 
 

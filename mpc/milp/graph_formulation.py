@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dynamics.frozen import FrozenGraph
-from mpc.milp.formulation import AffineMap, NetworkEncoding, encode_network_copies
 from mpc.milp.bounds.boxes import GraphBounds
+from mpc.milp.formulation import AffineMap, NetworkEncoding, encode_network_copies
 from mpc.milp.program import ProgramBuilder
 
 

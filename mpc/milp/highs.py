@@ -122,8 +122,14 @@ def pass_program(highs: highspy.Highs, program: MatrixProgram, relax: bool = Fal
         raise MPCError("HiGHS rejected the program")
 
 
-def _run(program: MatrixProgram, time_limit: float | None, mip_rel_gap: float, threads: int,
-         start: np.ndarray | None, presolve: bool) -> highspy.Highs:
+def _run(
+    program: MatrixProgram,
+    time_limit: float | None,
+    mip_rel_gap: float,
+    threads: int,
+    start: np.ndarray | None,
+    presolve: bool,
+) -> highspy.Highs:
     """One HiGHS run of the program from `start` (a full primal point) if given."""
     highs = new_highs(threads, time_limit, mip_rel_gap)
     if not presolve:
@@ -147,8 +153,15 @@ def unsolved(program: MatrixProgram, start: np.ndarray) -> SolveResult:
     if program.violation(start) > 1e-6:
         raise NoIncumbentError("no time was left to solve the program, and its start is not feasible")
     objective = program.objective(start)
-    return SolveResult(values=start, objective=objective, best_bound=0.0,
-                       gap=1.0 if objective > 0 else 0.0, status=TIME_LIMIT, solve_time=0.0, node_count=0)
+    return SolveResult(
+        values=start,
+        objective=objective,
+        best_bound=0.0,
+        gap=1.0 if objective > 0 else 0.0,
+        status=TIME_LIMIT,
+        solve_time=0.0,
+        node_count=0,
+    )
 
 
 def solve_program(

@@ -27,8 +27,8 @@ from mpc.milp.formulation import AffineMap, NetworkEncoding
 from mpc.milp.graph_formulation import GraphEncoding
 from mpc.milp.kinds import model_kind
 from mpc.milp.obstacles import ObstacleEncoding, encode_obstacles
-from mpc.problem import PlanningProblem
 from mpc.milp.program import MatrixProgram, ProgramBuilder
+from mpc.problem import PlanningProblem
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,9 @@ def _add_absolute_values(
     builder.add_cost(errors, weights[present])
 
 
-def build_horizon_program(network: FrozenNetwork | FrozenGraph, problem: PlanningProblem, bounds: RolloutBounds) -> HorizonProgram:
+def build_horizon_program(
+    network: FrozenNetwork | FrozenGraph, problem: PlanningProblem, bounds: RolloutBounds
+) -> HorizonProgram:
     """Assemble the MILP of seam 4 for `problem`, using `bounds` for the state boxes and big-M values.
 
     Args:
@@ -100,7 +102,9 @@ def build_horizon_program(network: FrozenNetwork | FrozenGraph, problem: Plannin
     weights[-1] = problem.terminal_weights
     features = states[1:]
     if problem.cost_matrix is not None:
-        features = builder.add_columns("cost_feature", np.ones((horizon, problem.feature_dim), dtype=bool), -np.inf, np.inf)
+        features = builder.add_columns(
+            "cost_feature", np.ones((horizon, problem.feature_dim), dtype=bool), -np.inf, np.inf
+        )
         tie = AffineMap.of_columns(states[1:]).then_affine(problem.cost_matrix, 0.0) - AffineMap.of_columns(features)
         tie.constrain(builder, 0.0, 0.0)
     _add_absolute_values(builder, "state_error", features, problem.goal, weights)

@@ -111,7 +111,10 @@ class ObstacleEncoding:
 
 
 def encode_obstacles(
-    builder: ProgramBuilder, problem: PlanningProblem, states: np.ndarray, state_low: np.ndarray,
+    builder: ProgramBuilder,
+    problem: PlanningProblem,
+    states: np.ndarray,
+    state_low: np.ndarray,
     state_high: np.ndarray,
 ) -> tuple[ObstacleEncoding, ...]:
     """Add every obstacle of `problem` to the program: face binaries, depth columns, big-M rows, one choice
@@ -135,8 +138,10 @@ def encode_obstacles(
         trapped = ~beyond_anyway & ~possible.any(axis=-1)
         if trapped.any():
             step, point = np.argwhere(trapped)[0]
-            raise InfeasibleError(f"obstacle {index}: point {point} cannot keep out of it at step {step + 1} within "
-                                  "the state box (check the start state and the workspace box)")
+            raise InfeasibleError(
+                f"obstacle {index}: point {point} cannot keep out of it at step {step + 1} within "
+                "the state box (check the start state and the workspace box)"
+            )
         needed = possible.any(axis=-1)  # (H, P)
         binaries = builder.add_columns(f"obstacle{index}_face", possible, 0.0, 1.0, integer=True)
         depths = builder.add_columns(f"obstacle{index}_depth", needed & (limits > 0), 0.0, limits)
@@ -159,7 +164,13 @@ def encode_obstacles(
 
         row_of = np.cumsum(needed.reshape(-1)) - 1
         positions = np.argwhere(possible)  # (t, p, f) of every binary, in column order
-        builder.add_rows(int(needed.sum()), row_of[positions[:, 0] * points + positions[:, 1]],
-                         binaries[possible], np.ones(len(positions)), 1.0, 1.0)
+        builder.add_rows(
+            int(needed.sum()),
+            row_of[positions[:, 0] * points + positions[:, 1]],
+            binaries[possible],
+            np.ones(len(positions)),
+            1.0,
+            1.0,
+        )
         encodings.append(ObstacleEncoding(binaries, depths, rows, offsets))
     return tuple(encodings)

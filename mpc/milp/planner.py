@@ -12,6 +12,7 @@ from mpc.errors import ProblemError
 from mpc.milp.bounds.boxes import RolloutBounds
 from mpc.milp.bounds.crown import linear_tightener
 from mpc.milp.bounds.lp import lp_tightener
+from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.highs import presolve_pays, solve_program, unsolved
 from mpc.milp.horizon import HorizonProgram, build_horizon_program
@@ -19,7 +20,6 @@ from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BIN
 from mpc.milp.program import MatrixProgram
 from mpc.milp.scip import solve_program_scip
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
-from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 
 SOLVERS = ("highs", "scip")
 MIN_SOLVE_SHARE = 0.05  # of the budget: with less left after bounds and assembly, branch-and-bound is not started
@@ -153,8 +153,9 @@ class MILPPlanner:
             },
         )
 
-    def replay(self, problem: PlanningProblem, program: MatrixProgram, values: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, float]:
+    def replay(
+        self, problem: PlanningProblem, program: MatrixProgram, values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """The plan a program point stands for: its actions (clipped to the box: solver tolerances), their
         rollout on the network and its trajectory cost.
 

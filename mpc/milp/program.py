@@ -159,9 +159,7 @@ class ProgramBuilder:
         self.blocks[name] = block
         return block
 
-    def add_rows(
-        self, count: int, rows: np.ndarray, columns: np.ndarray, values: np.ndarray, lower, upper
-    ) -> None:
+    def add_rows(self, count: int, rows: np.ndarray, columns: np.ndarray, values: np.ndarray, lower, upper) -> None:
         """Add `count` rows lower <= sum of values * v[columns] <= upper from (row, column, value) triplets.
 
         Rows are numbered 0..count-1 within the block; repeated (row, column) pairs add up.

@@ -59,8 +59,9 @@ def solve_program_scip(
     model.setParam("limits/gap", float(mip_rel_gap))
     binary = program.integrality & (program.col_lower >= 0) & (program.col_upper <= 1)
     variables = [
-        model.addVar(lb=_bound(low), ub=_bound(high), obj=float(cost),
-                     vtype="B" if is_binary else "I" if integer else "C")
+        model.addVar(
+            lb=_bound(low), ub=_bound(high), obj=float(cost), vtype="B" if is_binary else "I" if integer else "C"
+        )
         for low, high, cost, integer, is_binary in zip(
             program.col_lower, program.col_upper, program.cost, program.integrality, binary
         )
@@ -69,7 +70,8 @@ def solve_program_scip(
     for row in range(program.num_rows):
         entries = slice(matrix.indptr[row], matrix.indptr[row + 1])
         expression = pyscipopt.quicksum(
-            value * variables[column] for column, value in zip(matrix.indices[entries].tolist(), matrix.data[entries].tolist())
+            value * variables[column]
+            for column, value in zip(matrix.indices[entries].tolist(), matrix.data[entries].tolist())
         )
         lower, upper = program.row_lower[row], program.row_upper[row]
         if lower == upper:

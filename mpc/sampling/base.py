@@ -52,7 +52,9 @@ from mpc.problem import BUDGET, Plan, PlanningProblem, trajectory_cost
 from mpc.sampling.defaults import DEFAULT_SAMPLES
 
 
-def evaluate(model: torch.nn.Module, problem: PlanningProblem, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate(
+    model: torch.nn.Module, problem: PlanningProblem, actions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Costs and predicted states of a batch of action sequences, in the dtype and on the device of `actions`.
 
     Shapes:
@@ -63,16 +65,20 @@ def evaluate(model: torch.nn.Module, problem: PlanningProblem, actions: torch.Te
     return trajectory_cost(problem, states, actions), states
 
 
-def action_box(problem: PlanningProblem, dtype: torch.dtype = torch.float32,
-               device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def action_box(
+    problem: PlanningProblem, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The action box as tensors (low, high) on `device` (None: the CPU), each of shape (nu,), broadcastable
     over (K, T, nu)."""
-    return (torch.as_tensor(problem.action_low, dtype=dtype, device=device),
-            torch.as_tensor(problem.action_high, dtype=dtype, device=device))
+    return (
+        torch.as_tensor(problem.action_low, dtype=dtype, device=device),
+        torch.as_tensor(problem.action_high, dtype=dtype, device=device),
+    )
 
 
-def initial_sequence(problem: PlanningProblem, dtype: torch.dtype = torch.float32,
-                     device: torch.device | str | None = None) -> torch.Tensor:
+def initial_sequence(
+    problem: PlanningProblem, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> torch.Tensor:
     """The warm start clipped to the action box if the problem has one, else the centre of the box, shape (T, nu),
     on `device` (None: the CPU)."""
     low, high = action_box(problem, dtype, device)
@@ -128,14 +134,18 @@ class BestSoFar:
             NonFiniteError: no sequence evaluated had a finite cost and finite predicted states.
         """
         if self.actions is None:
-            raise NonFiniteError(f"none of the {self.evaluated} action sequences evaluated in {iterations} "
-                                 "iteration(s) has a finite cost: the model predicts non-finite states, or the cost "
-                                 "overflows")
+            raise NonFiniteError(
+                f"none of the {self.evaluated} action sequences evaluated in {iterations} "
+                "iteration(s) has a finite cost: the model predicts non-finite states, or the cost "
+                "overflows"
+            )
         extras = {"iterations": iterations, "sequences_evaluated": self.evaluated}
         if self.elites:
             finite = torch.isfinite(self.elite_costs)
-            extras |= {"elites": self.elite_actions[finite].cpu().double().numpy(),
-                       "elite_costs": self.elite_costs[finite].cpu().double().numpy()}
+            extras |= {
+                "elites": self.elite_actions[finite].cpu().double().numpy(),
+                "elite_costs": self.elite_costs[finite].cpu().double().numpy(),
+            }
         return Plan(
             actions=self.actions.cpu().double().numpy(),
             states=self.states.cpu().double().numpy(),
@@ -212,12 +222,19 @@ class SamplingPlanner:
     default_samples = DEFAULT_SAMPLES
 
     def __init__(
-        self, model: torch.nn.Module, samples: int | None = None, seed: int = 0, max_iterations: int | None = None,
-        elites: int = 0, device: str | torch.device | None = None,
+        self,
+        model: torch.nn.Module,
+        samples: int | None = None,
+        seed: int = 0,
+        max_iterations: int | None = None,
+        elites: int = 0,
+        device: str | torch.device | None = None,
     ) -> None:
         self.device = model_device(model) if device is None else resolve_device(device)
         self.model = model if model_device(model) == self.device else copy.deepcopy(model).to(self.device)
-        self.samples = self.default_samples.get(self.device.type, self.default_samples["cpu"]) if samples is None else samples
+        self.samples = (
+            self.default_samples.get(self.device.type, self.default_samples["cpu"]) if samples is None else samples
+        )
         self.max_iterations = max_iterations
         self.elites = elites
         self.generator = torch.Generator(device=self.device).manual_seed(seed)

@@ -31,8 +31,16 @@ class CEMPlanner(SamplingPlanner):
         mean and std (T, nu), the mean starting at the warm start or the box centre; samples (K, T, nu).
     """
 
-    def __init__(self, model: torch.nn.Module, *, elites: int | None = None, initial_std: float = 0.5,
-                 min_std: float = 0.02, momentum: float = 0.1, **options) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        elites: int | None = None,
+        initial_std: float = 0.5,
+        min_std: float = 0.02,
+        momentum: float = 0.1,
+        **options,
+    ) -> None:
         super().__init__(model, **options)
         self.refit_elites = max(1, self.samples // 8) if elites is None else elites
         self.initial_std = initial_std

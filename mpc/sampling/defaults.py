@@ -15,5 +15,7 @@ DEFAULT_STARTS = {"cpu": 16, "cuda": 256}
 
 def describe_defaults() -> str:
     """The defaults as one phrase, for help texts."""
-    return (f"{DEFAULT_SAMPLES['cpu']} on the CPU, {DEFAULT_SAMPLES['cuda']} on a GPU; gd's starts "
-            f"{DEFAULT_STARTS['cpu']} and {DEFAULT_STARTS['cuda']}")
+    return (
+        f"{DEFAULT_SAMPLES['cpu']} on the CPU, {DEFAULT_SAMPLES['cuda']} on a GPU; gd's starts "
+        f"{DEFAULT_STARTS['cpu']} and {DEFAULT_STARTS['cuda']}"
+    )

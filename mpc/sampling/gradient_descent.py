@@ -35,8 +35,9 @@ class GradientDescentPlanner(SamplingPlanner):
     differentiable = True
     default_samples = DEFAULT_STARTS
 
-    def __init__(self, model: torch.nn.Module, *, starts: int | None = None, learning_rate: float = 0.05,
-                 **options) -> None:
+    def __init__(
+        self, model: torch.nn.Module, *, starts: int | None = None, learning_rate: float = 0.05, **options
+    ) -> None:
         super().__init__(model, samples=starts, **options)
         self.learning_rate = learning_rate
 

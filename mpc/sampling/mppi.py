@@ -29,8 +29,9 @@ class MPPIPlanner(SamplingPlanner):
         mean (T, nu), starting at the warm start or the box centre; samples (K, T, nu).
     """
 
-    def __init__(self, model: torch.nn.Module, *, noise_scale: float = 0.5, temperature: float = 0.1,
-                 **options) -> None:
+    def __init__(
+        self, model: torch.nn.Module, *, noise_scale: float = 0.5, temperature: float = 0.1, **options
+    ) -> None:
         super().__init__(model, **options)
         self.noise_scale = noise_scale
         self.temperature = temperature

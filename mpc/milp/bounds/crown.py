@@ -113,9 +113,9 @@ def lower_over_box(coefficients: np.ndarray, low: np.ndarray, high: np.ndarray) 
     Shapes:
         coefficients: (K, rows, d); low, high: (K, d) -> (K, rows).
     """
-    return (np.maximum(coefficients, 0.0) @ low[..., None])[..., 0] + (
-        np.minimum(coefficients, 0.0) @ high[..., None]
-    )[..., 0]
+    return (np.maximum(coefficients, 0.0) @ low[..., None])[..., 0] + (np.minimum(coefficients, 0.0) @ high[..., None])[
+        ..., 0
+    ]
 
 
 def linear_copy_bounds(
