@@ -174,7 +174,8 @@ def test_sample_counts_by_device():
     cem = CEMPlanner(model)
     assert cem.samples == 256 and cem.refit_elites == 32
     assert MPPIPlanner(model, samples=64).samples == 64 and GradientDescentPlanner(model, starts=4).samples == 4
-    assert CEMPlanner(model, samples=64).refit_elites == 8 and CEMPlanner(model, samples=64, elites=5).refit_elites == 5
+    assert CEMPlanner(model, samples=64).refit_elites == 8
+    assert CEMPlanner(model, samples=64, refit_elites=5).refit_elites == 5
     for name in DEVICE_PLANNERS:
         planner = make_planner(name, MLPDynamics(2, 2, (4,)), samples=48)
         sampler = getattr(planner, "sampler", planner)  # milp-cem: its CEM

@@ -14,18 +14,18 @@ from mpc.sampling.base import SamplingPlanner
 
 
 class CEMPlanner(SamplingPlanner):
-    """CEM: a Gaussian per step and action entry, refit to the cheapest `elites` samples.
+    """CEM: a Gaussian per step and action entry, refit to the cheapest `refit_elites` samples.
 
     Args:
         model: the torch dynamics model (see SamplingPlanner).
-        elites: how many of the K cheapest sequences the Gaussian is refit to (at most K); None (default):
-            K // 8 (32 of the CPU's 256, 512 of a GPU's 4096).
+        refit_elites: how many of the K cheapest sequences the Gaussian is refit to (at most K); None
+            (default): K // 8 (32 of the CPU's 256, 512 of a GPU's 4096).
         initial_std: the first standard deviation, as a fraction of the action box width.
         min_std: the floor of the standard deviation, as a fraction of the action box width.
         momentum: the share of the old mean and standard deviation kept at every refit (0: none).
         **options: samples (K, default by device: 256 on the CPU, 4096 on a GPU; the first is the mean
-            itself), seed, max_iterations, device: see SamplingPlanner. (The base class's `elites`, the
-            cheapest sequences a plan hands back, is not an option here: `elites` is the refit's.)
+            itself), seed, max_iterations, device, elites (the cheapest sequences a plan hands back, as
+            starts for mpc.milp.anytime): see SamplingPlanner.
 
     Shapes:
         mean and std (T, nu), the mean starting at the warm start or the box centre; samples (K, T, nu).
@@ -35,14 +35,14 @@ class CEMPlanner(SamplingPlanner):
         self,
         model: torch.nn.Module,
         *,
-        elites: int | None = None,
+        refit_elites: int | None = None,
         initial_std: float = 0.5,
         min_std: float = 0.02,
         momentum: float = 0.1,
         **options,
     ) -> None:
         super().__init__(model, **options)
-        self.refit_elites = max(1, self.samples // 8) if elites is None else elites
+        self.refit_elites = max(1, self.samples // 8) if refit_elites is None else refit_elites
         self.initial_std = initial_std
         self.min_std = min_std
         self.momentum = momentum
