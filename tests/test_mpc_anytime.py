@@ -17,6 +17,8 @@ from dynamics.frozen import rollout
 from mpc.errors import NoIncumbentError, ProblemError
 from mpc.milp import anytime
 from mpc.milp.anytime import AnytimeMILPPlanner
+from mpc.milp.highs import solve_program
+from mpc.milp.local_branching import local_branching_program
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.region import RegionOptimum, RegionSearch
 from mpc.problem import PlanningProblem, trajectory_cost
@@ -151,3 +153,34 @@ def test_a_program_too_slow_for_the_budget_leaves_the_sampler_the_rest_and_never
     assert plan.status in ("time_limit", "sampled (MILP: no better plan)")
     assert plan.objective == pytest.approx(cost_of(problem, model.export(), plan.actions), rel=1e-9)
     assert plan.objective <= plan.extras["sampled_objective"] + 1e-5
+
+
+@settings(max_examples=20, deadline=None)
+@given(sparse_networks(), st.integers(1, 2))
+def test_local_branching_spans_the_region_at_k_0_the_whole_program_at_k_all(drawn, horizon):
+    """k = 0: only the incumbent's pattern, whose optimum is its region's; k = every binary: the full program."""
+    network, state_dim, action_dim, rng = drawn
+    problem = drawn_problem(state_dim, action_dim, rng, horizon)
+    horizon_program = MILPPlanner(network, state_dim, action_dim, bounds="interval").build(problem)
+    program, search = horizon_program.program, RegionSearch(horizon_program)
+    region = search.solve(search.pattern(rng.uniform(-1, 1, size=(horizon, action_dim))))
+    assert region is not None
+    nearest = local_branching_program(program, region.values, 0)
+    assert nearest.num_rows == program.num_rows + 1 and nearest.violation(region.values) <= 1e-9
+    assert solve_program(nearest).objective == pytest.approx(region.objective, rel=1e-6, abs=1e-6)
+    everything = local_branching_program(program, region.values, program.num_binaries)
+    assert solve_program(everything).objective == pytest.approx(solve_program(program).objective, rel=1e-6, abs=1e-6)
+    with pytest.raises(ValueError, match="k must be"):
+        local_branching_program(program, region.values, -1)
+
+
+def test_anytime_with_local_branching_keeps_the_plan_exact_on_the_model(one_thread):
+    model = tiny_model(4)
+    problem = tiny_problem(4, horizon=3, time_limit=1.0)
+    planner = AnytimeMILPPlanner(
+        model.export(), 2, 1, [MPPIPlanner(model.float(), seed=0, elites=8)], local_branching=3
+    )
+    plan = planner.plan(problem)
+    assert plan.extras["neighbourhoods"] >= 1
+    assert plan.objective == pytest.approx(cost_of(problem, model.export(), plan.actions), rel=1e-6)
+    assert plan.best_bound <= plan.objective + 1e-9

@@ -6,12 +6,15 @@ the gap nor improves a warm start in a fraction of a second (docs/milp.md). The 
 however, an exact local optimiser: with its binaries fixed to an activation pattern it is a linear
 program over the actions (mpc.milp.region). The anytime planner spends one budget in three parts:
 
-1. sampling: a sampling planner (MPPI) runs for `sampling_share` of the budget from the best plan
-   so far (at first the problem's warm start, e.g. the shifted previous plan) and hands back the
-   cheapest sequences it evaluated (`Plan.extras["elites"]`);
+1. sampling: the sampling planners (`samplers`, by turns: CEM then MPPI in the default `milp`) run for
+   `sampling_share` of the budget from the best plan so far (at first the problem's warm start, e.g.
+   the shifted previous plan) and hand back the cheapest sequences they evaluated
+   (`Plan.extras["elites"]`);
 2. region descent: from the warm start and from every elite whose activation pattern is new, cheapest
    first, `RegionSearch.descend` walks over linear regions to a local optimum of the program;
    1 and 2 repeat while time remains;
+   (optional, `local_branching=k`) local branching: branch-and-bound over the patterns within k flipped
+   binaries of the best plan's (mpc.milp.local_branching), again from each better plan it finds;
 3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
    budget: it may still improve the plan, and it gives the plan a proven lower bound and gap.
 
@@ -33,6 +36,7 @@ import numpy as np
 from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.milp.highs import presolve_pays, solve_program
+from mpc.milp.local_branching import local_branching_program
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.region import RegionOptimum, RegionSearch
 from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
@@ -54,6 +58,11 @@ class AnytimeMILPPlanner:
             bounds, tighter ones only strengthen branch-and-bound's lower bound.
         sampling_share: fraction of the budget each sampling round gets.
         exact_share: fraction of the budget kept for branch-and-bound at the end.
+        local_branching: k of the local branching phase (mpc.milp.local_branching: branch-and-bound over
+            the patterns within k flipped binaries of the best plan's, repeated while it improves); None
+            (default): no such phase.
+        local_branching_share: fraction of the budget the local branching phase gets, before
+            branch-and-bound.
         mip_gap, threads: HiGHS's relative gap and thread count.
 
     Raises:
@@ -71,6 +80,8 @@ class AnytimeMILPPlanner:
         round_time: float = 0.125,
         exact_share: float = 0.1,
         starts_per_round: int | None = None,
+        local_branching: int | None = None,
+        local_branching_share: float = 0.3,
         mip_gap: float = 1e-4,
         threads: int = 1,
     ) -> None:
@@ -78,6 +89,7 @@ class AnytimeMILPPlanner:
         self.samplers = tuple(samplers)
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
         self.starts_per_round = starts_per_round
+        self.local_branching, self.local_branching_share = local_branching, local_branching_share
 
     def plan(self, problem: PlanningProblem) -> Plan:
         """Plan within problem.time_limit: bounds, assembly, sampling, region LPs and branch-and-bound together.
@@ -107,9 +119,13 @@ class AnytimeMILPPlanner:
             # reserve goes to the search too.
             return deadline - (reserve if reserve > 2 * search.slowest_lp else 0.0)
 
+        def sample_until() -> float:  # sampling rounds and region descents; then local branching, if any
+            share = 0.0 if self.local_branching is None else self.local_branching_share
+            return explore_until() - share * problem.time_limit
+
         best: RegionOptimum | None = None
         seen: set[bytes] = set()
-        rounds = descents = 0
+        rounds = descents = neighbourhoods = 0
         sampled = None
 
         def descend_from(actions: np.ndarray) -> None:
@@ -120,25 +136,23 @@ class AnytimeMILPPlanner:
                 return
             seen.add(key)
             descents += 1
-            optimum = search.descend(actions, explore_until())
+            optimum = search.descend(actions, sample_until())
             if optimum is not None and (best is None or optimum.objective < best.objective):
                 best = optimum
 
         if problem.warm_start is not None:
             descend_from(np.clip(problem.warm_start, problem.action_low, problem.action_high))
-        while time.perf_counter() < explore_until():
+        while time.perf_counter() < sample_until():
             rounds += 1
             # Each sampler in turn; every other cycle of them starts from the warm start instead of the best plan.
             cycle = (rounds - 1) // len(self.samplers)
             start = problem.warm_start if best is None or cycle % 2 else best.values[program.action_columns]
-            share = min(
-                self.sampling_share * problem.time_limit, self.round_time, explore_until() - time.perf_counter()
-            )
+            share = min(self.sampling_share * problem.time_limit, self.round_time, sample_until() - time.perf_counter())
             sampler = self.samplers[(rounds - 1) % len(self.samplers)]
             plan = sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
             for actions in plan.extras["elites"][: self.starts_per_round]:
-                if time.perf_counter() >= explore_until():
+                if time.perf_counter() >= sample_until():
                     break
                 descend_from(actions)
 
@@ -148,6 +162,28 @@ class AnytimeMILPPlanner:
             point = horizon_program.primal_point(np.clip(sampled.actions, problem.action_low, problem.action_high))
             if program.violation(point) <= FEASIBLE and (best is None or program.objective(point) < best.objective):
                 best = RegionOptimum(point, program.objective(point), point[search.binaries] > 0.5)
+
+        # Local branching: branch-and-bound over the k-flip neighbours of the best plan's pattern, again
+        # from each better plan it finds, until a neighbourhood holds nothing better or time runs out.
+        while self.local_branching is not None and best is not None:
+            left = explore_until() - time.perf_counter()
+            if left <= 2 * search.slowest_lp:
+                break
+            try:
+                found = solve_program(
+                    local_branching_program(program, best.values, self.local_branching),
+                    left,
+                    self.exact.mip_gap,
+                    self.exact.threads,
+                    best.values,
+                    presolve=presolve_pays(program),
+                )
+            except (NoIncumbentError, InfeasibleError):
+                break
+            neighbourhoods += 1
+            if found.objective >= best.objective - 1e-9 * (1.0 + abs(best.objective)):
+                break
+            best = RegionOptimum(found.values, found.objective, found.values[search.binaries] > 0.5)
 
         result = None
         remaining = deadline - time.perf_counter()
@@ -196,6 +232,7 @@ class AnytimeMILPPlanner:
             extras={
                 "rounds": rounds,
                 "descents": descents,
+                "neighbourhoods": neighbourhoods,
                 "region_lps": search.lp_count,
                 "sampled_objective": None if sampled is None else sampled.objective,
                 "region_objective": None if best is None else best.objective,

@@ -96,6 +96,19 @@ class MatrixProgram:
             self.matrix, self.row_lower, self.row_upper, col_lower, col_upper, self.integrality, self.cost, self.blocks
         )
 
+    def with_rows(self, matrix: sp.csr_array, lower: np.ndarray, upper: np.ndarray) -> MatrixProgram:
+        """A copy with rows appended: `matrix` (rows, columns), `lower` and `upper` (rows,) their bounds."""
+        return MatrixProgram(
+            sp.vstack([self.matrix, matrix], format="csr"),
+            np.concatenate([self.row_lower, lower]),
+            np.concatenate([self.row_upper, upper]),
+            self.col_lower,
+            self.col_upper,
+            self.integrality,
+            self.cost,
+            self.blocks,
+        )
+
 
 def _scalar(value) -> bool:
     """A Python number (kept as is by the builder until `build`, cheaper than a filled array)."""
