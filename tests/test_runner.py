@@ -285,3 +285,17 @@ def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys):
     episode = json.loads(out.read_text())["episodes"][0]
     assert len(episode["obstacles"]) == 1 and "collision_steps" in episode
     assert "plans predicting a collision" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_demo_runs_every_planner_on_the_bundled_models_and_writes_its_files(tmp_path, capsys):
+    from mpc.cli import DEMO_FILES, DEMO_RUNS
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--episodes", "1", "--steps", "2", "--time-limit", "0.1", "--out-dir", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert [line.split(" / ")[0].strip("| ") for line in table.splitlines()[2 : 2 + len(DEMO_RUNS)]] == [
+        planner for planner, _ in DEMO_RUNS
+    ]
+    for name in DEMO_FILES.values():
+        assert (out / name).stat().st_size > 0

@@ -21,3 +21,7 @@ for relu in 8 16 32 64; do
     sparsedyn train pushing_demo_data.npz onpolicy_dense.npz --relu-target "$relu" --seed 0 --quiet --device cpu \
         --out "agg_relu$relu.pt"
 done
+# The closed-loop choice (examples/sweeps/pushing_model_selection.json, docs/benchmarks.md): the 64-ReLU target
+# on both files is the bundled sparse pushing model of the closed-loop benchmarks and the demo; its dense twin too.
+cp agg_relu64.pt ../../examples/checkpoints/pushing_onpolicy_relu64.pt
+cp agg_dense.pt ../../examples/checkpoints/pushing_onpolicy_dense.pt
