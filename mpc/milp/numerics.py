@@ -20,7 +20,9 @@ Two things keep the planners' programs inside:
   left as it is.
 - `check_coefficients`: at build time, before HiGHS sees the program, its coefficient range is measured
   (`coefficient_range`: matrix entries, finite row and column bounds, big-M values among both) and a
-  program outside (SMALL_MATRIX_VALUE, LARGE_VALUE] is refused with `NumericsError`, which names the cause:
+  program with a value above LARGE_VALUE, or with entries HiGHS would drop that change a row by more than
+  its feasibility tolerance (an entry of 1e-12 on a column bounded by 100 changes nothing that matters;
+  one of 2e-10 on a ReLU output bounded by 7e8 does), is refused with `NumericsError`, naming the cause:
   no workspace box (the state bounds, and with them the big-M values, grow step after step: 9e9 at H = 12
   and 3e24 at H = 30 on the bundled sparse pushing model with interval bounds), or a model whose weights no
   exact rescaling brings into range.
@@ -38,6 +40,7 @@ from mpc.milp.program import MatrixProgram
 from mpc.problem import PlanningProblem
 
 SMALL_MATRIX_VALUE = 1e-9  # HiGHS's small_matrix_value: matrix entries of at most this size are dropped
+PRIMAL_TOLERANCE = 1e-7  # HiGHS's primal_feasibility_tolerance
 LARGE_VALUE = 1e6  # HiGHS 1.16 warns of "excessively large bounds" above this; big-M * 1e-6 integrality leak
 BALANCE_SLACK = 10  # log2 of the imbalance of a neuron `balanced` leaves alone
 
@@ -46,12 +49,15 @@ BALANCE_SLACK = 10  # log2 of the imbalance of a neuron `balanced` leaves alone
 class CoefficientRange:
     """Sizes of a program's numbers: its non-zero matrix entries and its largest finite bound (row or column).
 
+    dropped: the most any row can change when HiGHS drops its entries of at most SMALL_MATRIX_VALUE, the
+    sum of |entry| * (largest bound of the entry's column) over them; infinite if such a column is unbounded.
     Non-finite matrix entries (an overflowed big-M) count as infinitely large.
     """
 
     matrix_min: float
     matrix_max: float
     bound_max: float
+    dropped: float
 
     @property
     def largest(self) -> float:
@@ -63,24 +69,31 @@ class CoefficientRange:
         return self.largest / self.matrix_min if self.matrix_min > 0 else 1.0
 
     def within_limits(self) -> bool:
-        """Whether HiGHS keeps every entry and its tolerances hold (SMALL_MATRIX_VALUE < size <= LARGE_VALUE)."""
-        return self.matrix_min > SMALL_MATRIX_VALUE and self.largest <= LARGE_VALUE
+        """Whether HiGHS's tolerances hold: no value above LARGE_VALUE, and the entries HiGHS drops change no
+        row by more than its primal feasibility tolerance (PRIMAL_TOLERANCE)."""
+        return self.largest <= LARGE_VALUE and self.dropped <= PRIMAL_TOLERANCE
 
     def record(self) -> dict:
-        """For Plan.extras: [smallest, largest] matrix entry and the largest finite bound."""
-        return {"matrix": [self.matrix_min, self.matrix_max], "largest_bound": self.bound_max}
+        """For Plan.extras: [smallest, largest] matrix entry, the largest finite bound and `dropped`."""
+        return {"matrix": [self.matrix_min, self.matrix_max], "largest_bound": self.bound_max, "dropped": self.dropped}
 
 
 def coefficient_range(program: MatrixProgram) -> CoefficientRange:
     """The sizes of the program's matrix entries and finite bounds (an empty matrix: 0 for both ends)."""
     entries = np.abs(program.matrix.data)
     entries = np.where(np.isnan(entries), np.inf, entries)
-    entries = entries[entries > 0]
+    nonzero = entries[entries > 0]
     bounds = np.abs(np.concatenate([program.col_lower, program.col_upper, program.row_lower, program.row_upper]))
+    column_size = np.maximum(np.abs(program.col_lower), np.abs(program.col_upper))
+    small = program.matrix.copy()
+    small.data = np.where(entries <= SMALL_MATRIX_VALUE, entries, 0.0)
+    small.eliminate_zeros()
+    dropped = small @ column_size if small.nnz else np.zeros(0)
     return CoefficientRange(
-        matrix_min=float(entries.min(initial=np.inf)) if entries.size else 0.0,
-        matrix_max=float(entries.max(initial=0.0)),
+        matrix_min=float(nonzero.min()) if nonzero.size else 0.0,
+        matrix_max=float(nonzero.max(initial=0.0)),
         bound_max=float(bounds[np.isfinite(bounds)].max(initial=0.0)),
+        dropped=float(dropped.max(initial=0.0)),
     )
 
 
@@ -114,9 +127,10 @@ def check_coefficients(program: MatrixProgram, problem: PlanningProblem, bounds:
             'workspace box, tighter bounds ("lp") or a model in smaller units'
         )
     raise NumericsError(
-        f"{span}: HiGHS drops matrix entries of at most {SMALL_MATRIX_VALUE:.0e} (small_matrix_value), so its "
-        "optimum would not be the model's; the model's weights span more than any exact rescaling of its "
-        "neurons recovers: retrain it with weight decay or in other units"
+        f"{span}: HiGHS drops matrix entries of at most {SMALL_MATRIX_VALUE:.0e} (small_matrix_value), which "
+        f"changes a row by up to {found.dropped:.1e}, so its optimum would not be the model's; the model's "
+        "weights span more than an exact rescaling of its neurons recovers: retrain it with weight decay or in "
+        "other units"
     )
 
 
