@@ -34,8 +34,9 @@ from mpc.control.controller import RecedingHorizonController
 from mpc.control.task import ControlSettings, control_task, goal_features
 from mpc.errors import NonFiniteError, NumericsError
 from mpc.main import main
-from mpc.milp.numerics import LARGE_VALUE, balanced, coefficient_range
+from mpc.milp.numerics import LARGE_VALUE, balanced, check_coefficients, coefficient_range
 from mpc.milp.planner import MILPPlanner
+from mpc.milp.program import ProgramBuilder
 from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
 from mpc.problem import PlanningProblem, Task, trajectory_cost
 
@@ -546,6 +547,31 @@ def test_rescaling_a_network_keeps_every_float_and_leaves_trained_models_alone()
     for name in ("pushing_sparse.pt", "sorting_graph_sparse.pt"):
         trained = load_checkpoint(CHECKPOINTS / name).model.export()
         assert balanced(trained) is trained
+
+
+@pytest.mark.parametrize("entry, column_bound, refused", [(1e-12, 100.0, False), (2e-10, 7e8, True), (1.0, 2e6, True)])
+def test_the_coefficient_check_refuses_what_highs_would_solve_wrongly(entry, column_bound, refused):
+    """An entry HiGHS drops (<= 1e-9) matters only if it moves its row by more than HiGHS's tolerance (1e-7)."""
+    builder = ProgramBuilder()
+    columns = builder.add_columns("x", np.ones(2, dtype=bool), -column_bound, column_bound)
+    builder.add_rows(1, np.zeros(2, dtype=np.int64), columns, np.array([1.0, entry]), 0.0, 0.0)
+    problem = PlanningProblem(
+        state=np.zeros(1),
+        goal=np.zeros(1),
+        horizon=1,
+        action_low=-np.ones(1),
+        action_high=np.ones(1),
+        state_weights=np.ones(1),
+        terminal_weights=np.ones(1),
+        workspace_low=-np.ones(1),
+        workspace_high=np.ones(1),
+    )
+    program = builder.build()
+    if refused:
+        with pytest.raises(NumericsError, match="coefficients span"):
+            check_coefficients(program, problem, "interval")
+    else:
+        assert check_coefficients(program, problem, "interval").dropped == pytest.approx(1e-10)
 
 
 @pytest.fixture(scope="module")
