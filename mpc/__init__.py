@@ -9,7 +9,7 @@ of one of its modules, such as `mpc.errors` for the CLI's `--help`.
 """
 
 from envs.exports import lazy_exports
-from mpc.errors import InfeasibleError, MPCError, NoIncumbentError, NonFiniteError, ProblemError
+from mpc.errors import InfeasibleError, MPCError, NoIncumbentError, NonFiniteError, NumericsError, ProblemError
 from mpc.problem import PLAN_STATUSES, Plan, PlanningProblem, Task
 
 _LAZY = {  # public name -> "module" that defines it, or "module:name there"
@@ -45,6 +45,7 @@ __all__ = [
     "MPCError",
     "NoIncumbentError",
     "NonFiniteError",
+    "NumericsError",
     "PLAN_STATUSES",
     "Plan",
     "PlanningProblem",

@@ -20,3 +20,9 @@ class NoIncumbentError(MPCError):
 class NonFiniteError(MPCError):
     """Every plan a planner evaluated has a non-finite cost or predicted state (the model overflows, or the
     cost weights are too large for float32); the controller falls back."""
+
+
+class NumericsError(MPCError):
+    """The planning program holds numbers HiGHS cannot solve reliably (big-M values grown without a workspace
+    box, or a model's weights beyond any exact rescaling): refused before solving, instead of a wrong optimum
+    reported as optimal."""

@@ -174,7 +174,9 @@ class Task:
         state_constraints: (G, h) with G of shape (r, n) and h of shape (r,), meaning
             G @ x_t <= h for t = 1..H; None means none. Only the MILP enforces them.
         workspace_low, workspace_high: a box on every state entry, shape (n,) each (from the env
-            metadata; +-inf entries are unbounded); both None means no box. Only the MILP uses it.
+            metadata; +-inf entries are unbounded); both None means no box. Only the MILP uses it:
+            without it the MILP's state bounds grow over the horizon, and a program whose big-M values
+            pass 1e6 is refused (`NumericsError`, mpc.milp.numerics).
         time_limit: the planning budget in seconds, positive and finite.
         obstacles: `Obstacle`s the points of the predicted states must stay out of at t = 1..H; they
             need a finite workspace box on every state entry their points use (the MILP's big-M).

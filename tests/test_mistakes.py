@@ -7,6 +7,8 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import gymnasium
 import numpy as np
@@ -23,17 +25,24 @@ from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.config import TrainConfig
 from dynamics.errors import ModelConfigError
 from dynamics.evaluate import rollout
+from dynamics.gates import NeuronKind
 from dynamics.mlp import MLPDynamics
 from envs.collect import collect_transitions
 from envs.dataset import load_transitions
 from envs.errors import DatasetError, EnvOptionsError
 from mpc.control.controller import RecedingHorizonController
-from mpc.errors import NonFiniteError
+from mpc.control.task import ControlSettings, control_task, goal_features
+from mpc.errors import NonFiniteError, NumericsError
 from mpc.main import main
-from mpc.planners import PLANNER_NAMES, make_fallback_planner, make_planner
+from mpc.milp.numerics import LARGE_VALUE, balanced, check_coefficients, coefficient_range
+from mpc.milp.planner import MILPPlanner
+from mpc.milp.program import ProgramBuilder
+from mpc.planners import PLANNER_NAMES, frozen_dynamics, make_fallback_planner, make_planner
 from mpc.problem import PlanningProblem, Task, trajectory_cost
 
 SAMPLING = ("mppi", "cem", "random", "gd")
+MILP = ("milp", "milp-exact", "milp-cem")
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "examples" / "checkpoints"
 
 
 @pytest.fixture(scope="module")
@@ -472,3 +481,117 @@ def test_every_plan_and_objective_stay_in_the_action_box_whatever_the_warm_start
         states = rollout(model.double(), torch.as_tensor(state), torch.as_tensor(plan.actions)[None])
     in_box = float(trajectory_cost(problem, states, torch.as_tensor(plan.actions)[None])[0])
     assert plan.objective == pytest.approx(in_box, rel=1e-4)  # the objective is that of the in-box plan
+
+
+# --- numerics of the mixed-integer program ----------------------------------------------------------------
+
+
+def badly_scaled_model(scale=1e8):
+    """6 ReLUs, the first layer times 3 scale, the last divided by scale: weights from 1e-10 to 2e8, and the
+    same function as the model with the first layer times 3 (ReLUs are positively homogeneous)."""
+    torch.manual_seed(5)
+    model = MLPDynamics(2, 1, hidden=(6,))
+    model.set_kinds([np.full(6, NeuronKind.RELU)])
+    with torch.no_grad():
+        first, last = model.net.linears[0], model.net.linears[-1]
+        first.weight.mul_(3 * scale)
+        first.bias.mul_(3 * scale)
+        last.weight.div_(scale)
+    return model.eval()
+
+
+def grid_optimum(network, problem, points=200_001):
+    """The least trajectory cost over a fine grid of the one action of a one-step problem, on the frozen network."""
+    actions = np.linspace(problem.action_low[0], problem.action_high[0], points)[:, None]
+    states = network.forward(np.concatenate([np.tile(problem.state, (points, 1)), actions], axis=1))
+    trajectories = np.stack([np.tile(problem.state, (points, 1)), states], axis=1)
+    costs = trajectory_cost(problem, torch.from_numpy(trajectories), torch.from_numpy(actions[:, None]))
+    return float(costs.min())
+
+
+@pytest.mark.parametrize("bounds", ["interval", "linear", "lp"])
+@pytest.mark.parametrize("planner_name", MILP)
+def test_a_network_with_weights_from_1e_10_to_2e8_is_planned_on_exactly(planner_name, bounds):
+    """Before the fix: "optimal, gap 0" 30% above the grid's optimum with linear and lp bounds (HiGHS drops
+    the last layer's entries below 1e-9). The planners rescale the neurons exactly and find the optimum."""
+    model = badly_scaled_model()
+    network = model.export()
+    weights = np.concatenate([np.abs(layer.weight).ravel() for layer in network.layers])
+    assert weights.max() > 1e8 and weights[weights > 0].min() < 1e-9  # the scale the issue describes
+    rng = np.random.default_rng(6)
+    problem = PlanningProblem(
+        state=rng.normal(size=2),
+        goal=rng.normal(scale=0.5, size=2),
+        horizon=1,
+        action_low=-np.ones(1),
+        action_high=np.ones(1),
+        state_weights=np.full(2, 0.5),
+        terminal_weights=np.full(2, 2.0),
+        action_weight=0.1,
+        time_limit=1.0,
+    )
+    optimum = grid_optimum(network, problem)
+    plan = make_planner(planner_name, model, seed=0, bounds=bounds).plan(problem)
+    assert plan.objective <= optimum + 1e-4 * optimum  # the optimum, up to the grid's and the solver's gaps
+    assert plan.best_bound is None or plan.best_bound <= optimum + 1e-6  # a lower bound that holds
+    if plan.status == "optimal":
+        assert plan.objective == pytest.approx(optimum, rel=1e-3)
+
+
+def test_rescaling_a_network_keeps_every_float_and_leaves_trained_models_alone():
+    network = badly_scaled_model().export()
+    rescaled = balanced(network)
+    inputs = np.random.default_rng(0).uniform(-3, 3, size=(1000, 3))
+    np.testing.assert_array_equal(rescaled.forward(inputs), network.forward(inputs))  # bit for bit
+    assert max(np.abs(layer.weight).max() for layer in rescaled.layers) < 1e3
+    for name in ("pushing_sparse.pt", "sorting_graph_sparse.pt"):
+        trained = load_checkpoint(CHECKPOINTS / name).model.export()
+        assert balanced(trained) is trained
+
+
+@pytest.mark.parametrize("entry, column_bound, refused", [(1e-12, 100.0, False), (2e-10, 7e8, True), (1.0, 2e6, True)])
+def test_the_coefficient_check_refuses_what_highs_would_solve_wrongly(entry, column_bound, refused):
+    """An entry HiGHS drops (<= 1e-9) matters only if it moves its row by more than HiGHS's tolerance (1e-7)."""
+    builder = ProgramBuilder()
+    columns = builder.add_columns("x", np.ones(2, dtype=bool), -column_bound, column_bound)
+    builder.add_rows(1, np.zeros(2, dtype=np.int64), columns, np.array([1.0, entry]), 0.0, 0.0)
+    problem = PlanningProblem(
+        state=np.zeros(1),
+        goal=np.zeros(1),
+        horizon=1,
+        action_low=-np.ones(1),
+        action_high=np.ones(1),
+        state_weights=np.ones(1),
+        terminal_weights=np.ones(1),
+        workspace_low=-np.ones(1),
+        workspace_high=np.ones(1),
+    )
+    program = builder.build()
+    if refused:
+        with pytest.raises(NumericsError, match="coefficients span"):
+            check_coefficients(program, problem, "interval")
+    else:
+        assert check_coefficients(program, problem, "interval").dropped == pytest.approx(1e-10)
+
+
+@pytest.fixture(scope="module")
+def pushing_without_workspace():
+    """The bundled sparse pushing model and a 12-step problem from its env, without a workspace box."""
+    checkpoint = load_checkpoint(CHECKPOINTS / "pushing_sparse.pt")
+    task = control_task(checkpoint.metadata, ControlSettings(horizon=12, time_limit=1.0))
+    env = gymnasium.make(PUSHING)
+    observation, _ = env.reset(seed=0)
+    problem = task.problem(observation.astype(np.float64), goal_features(task, env.unwrapped.goal))
+    return checkpoint.model, problem, replace(problem, workspace_low=None, workspace_high=None)
+
+
+@pytest.mark.parametrize("planner_name", MILP)
+def test_a_problem_without_workspace_box_is_refused_naming_the_box(planner_name, pushing_without_workspace):
+    """Before the fix: big-M values of 9e9 at H = 12 went to HiGHS (and 1e24 at H = 30: "HiGHS rejected the
+    program", no cause). Now the program is refused before solving, with what to pass instead."""
+    model, with_box, without_box = pushing_without_workspace
+    planner = make_planner(planner_name, model, seed=0, bounds="interval")
+    with pytest.raises(NumericsError, match="without a workspace box.*pass workspace_low and workspace_high"):
+        planner.plan(without_box)
+    milp = MILPPlanner(frozen_dynamics(model), with_box.state_dim, with_box.action_dim, bounds="interval")
+    assert coefficient_range(milp.build(with_box).program).largest <= LARGE_VALUE  # the box keeps it in range

@@ -100,6 +100,7 @@ class AnytimeMILPPlanner:
 
         Raises:
             ProblemError: the problem does not fit the model.
+            NumericsError: the program is out of HiGHS's reliable range (mpc.milp.numerics), e.g. no workspace box.
             NoIncumbentError: neither the samples' regions nor branch-and-bound held a feasible plan
                 and the sampler found none either (never in practice: the sampler always returns one).
         """

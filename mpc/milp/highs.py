@@ -19,6 +19,7 @@ import highspy
 import numpy as np
 
 from mpc.errors import InfeasibleError, MPCError, NoIncumbentError
+from mpc.milp.numerics import coefficient_range
 from mpc.milp.program import MatrixProgram
 from mpc.problem import OPTIMAL, STOPPED, TIME_LIMIT
 
@@ -119,7 +120,11 @@ def pass_program(highs: highspy.Highs, program: MatrixProgram, relax: bool = Fal
         integrality,
     )
     if status == highspy.HighsStatus.kError:
-        raise MPCError("HiGHS rejected the program")
+        found = coefficient_range(program)
+        raise MPCError(
+            f"HiGHS rejected the program: matrix entries from {found.matrix_min:.1e} to {found.matrix_max:.1e}, "
+            f"bounds up to {found.bound_max:.1e} (it refuses entries of 1e15 and more, see mpc.milp.numerics)"
+        )
 
 
 def _run(

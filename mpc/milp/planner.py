@@ -17,6 +17,7 @@ from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.highs import presolve_pays, solve_program, unsolved
 from mpc.milp.horizon import HorizonProgram, build_horizon_program
 from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
+from mpc.milp.numerics import balanced, check_coefficients
 from mpc.milp.program import MatrixProgram
 from mpc.milp.scip import solve_program_scip
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
@@ -60,7 +61,7 @@ class MILPPlanner:
                 f"the network maps {network.input_dim} inputs to {network.output_dim} outputs; a dynamics model "
                 f"for {state_dim} states and {action_dim} actions maps {state_dim + action_dim} to {state_dim}"
             )
-        self.network = network
+        self.network = balanced(network)  # the same function, its neurons rescaled exactly where badly scaled
         self.state_dim, self.action_dim = state_dim, action_dim
         self.bounds, self.mip_gap, self.threads, self.lp_budget = bounds, mip_gap, threads, lp_budget
         self.solver = solver
@@ -94,12 +95,21 @@ class MILPPlanner:
         return rollout_bounds(self.network, problem, mode.linear_steps, [tighteners[name]() for name in names])
 
     def build(self, problem: PlanningProblem) -> HorizonProgram:
-        """The program the planner would solve (for inspection or a Pyomo export)."""
+        """The program the planner would solve (for inspection or a Pyomo export).
+
+        Raises:
+            ProblemError: the problem does not fit the model.
+            InfeasibleError: no action sequence keeps the predicted states in the workspace box.
+            NumericsError: the program's coefficients are out of HiGHS's reliable range (mpc.milp.numerics).
+        """
         self._check(problem)
-        return build_horizon_program(self.network, problem, self.rollout_bounds(problem))
+        horizon_program = build_horizon_program(self.network, problem, self.rollout_bounds(problem))
+        check_coefficients(horizon_program.program, problem, self.bounds)
+        return horizon_program
 
     def plan(self, problem: PlanningProblem) -> Plan:
-        """Plan within problem.time_limit; raises InfeasibleError or NoIncumbentError if there is no plan.
+        """Plan within problem.time_limit; raises InfeasibleError or NoIncumbentError if there is no plan, and
+        NumericsError (before solving) if the program is out of HiGHS's reliable range (mpc.milp.numerics).
 
         Bounds and assembly count against the budget: HiGHS gets what is left of it, so the MILP is
         compared with the sampling planners at equal wall time; if less than MIN_SOLVE_SHARE of it is
@@ -109,7 +119,7 @@ class MILPPlanner:
         action box if there is none; HiGHS ignores a start whose rollout breaks a constraint.
 
         The returned states are the network's rollout of the returned actions and the objective is
-        their trajectory cost; extras hold the program's own objective and its size.
+        their trajectory cost; extras hold the program's own objective, its size and its coefficient range.
         """
         began = time.perf_counter()
         self._check(problem)
@@ -117,6 +127,7 @@ class MILPPlanner:
         bound_time = time.perf_counter() - began
         horizon_program = build_horizon_program(self.network, problem, bounds)
         program = horizon_program.program
+        coefficients = check_coefficients(program, problem, self.bounds)
         start_actions = problem.warm_start
         if start_actions is None:  # the box centre: usually feasible, so there is an incumbent from the start
             start_actions = np.tile((problem.action_low + problem.action_high) / 2, (problem.horizon, 1))
@@ -150,6 +161,7 @@ class MILPPlanner:
                 "rows": program.num_rows,
                 "bounds": self.bounds,
                 "solver": self.solver,
+                "coefficients": coefficients.record(),
             },
         )
 
