@@ -320,6 +320,8 @@ def plot(summary: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     settings = sorted({row["setting"] for row in summary})
+    if not settings:  # reference runs only: no budget rows to plot
+        return
     columns = min(len(settings), 4)
     figure, axes = plt.subplots(
         (len(settings) + columns - 1) // columns,
