@@ -82,7 +82,7 @@ def make_planner(
         name: one of PLANNER_NAMES.
         seed: seeds the planner's random numbers.
         bounds: the MILP's bound mode (mpc.milp.bounds.modes.BOUND_MODES); None: the planner's default
-            ("interval" for "milp", DEFAULT_BOUNDS for the others).
+            ("linear" for "milp", DEFAULT_BOUNDS for the others).
         threads: HiGHS threads.
         num_objects: the graph a graph model's MILP encodes (the torch models take any state).
         solver: the branch-and-bound of "milp-exact" and "milp-cem": "highs" or "scip" (mpc.milp.scip).

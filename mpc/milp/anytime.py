@@ -41,7 +41,7 @@ from mpc.milp.planner import MILPPlanner
 from mpc.milp.region import RegionOptimum, RegionSearch
 from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
 
-DEFAULT_ANYTIME_BOUNDS = "interval"  # region LPs are exact with any bounds; cheapest, see examples/bench_planners.py
+DEFAULT_ANYTIME_BOUNDS = "linear"  # region LPs are exact with any bounds; linear ones paid most, see docs/milp.md
 FEASIBLE = 1e-6  # a point violating no row or bound of the program by more than this is a plan of it
 
 
