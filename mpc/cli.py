@@ -59,7 +59,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     control.add_argument(
         "--bounds",
         choices=BOUND_MODES,
-        help=f"MILP neuron bounds (default: interval for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)",
+        help=f"MILP neuron bounds (default: linear for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)",
     )
     add_sampling_arguments(control)
     control.add_argument(
