@@ -175,6 +175,29 @@ def test_bundled_sorting_models_load_on_all_pairs_and_predict_as_before(name, nu
     )
 
 
+@pytest.mark.parametrize("name", ["dense", "sparse"])
+def test_bundled_rope_models_run_on_the_chain_and_predict_unseen_pushes_better_than_a_still_rope(name):
+    checkpoint = load_checkpoint(CHECKPOINTS / f"rope_graph_{name}.pt")
+    model = checkpoint.model
+    assert checkpoint.metadata["env_id"] == "sparsedyn/RopeShaping-v0" and model.edge_set == "chain"
+    assert checkpoint.info["kind_counts"]["relu"] == (128 if name == "dense" else 16)
+    data = collect_transitions("RopeShaping-v0", episodes=4, steps=50, seed=11)  # not the training seed
+    states, actions = data.observations.astype(np.float64), data.actions.astype(np.float64)
+    with torch.no_grad():
+        predicted = model.double()(torch.as_tensor(states), torch.as_tensor(actions)).numpy()
+    moved = np.abs(data.next_observations[:, 2:] - data.observations[:, 2:]).max(axis=1) > 0.05
+    assert moved.sum() > 20  # pushes that move the rope, where a model has something to predict
+    still = states.copy()  # the baseline: the rope stays where it is and the pusher moves by the action
+    still[:, :2] += actions
+    for rows in (slice(None), moved):
+        model_error = np.sqrt(np.mean((predicted[rows] - data.next_observations[rows]) ** 2))
+        still_error = np.sqrt(np.mean((still[rows] - data.next_observations[rows]) ** 2))
+        assert model_error < 0.8 * still_error
+    frozen = model.export(10)
+    assert frozen.edge_set == "chain" and len(frozen.edges[0]) == 3 * 10 - 2
+    np.testing.assert_allclose(frozen.forward(np.concatenate([states, actions], axis=1)), predicted, rtol=0, atol=1e-6)
+
+
 def test_runs_on_any_number_of_objects_and_treats_objects_alike():
     model = random_model(0)
     state, action = random_batch(0, 5)
