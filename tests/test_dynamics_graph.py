@@ -1,5 +1,5 @@
 """Graph dynamics model: message passing on each edge set, export to FrozenGraph, N-independence, training CLI,
-checkpoints, the bundled sorting models' predictions."""
+checkpoints, the bundled sorting models' predictions, the bundled rope models on the chain."""
 
 from pathlib import Path
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The exact commands that made the rope graph-model checkpoints (run from the repository root).
-# Data: 400 episodes x 50 steps of rope exploration (10 particles), seed 0 (20,000 transitions).
+# Data: 400 episodes x 50 steps of rope exploration (10 particles), seed 0 (20,000 transitions; the collect
+# line below reproduces the data the models were trained on bit for bit, also with --workers 1).
 # Both models train on the rope's chain graph (pusher -> every particle, particle -> its neighbours
 # along the rope; the edge set comes from the data's metadata) without the message penalty: on a chain
 # no edge joins far-apart particles, which is what the penalty is for. The sparse model keeps 16 ReLUs
