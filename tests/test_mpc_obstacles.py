@@ -120,6 +120,20 @@ def test_both_milp_planners_go_around_and_never_predict_a_collision(soft_margin,
     assert anytime.objective >= exact.objective - 1e-6  # a plan of the same program
 
 
+def test_anytime_never_swaps_its_plan_for_a_cheaper_sample_that_collides(one_thread):
+    """With no hinge weight, the fast straight push through the square is the cheapest sequence on the model
+    (9.1 against 10.2 around it); it is the sampler's best, and the program's plan must still be returned."""
+    obstacle = Obstacle.of_entries(SQUARE, [[0, 1]], 2, margin=0.2, soft_margin=0.0)
+    problem = blocked_problem([obstacle], obstacle_weight=0.0, time_limit=1.0)
+    straight = np.array([[1.5, 0.0]] * 4 + [[0.0, 0.0]] * 2)
+    assert problem.predicts_collision(rollout(INTEGRATOR, problem.state, straight))
+    plan = AnytimeMILPPlanner(
+        INTEGRATOR, 2, 2, [MPPIPlanner(TorchIntegrator().double(), seed=0, elites=8)], bounds="interval"
+    ).plan(dataclasses.replace(problem, warm_start=straight))
+    assert plan.extras["sampled_objective"] < plan.objective - 1.0  # the sample was cheaper: it cut through
+    assert not problem.predicts_collision(plan.states) and not plan.status.startswith("sampled")
+
+
 @settings(max_examples=12, deadline=None)
 @given(st.integers(0, 2**16), st.integers(1, 3), st.integers(3, 6))
 def test_exact_and_anytime_plans_keep_every_point_out_on_random_models(seed, horizon, sides):

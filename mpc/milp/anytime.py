@@ -214,7 +214,8 @@ class AnytimeMILPPlanner:
             sampled_values = np.zeros(program.num_columns)
             sampled_values[program.action_columns] = sampled.actions
             replayed = self.exact.replay(problem, program, sampled_values)
-            if replayed[2] < objective:
+            # ... and where it keeps out of the obstacles: the hinge prices a collision, the program forbids it.
+            if replayed[2] < objective and not problem.predicts_collision(replayed[1]):
                 (actions, states, objective), status = replayed, f"{SAMPLED} (MILP: no better plan)"
         # The cost is a sum of weighted absolute values: 0 bounds it even before HiGHS has a bound of its own.
         # A sample the program holds nothing cheaper than may leave the workspace box: the program's bound
