@@ -38,11 +38,11 @@ from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.milp.highs import presolve_pays, solve_program
 from mpc.milp.local_branching import local_branching_program
 from mpc.milp.planner import MILPPlanner
+from mpc.milp.program import FEASIBLE
 from mpc.milp.region import RegionOptimum, RegionSearch
 from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
 
 DEFAULT_ANYTIME_BOUNDS = "linear"  # region LPs are exact with any bounds; linear ones paid most, see docs/milp.md
-FEASIBLE = 1e-6  # a point violating no row or bound of the program by more than this is a plan of it
 
 
 class AnytimeMILPPlanner:
@@ -162,7 +162,13 @@ class AnytimeMILPPlanner:
         if sampled is not None:
             point = horizon_program.primal_point(np.clip(sampled.actions, problem.action_low, problem.action_high))
             if program.violation(point) <= FEASIBLE and (best is None or program.objective(point) < best.objective):
-                best = RegionOptimum(point, program.objective(point), point[search.binaries] > 0.5)
+                best = search.optimum_at(point, program.objective(point))
+
+        def branch_and_bound(restricted, time_limit: float):  # from the best plan, if any
+            start = None if best is None else best.values
+            return solve_program(
+                restricted, time_limit, self.exact.mip_gap, self.exact.threads, start, presolve=presolve_pays(program)
+            )
 
         # Local branching: branch-and-bound over the k-flip neighbours of the best plan's pattern, again
         # from each better plan it finds, until a neighbourhood holds nothing better or time runs out.
@@ -171,33 +177,19 @@ class AnytimeMILPPlanner:
             if left <= 2 * search.slowest_lp:
                 break
             try:
-                found = solve_program(
-                    local_branching_program(program, best.values, self.local_branching),
-                    left,
-                    self.exact.mip_gap,
-                    self.exact.threads,
-                    best.values,
-                    presolve=presolve_pays(program),
-                )
+                found = branch_and_bound(local_branching_program(program, best.values, self.local_branching), left)
             except (NoIncumbentError, InfeasibleError):
                 break
             neighbourhoods += 1
             if found.objective >= best.objective - 1e-9 * (1.0 + abs(best.objective)):
                 break
-            best = RegionOptimum(found.values, found.objective, found.values[search.binaries] > 0.5)
+            best = search.optimum_at(found.values, found.objective)
 
         result = None
         remaining = deadline - time.perf_counter()
         if remaining > 2 * search.slowest_lp:
             try:
-                result = solve_program(
-                    program,
-                    remaining,
-                    self.exact.mip_gap,
-                    self.exact.threads,
-                    None if best is None else best.values,
-                    presolve=presolve_pays(program),
-                )
+                result = branch_and_bound(program, remaining)
             except (NoIncumbentError, InfeasibleError) as error:
                 if best is None:
                     return self._sampled(

@@ -20,7 +20,7 @@ import numpy as np
 
 from mpc.errors import InfeasibleError, MPCError, NoIncumbentError
 from mpc.milp.numerics import coefficient_range
-from mpc.milp.program import MatrixProgram
+from mpc.milp.program import FEASIBLE, MatrixProgram
 from mpc.problem import OPTIMAL, STOPPED, TIME_LIMIT
 
 _STATUS = {
@@ -155,7 +155,7 @@ def unsolved(program: MatrixProgram, start: np.ndarray) -> SolveResult:
     Raises:
         NoIncumbentError: the start breaks a row or a column bound.
     """
-    if program.violation(start) > 1e-6:
+    if program.violation(start) > FEASIBLE:
         raise NoIncumbentError("no time was left to solve the program, and its start is not feasible")
     objective = program.objective(start)
     return SolveResult(

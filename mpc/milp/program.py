@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 ABSENT = -1  # a block position without a column
+FEASIBLE = 1e-6  # a point violating no row, bound or integrality by more than this is a point of the program
 
 
 def spread(value, shape: tuple[int, ...]) -> np.ndarray:

@@ -102,6 +102,11 @@ class RegionSearch:
         for every obstacle point and step the face the point is farthest beyond."""
         return self.horizon_program.primal_point(actions)[self.binaries] > 0.5
 
+    def optimum_at(self, values: np.ndarray, objective: float) -> RegionOptimum:
+        """A point of the program (columns,) with its objective, as the optimum of its own region (a sampled
+        plan that keeps to the program, a branch-and-bound incumbent)."""
+        return RegionOptimum(values, objective, values[self.binaries] > 0.5)
+
     def solve(self, pattern: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
         """The optimum of the region of `pattern`, or None if no plan stays in it (the LP is infeasible)
         or the LP was not solved by `deadline` (a time.perf_counter() value)."""
