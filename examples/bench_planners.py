@@ -31,6 +31,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: one BLAS thread per task
@@ -53,15 +54,27 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
 SUITE_SETTINGS = [name for name in SETTINGS if "dense" not in name]
 PLANNERS = ("milp", "milp-exact", "milp-exact-scip", "milp-cem", "mppi", "cem", "random", "gd")
 SOLVER_SUFFIX = "-scip"  # "milp-exact-scip": milp-exact with SCIP's branch-and-bound (mpc.milp.scip)
-# A planner with another MILP bound mode: "NAME@MODE", e.g. "milp@lp" (variants for the relaxation study).
+# Variants for the relaxation study: "NAME[@BOUNDS][+FEATURE...]", e.g. "milp@lp", "milp-exact+cuts+heuristics".
+FEATURES = {  # feature -> make_planner options
+    "cuts": {"cut_rounds": 3},  # 3 rounds of ideal single-neuron cuts (mpc.milp.cuts)
+    "heuristics": {"highs_options": {"mip_heuristic_effort": 0.3}},  # HiGHS's default: 0.05
+    "heuristics-max": {"highs_options": {"mip_heuristic_effort": 1.0}},
+}
 
 
 def planner_options(spec: str) -> tuple[str, dict]:
-    """("milp-exact", {"solver": "scip", "bounds": "lp"}) from "milp-exact-scip@lp"."""
-    name, _, bounds = spec.partition("@")
+    """("milp-exact", {"solver": "scip", "bounds": "lp", "cut_rounds": 3}) from "milp-exact-scip@lp+cuts".
+
+    Raises:
+        KeyError: an unknown feature.
+    """
+    head, *features = spec.split("+")
+    name, _, bounds = head.partition("@")
     options = {"bounds": bounds} if bounds else {}
     if name.endswith(SOLVER_SUFFIX):
         name, options["solver"] = name.removesuffix(SOLVER_SUFFIX), "scip"
+    for feature in features:
+        options.update(FEATURES[feature])
     return name, options
 
 
@@ -69,10 +82,14 @@ def planner_spec(text: str) -> str:
     from mpc.milp.bounds.modes import BOUND_MODES
     from mpc.planners import PLANNER_NAMES
 
-    name, options = planner_options(text)
+    try:
+        name, options = planner_options(text)
+    except KeyError:
+        name, options = None, {}
     if name not in PLANNER_NAMES or options.get("bounds", "lp") not in BOUND_MODES:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: planners are {', '.join(PLANNERS)}, optionally @interval, @linear or @lp"
+            f"{text!r}: planners are {', '.join(PLANNERS)}, optionally @interval, @linear or @lp, then "
+            f"+FEATURE for any of {', '.join(FEATURES)}"
         )
     return text
 
@@ -203,6 +220,70 @@ def plan_task(task: dict) -> dict:
     }
 
 
+def relaxation_task(task: dict) -> dict:
+    """The LP relaxation's bound of one suite problem's program in one variant (bounds, cuts), untimed."""
+    import torch
+
+    from dynamics.checkpoint import load_checkpoint
+    from mpc.errors import MPCError
+    from mpc.milp.cuts import tighten_with_cuts
+    from mpc.planners import make_planner
+
+    torch.set_num_threads(1)
+    checkpoint_name, _, env_kwargs = SETTINGS[task["setting"]]
+    model = load_checkpoint(CHECKPOINTS / checkpoint_name).model
+    name, options = planner_options(task["planner"])
+    planner = make_planner("milp-exact", model, num_objects=env_kwargs.get("num_objects"), **options)
+    problem = problem_from_json(task["problem"], task["time_limit"])
+    began = time.perf_counter()
+    try:
+        horizon_program = planner.build(problem)
+    except MPCError as error:
+        return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}
+    build_time = time.perf_counter() - began
+    _, cuts = tighten_with_cuts(horizon_program.program, horizon_program.dynamics, planner.cut_rounds)
+    return {
+        "task": {**task, "problem": None},
+        "binaries": horizon_program.program.num_binaries,
+        "build_time": build_time,
+        **cuts.record(),
+    }
+
+
+def relaxation_report(records: list[dict], best: dict[int, float], out: Path) -> str:
+    """Mean LP relaxation bound / best known value per setting and variant (1: the relaxation is exact)."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record.get("relaxation_after") is not None and record["task"]["index"] in best:
+            groups.setdefault((record["task"]["setting"], record["task"]["planner"]), []).append(record)
+    lines = [
+        "| setting | variant | problems | mean bound / best known | mean binaries | cuts | mean build (s) "
+        "| mean cuts (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    summary = []
+    for (setting, variant), group in sorted(groups.items()):
+        row = {
+            "setting": setting,
+            "variant": variant,
+            "problems": len(group),
+            "bound_ratio": float(np.mean([r["relaxation_after"] / best[r["task"]["index"]] for r in group])),
+            "binaries": float(np.mean([r["binaries"] for r in group])),
+            "cuts": float(np.mean([r["cuts"] for r in group])),
+            "build_time": float(np.mean([r["build_time"] for r in group])),
+            "cut_time": float(np.mean([r["cut_time"] for r in group])),
+        }
+        summary.append(row)
+        lines.append(
+            f"| {setting} | {variant} | {row['problems']} | {row['bound_ratio']:.3f} | {row['binaries']:.0f} "
+            f"| {row['cuts']:.0f} | {row['build_time']:.2f} | {row['cut_time']:.2f} |"
+        )
+    table = "\n".join(lines) + "\n"
+    (out / "relaxation.md").write_text(table)
+    (out / "relaxation.json").write_text(json.dumps(summary, indent=1))
+    return table
+
+
 def planning_tasks(suite: dict, planners, budgets, kind: str) -> list[dict]:
     return [
         {
@@ -219,7 +300,10 @@ def planning_tasks(suite: dict, planners, budgets, kind: str) -> list[dict]:
     ]
 
 
-def run_planning(suite_path: Path, results: Path, planners, budgets, kind: str, num_cpus) -> list[dict]:
+def run_planning(
+    suite_path: Path, results: Path, planners, budgets, kind: str, num_cpus, function=plan_task
+) -> list[dict]:
+    """`function` (plan_task, relaxation_task) on every problem, planner and budget not yet in `results`."""
     from mpc.control.sweep import run_tasks
 
     suite = json.loads(suite_path.read_text())
@@ -227,7 +311,7 @@ def run_planning(suite_path: Path, results: Path, planners, budgets, kind: str, 
     # The records keep the task without its problem (the suite has it): match on that.
     done = {json.dumps(record["task"], sort_keys=True) for record in _records(results)}
     pending = [task for task in tasks if json.dumps({**task, "problem": None}, sort_keys=True) not in done]
-    run_tasks(plan_task, pending, results, num_cpus=num_cpus)
+    run_tasks(function, pending, results, num_cpus=num_cpus)
     return _records(results)
 
 
@@ -240,13 +324,19 @@ def _records(path: Path) -> list[dict]:
 # --- report ---------------------------------------------------------------------------------------------
 
 
-def report(records: list[dict], out: Path) -> str:
-    """Ratio tables (per setting, planner, budget) and the plot, from reference and run records."""
+def best_known(records: list[dict]) -> dict[int, float]:
+    """Problem index -> the lowest objective any record reached on it."""
     best: dict[int, float] = {}
     for record in records:
         if "objective" in record:
             index = record["task"]["index"]
             best[index] = min(best.get(index, np.inf), record["objective"])
+    return best
+
+
+def report(records: list[dict], out: Path) -> str:
+    """Ratio tables (per setting, planner, budget) and the plot, from reference and run records."""
+    best = best_known(records)
     rows: dict[tuple, list[dict]] = {}
     false_bounds = 0
     for record in records:
@@ -377,7 +467,20 @@ def main() -> None:
         help="another results.jsonl whose objectives count for the best known values too (e.g. the "
         "main run's, for a study of planner variants in a folder of its own)",
     )
-    for command in (rec, ref, run):
+    rel = commands.add_parser(
+        "relaxation", help="the LP relaxation's bound of every problem's program per variant, against the best known"
+    )
+    rel.add_argument("suite", type=Path)
+    rel.add_argument(
+        "--planners",
+        nargs="+",
+        default=["milp-exact@interval", "milp-exact@linear", "milp-exact@lp", "milp-exact@lp+cuts"],
+        type=planner_spec,
+        help="variants (only the MILP options count: bounds, +cuts, ...)",
+    )
+    rel.add_argument("--time-limit", type=float, default=2.0, help="the budget the bounds' LP deadline is a share of")
+    rel.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
+    for command in (rec, ref, run, rel):
         command.add_argument("--num-cpus", type=int, default=None, help="Ray CPUs (default: all cores)")
     args = parser.parse_args()
 
@@ -387,6 +490,13 @@ def main() -> None:
     out = args.out or args.suite.with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
+    if args.command == "relaxation":
+        relaxation = run_planning(
+            args.suite, out / "relaxation.jsonl", args.planners, [args.time_limit], "relaxation", args.num_cpus,
+            relaxation_task,
+        )  # fmt: skip
+        print(relaxation_report(relaxation, best_known(_records(results)), out))
+        return
     if args.command == "reference":
         records = run_planning(args.suite, results, args.planners, [args.time_limit], "reference", args.num_cpus)
     else:

@@ -69,6 +69,8 @@ def make_planner(
     solver: str = "highs",
     device: str | torch.device | None = None,
     samples: int | None = None,
+    cut_rounds: int = 0,
+    highs_options: dict | None = None,
 ):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
@@ -91,6 +93,9 @@ def make_planner(
             (`planner_device` says which device a CLI run uses).
         samples: K per iteration of the sampling planners (gd: its starts); None: the device's default
             (mpc.sampling.defaults).
+        cut_rounds: rounds of ideal single-neuron cuts the MILP planners add before branch-and-bound
+            (mpc.milp.cuts; 0: none).
+        highs_options: further HiGHS options for the MILP planners' branch-and-bound (mpc.milp.highs.new_highs).
 
     Raises:
         MPCError: an unknown planner name.
@@ -114,13 +119,37 @@ def make_planner(
                 MPPIPlanner(model, seed=seed + 1, elites=ANYTIME_ELITES),
             ]
             return AnytimeMILPPlanner(
-                network, state_dim, action_dim, samplers, bounds=bounds or DEFAULT_ANYTIME_BOUNDS, threads=threads
+                network,
+                state_dim,
+                action_dim,
+                samplers,
+                bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
+                threads=threads,
+                cut_rounds=cut_rounds,
+                highs_options=highs_options,
             )
         return MILPPlanner(
-            network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, threads=threads, solver=solver
+            network,
+            state_dim,
+            action_dim,
+            bounds=bounds or DEFAULT_BOUNDS,
+            threads=threads,
+            solver=solver,
+            cut_rounds=cut_rounds,
+            highs_options=highs_options,
         )
     if name == "milp-cem":
-        milp = make_planner("milp-exact", model, seed, bounds, threads, num_objects, solver)
+        milp = make_planner(
+            "milp-exact",
+            model,
+            seed,
+            bounds,
+            threads,
+            num_objects,
+            solver,
+            cut_rounds=cut_rounds,
+            highs_options=highs_options,
+        )
         return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed, samples=samples, device=device), milp)
     if name == "mppi":
         return MPPIPlanner(model, seed=seed, samples=samples, device=device)

@@ -95,7 +95,8 @@ def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum
     assert plan.objective == pytest.approx(cost_of(problem, network, plan.actions), rel=1e-9)
     assert np.all(plan.actions >= -1) and np.all(plan.actions <= 1)
     assert plan.objective <= cost_of(problem, network, warm_start) + 1e-9
-    assert plan.objective <= plan.extras["sampled_objective"] + 1e-6
+    # The sampled objective is the float32 torch model's: equal plans differ by its rounding (1e-7 relative).
+    assert plan.objective <= plan.extras["sampled_objective"] * (1 + 1e-6) + 1e-6
     assert plan.extras["descents"] >= 1 and plan.extras["region_lps"] >= 1
 
     exact = MILPPlanner(network, 2, 1, mip_gap=1e-9).plan(PlanningProblem(**{**problem.__dict__, "time_limit": 60.0}))

@@ -64,6 +64,9 @@ class AnytimeMILPPlanner:
         local_branching_share: fraction of the budget the local branching phase gets, before
             branch-and-bound.
         mip_gap, threads: HiGHS's relative gap and thread count.
+        cut_rounds: rounds of ideal single-neuron cuts (mpc.milp.cuts) added to the program of the final
+            branch-and-bound, in at most half of the time left for it; 0 (default): none.
+        highs_options: further HiGHS options for every branch-and-bound (mpc.milp.highs.new_highs).
 
     Raises:
         ProblemError: the network does not map [state, action] to the next state.
@@ -84,8 +87,19 @@ class AnytimeMILPPlanner:
         local_branching_share: float = 0.3,
         mip_gap: float = 1e-4,
         threads: int = 1,
+        cut_rounds: int = 0,
+        highs_options: dict | None = None,
     ) -> None:
-        self.exact = MILPPlanner(network, state_dim, action_dim, bounds=bounds, mip_gap=mip_gap, threads=threads)
+        self.exact = MILPPlanner(
+            network,
+            state_dim,
+            action_dim,
+            bounds=bounds,
+            mip_gap=mip_gap,
+            threads=threads,
+            cut_rounds=cut_rounds,
+            highs_options=highs_options,
+        )
         self.samplers = tuple(samplers)
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
         self.starts_per_round = starts_per_round
@@ -167,7 +181,13 @@ class AnytimeMILPPlanner:
         def branch_and_bound(restricted, time_limit: float):  # from the best plan, if any
             start = None if best is None else best.values
             return solve_program(
-                restricted, time_limit, self.exact.mip_gap, self.exact.threads, start, presolve=presolve_pays(program)
+                restricted,
+                time_limit,
+                self.exact.mip_gap,
+                self.exact.threads,
+                start,
+                presolve_pays(program),
+                self.exact.highs_options,
             )
 
         # Local branching: branch-and-bound over the k-flip neighbours of the best plan's pattern, again
@@ -185,11 +205,12 @@ class AnytimeMILPPlanner:
                 break
             best = search.optimum_at(found.values, found.objective)
 
-        result = None
+        result = cuts = None
         remaining = deadline - time.perf_counter()
         if remaining > 2 * search.slowest_lp:
             try:
-                result = branch_and_bound(program, remaining)
+                final, cuts = self.exact.with_cuts(horizon_program, deadline - remaining / 2)
+                result = branch_and_bound(final, deadline - time.perf_counter())
             except (NoIncumbentError, InfeasibleError) as error:
                 if best is None:
                     return self._sampled(
@@ -230,6 +251,7 @@ class AnytimeMILPPlanner:
                 "region_lps": search.lp_count,
                 "sampled_objective": None if sampled is None else sampled.objective,
                 "region_objective": None if best is None else best.objective,
+                **({} if cuts is None else cuts.record()),
             },
         )
 

@@ -145,6 +145,7 @@ class LayerColumns:
     pre: np.ndarray  # pre-activation z of ReLUs that can switch
     post: np.ndarray  # output y of ReLUs that can switch
     binary: np.ndarray  # on/off binary a of ReLUs that can switch
+    pre_map: AffineMap  # every neuron's pre-activation as an expression of earlier columns (for cuts)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ def _encode_hidden_layer(
     builder.add_sum_rows([(y, 1.0), (z, -1.0)], 0.0, np.inf)
     builder.add_sum_rows([(y, 1.0), (z, -1.0), (a, -lower)], -np.inf, -lower)
     builder.add_sum_rows([(y, 1.0), (a, -upper)], -np.inf, 0.0)
-    return LayerColumns(pre=pre, post=post, binary=binary), pre_map.restricted(linear) + AffineMap.of_columns(post)
+    output_map = pre_map.restricted(linear) + AffineMap.of_columns(post)
+    return LayerColumns(pre=pre, post=post, binary=binary, pre_map=pre_map), output_map
 
 
 def encode_network_copies(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from mpc.errors import InfeasibleError, MPCError, NoIncumbentError
+from mpc.errors import InfeasibleError, MPCError, NoIncumbentError, ProblemError
 from mpc.milp.numerics import coefficient_range
 from mpc.milp.program import FEASIBLE, MatrixProgram
 from mpc.problem import OPTIMAL, STOPPED, TIME_LIMIT
@@ -77,8 +77,15 @@ def _flush_c_stdout() -> None:
         pass
 
 
-def new_highs(threads: int = 1, time_limit: float | None = None, mip_rel_gap: float | None = None) -> highspy.Highs:
-    """A silent HiGHS instance with the given options."""
+def new_highs(
+    threads: int = 1, time_limit: float | None = None, mip_rel_gap: float | None = None, options: dict | None = None
+) -> highspy.Highs:
+    """A silent HiGHS instance with the given options; `options` are further HiGHS options by name
+    (https://ergo-code.github.io/HiGHS/stable/options/definitions/), e.g. {"mip_heuristic_effort": 0.3}.
+
+    Raises:
+        ProblemError: HiGHS has no option of that name or refuses the value.
+    """
     silence_highs_banner()
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
@@ -87,6 +94,9 @@ def new_highs(threads: int = 1, time_limit: float | None = None, mip_rel_gap: fl
         highs.setOptionValue("time_limit", float(time_limit))
     if mip_rel_gap is not None:
         highs.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    for name, value in (options or {}).items():
+        if highs.setOptionValue(name, value) == highspy.HighsStatus.kError:
+            raise ProblemError(f"HiGHS has no option {name!r} taking the value {value!r}")
     return highs
 
 
@@ -134,9 +144,10 @@ def _run(
     threads: int,
     start: np.ndarray | None,
     presolve: bool,
+    options: dict | None,
 ) -> highspy.Highs:
     """One HiGHS run of the program from `start` (a full primal point) if given."""
-    highs = new_highs(threads, time_limit, mip_rel_gap)
+    highs = new_highs(threads, time_limit, mip_rel_gap, options)
     if not presolve:
         highs.setOptionValue("presolve", "off")
     pass_program(highs, program)
@@ -176,17 +187,19 @@ def solve_program(
     threads: int = 1,
     start: np.ndarray | None = None,
     presolve: bool = True,
+    options: dict | None = None,
 ) -> SolveResult:
     """Branch-and-bound with HiGHS; `start` is a full primal point offered as the first incumbent.
 
     presolve=False skips HiGHS's presolve, which does not watch the time limit: on a large program
-    (the dense pushing model's, 2000 binaries) it took 2.6 s under a 0.1 s limit.
+    (the dense pushing model's, 2000 binaries) it took 2.6 s under a 0.1 s limit. `options`: further
+    HiGHS options (`new_highs`).
 
     Raises InfeasibleError if the program has no feasible point and NoIncumbentError if a limit
     stopped the solver before it found one.
     """
     began = time.perf_counter()
-    highs = _run(program, time_limit, mip_rel_gap, threads, start, presolve)
+    highs = _run(program, time_limit, mip_rel_gap, threads, start, presolve, options)
     values = np.asarray(highs.getSolution().col_value)
     if start is not None and highs.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible:
         # HiGHS 1.16 can report the optimum found while handing back the start's values (seen when
@@ -195,7 +208,7 @@ def solve_program(
         reported = highs.getInfo().objective_function_value
         if abs(program.objective(values) - reported) > 1e-6 * (1.0 + abs(reported)):
             remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - began), 0.01)
-            highs = _run(program, remaining, mip_rel_gap, threads, None, presolve)
+            highs = _run(program, remaining, mip_rel_gap, threads, None, presolve, options)
             values = np.asarray(highs.getSolution().col_value)
     solve_time = time.perf_counter() - began
 

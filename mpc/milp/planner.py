@@ -14,6 +14,7 @@ from mpc.milp.bounds.crown import linear_tightener
 from mpc.milp.bounds.lp import lp_tightener
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 from mpc.milp.bounds.rollout import rollout_bounds
+from mpc.milp.cuts import CutRecord, tighten_with_cuts
 from mpc.milp.highs import presolve_pays, solve_program, unsolved
 from mpc.milp.horizon import HorizonProgram, build_horizon_program
 from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
@@ -23,6 +24,7 @@ from mpc.milp.scip import solve_program_scip
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
 
 SOLVERS = ("highs", "scip")
+CUT_SHARE = 0.5  # of the budget: ideal cuts (cut_rounds) stop separating after it
 MIN_SOLVE_SHARE = 0.05  # of the budget: with less left after bounds and assembly, branch-and-bound is not started
 
 
@@ -39,6 +41,13 @@ class MILPPlanner:
 
     solver: "highs" (mpc.milp.highs) or "scip" (mpc.milp.scip, `pip install "sparsedyn[scip]"`), the
     branch-and-bound that solves the same program.
+
+    cut_rounds: rounds of ideal single-neuron cuts (Anderson et al., 2020; mpc.milp.cuts) added to the
+    program before branch-and-bound, each an LP relaxation solve, within CUT_SHARE of the budget; 0
+    (default): none. They raise the relaxation's bound and never remove a plan.
+
+    highs_options: further HiGHS options for branch-and-bound by name (mpc.milp.highs.new_highs), e.g.
+    {"mip_heuristic_effort": 0.3}; None: HiGHS's defaults.
     """
 
     def __init__(
@@ -51,6 +60,8 @@ class MILPPlanner:
         threads: int = 1,
         lp_budget: float = 0.25,
         solver: str = "highs",
+        cut_rounds: int = 0,
+        highs_options: dict | None = None,
     ) -> None:
         if bounds not in BOUND_MODES:
             raise ProblemError(f"bounds must be one of {', '.join(BOUND_MODES)}, got {bounds!r}")
@@ -65,6 +76,9 @@ class MILPPlanner:
         self.state_dim, self.action_dim = state_dim, action_dim
         self.bounds, self.mip_gap, self.threads, self.lp_budget = bounds, mip_gap, threads, lp_budget
         self.solver = solver
+        if cut_rounds < 0:
+            raise ProblemError(f"cut_rounds must be 0 or more, got {cut_rounds}")
+        self.cut_rounds, self.highs_options = int(cut_rounds), dict(highs_options or {})
 
     def _check(self, problem: PlanningProblem) -> None:
         """ProblemError unless the problem is valid (again: a field may have changed in place) and fits the model."""
@@ -128,6 +142,7 @@ class MILPPlanner:
         horizon_program = build_horizon_program(self.network, problem, bounds)
         program = horizon_program.program
         coefficients = check_coefficients(program, problem, self.bounds)
+        program, cuts = self.with_cuts(horizon_program, began + CUT_SHARE * problem.time_limit)
         start_actions = problem.warm_start
         if start_actions is None:  # the box centre: usually feasible, so there is an incumbent from the start
             start_actions = np.tile((problem.action_low + problem.action_high) / 2, (problem.horizon, 1))
@@ -140,7 +155,9 @@ class MILPPlanner:
         elif self.solver == "scip":
             result = solve_program_scip(program, solve_limit, self.mip_gap, self.threads, start)
         else:
-            result = solve_program(program, solve_limit, self.mip_gap, self.threads, start, presolve_pays(program))
+            result = solve_program(
+                program, solve_limit, self.mip_gap, self.threads, start, presolve_pays(program), self.highs_options
+            )
         actions, states, objective = self.replay(problem, program, result.values)
         return Plan(
             actions=actions,
@@ -162,7 +179,17 @@ class MILPPlanner:
                 "bounds": self.bounds,
                 "solver": self.solver,
                 "coefficients": coefficients.record(),
+                **({} if cuts is None else cuts.record()),
             },
+        )
+
+    def with_cuts(self, horizon_program: HorizonProgram, deadline: float) -> tuple[MatrixProgram, CutRecord | None]:
+        """The program with `cut_rounds` rounds of ideal cuts until `deadline` (time.perf_counter()), and their
+        record; the program as it is (and None) when cut_rounds is 0."""
+        if not self.cut_rounds:
+            return horizon_program.program, None
+        return tighten_with_cuts(
+            horizon_program.program, horizon_program.dynamics, self.cut_rounds, deadline, self.threads
         )
 
     def replay(
