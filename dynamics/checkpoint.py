@@ -8,6 +8,8 @@ Layout of the saved dict:
                 progress; for a graph model also "graph": the number of objects trained with and
                 that the model runs on any number of objects
     training    optimizer and random-number state to resume an unfinished run, else None
+    data_ranges the pre-activation ranges of the model's frozen export on its data (dynamics.ranges:
+                `DataRanges.to_dict`), or None; older checkpoints lack the key and load without them
 
 Files are written atomically (temporary file in the same directory, then rename) and read with
 `weights_only=True`, so loading never executes code from the file.
@@ -25,6 +27,7 @@ from dynamics.errors import CheckpointError
 from dynamics.evaluate import finite_rollouts
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
+from dynamics.ranges import DataRanges
 from envs.dataset import REQUIRED_METADATA
 from envs.files import write_atomically
 
@@ -37,7 +40,7 @@ class Checkpoint:
     """What a checkpoint file holds (see the module docstring for the layout).
 
     Args:
-        model: an `MLPDynamics` or `GraphDynamics`, in eval mode (hard gates).
+        model: an `MLPDynamics` or `GraphDynamics`, in eval mode (hard gates); its `data_ranges` as saved.
         metadata: the training data's metadata (env id, state layout, units, action and workspace boxes, ...).
         info: kind counts, validation metrics, training options and progress, as `sparsedyn inspect` shows them.
         training: optimizer and random-number state of an unfinished run, else None.
@@ -56,7 +59,7 @@ def save_checkpoint(
 
     Args:
         path: the file to write (replaced if it exists).
-        model: an `MLPDynamics` or `GraphDynamics`.
+        model: an `MLPDynamics` or `GraphDynamics`; its `data_ranges` (dynamics.ranges), if any, are saved too.
         metadata, info, training: as in `Checkpoint`.
 
     Raises:
@@ -69,6 +72,9 @@ def save_checkpoint(
         "info": info,
         "training": training,
     }
+    ranges = getattr(model, "data_ranges", None)
+    if ranges is not None:
+        content["data_ranges"] = ranges.to_dict()
     write_atomically(path, lambda file: torch.save(content, file), CheckpointError)
 
 
@@ -96,6 +102,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model.load_state_dict(content["model"]["state"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{path} holds a model this version cannot rebuild ({exc.__class__.__name__})") from exc
+    if content.get("data_ranges") is not None:
+        try:
+            model.data_ranges = DataRanges.from_dict(content["data_ranges"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(
+                f"{path} holds data ranges this version cannot read ({exc.__class__.__name__})"
+            ) from exc
     return Checkpoint(
         model=model.eval(), metadata=content["metadata"], info=content["info"], training=content["training"]
     )

@@ -163,6 +163,26 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(run=run_inspect)
 
+    parser = subparsers.add_parser(
+        "record-ranges",
+        help="record a model's pre-activation ranges on transition files into its checkpoint",
+        description="Record the smallest and largest pre-activation of every hidden neuron of the model's "
+        "frozen export on the transitions (as `sparsedyn train` does at its end), for the MILP planners' "
+        "--data-ranges, and write the checkpoint again with them (the weights unchanged).",
+    )
+    parser.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
+    parser.add_argument(
+        "data",
+        type=Path,
+        nargs="+",
+        metavar="DATA",
+        help="transition files (.npz) of the model's env, e.g. the ones it was trained on",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="MODEL.pt", help="write the checkpoint here instead of over MODEL (atomically)"
+    )
+    parser.set_defaults(run=run_record_ranges)
+
 
 def add_device_argument(parser: argparse.ArgumentParser, what: str) -> None:
     """--device auto|cpu|cuda (`dynamics.device.resolve_device`), shared by `train` and the control commands."""
@@ -230,6 +250,27 @@ def run_inspect(args: argparse.Namespace) -> int:
         ) from None
     for path in args.data:
         print(data_errors(checkpoint, path))
+    return 0
+
+
+def run_record_ranges(args: argparse.Namespace) -> int:
+    from dynamics.checkpoint import load_checkpoint, save_checkpoint
+    from dynamics.ranges import record_ranges
+    from envs.dataset import concatenate_transitions
+
+    out = args.model if args.out is None else args.out
+    check_outputs({"--out": out}, {f"DATA {path}": path for path in args.data}, CheckpointError)
+    checkpoint = load_checkpoint(args.model)
+    env_id = checkpoint.metadata.get("env_id")
+    try:
+        transitions = concatenate_transitions([load_data(path, env_id) for path in args.data])
+    except DatasetError as exc:
+        raise DataError(str(exc)) from exc
+    checkpoint.model.check_metadata(transitions.metadata)
+    ranges = record_ranges(checkpoint.model, transitions.observations, transitions.actions)
+    checkpoint.model.data_ranges = ranges
+    save_checkpoint(out, checkpoint.model, checkpoint.metadata, checkpoint.info, checkpoint.training)
+    print(f"{out}: pre-activation ranges of {ranges.neurons} hidden neurons on {ranges.transitions} transitions")
     return 0
 
 
@@ -310,7 +351,21 @@ def describe(checkpoint: Checkpoint, path: Path) -> str:
                 f"            {name:8}{format_number(metrics['one_step_rmse']):>15}"
                 f"{format_number(metrics['rollout_rmse']):>15}"
             )
+    ranges = getattr(model, "data_ranges", None)
+    if ranges is None:
+        lines.append("data ranges none (record them with `sparsedyn record-ranges`)")
+    elif all(frozen.data_ranges is not None for frozen in frozen_parts(model)):
+        lines.append(f"data ranges {ranges.neurons} hidden neurons on {ranges.transitions} transitions")
+    else:
+        lines.append("data ranges recorded for other weights: ignored (record them again)")
     return "\n".join(lines)
+
+
+def frozen_parts(model) -> list:
+    """The frozen networks of the model's export (the MLP's, or the graph's edge and node networks)."""
+    from dynamics.ranges import frozen_networks
+
+    return list(frozen_networks(model.export()).values())
 
 
 def format_counts(counts: dict[str, int]) -> str:

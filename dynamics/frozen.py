@@ -58,16 +58,23 @@ class FrozenLayer:
 class FrozenNetwork:
     """A stack of frozen layers with an explicit residual `skip` matrix (output, input).
 
+    `data_ranges`, optional: per hidden layer (every layer but the last), the smallest and largest
+    pre-activation each neuron took on the model's data (`dynamics.ranges`); not bounds of the
+    network, only what the data showed. Whoever rescales neurons (`mpc.milp.numerics.balanced`) must
+    rescale them too.
+
     Shapes:
-        skip (output_dim, input_dim); forward: (..., input_dim) -> (..., output_dim), float64.
+        skip (output_dim, input_dim); forward: (..., input_dim) -> (..., output_dim), float64;
+        data_ranges[k] = (low, high), each (width of hidden layer k,).
 
     Raises:
-        ValueError: no layers, consecutive layers that do not fit, a ReLU in the output layer, or a skip
-            matrix of another shape.
+        ValueError: no layers, consecutive layers that do not fit, a ReLU in the output layer, a skip
+            matrix of another shape, or data ranges that do not fit the hidden layers.
     """
 
     layers: tuple[FrozenLayer, ...]
     skip: np.ndarray
+    data_ranges: tuple[tuple[np.ndarray, np.ndarray], ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -79,6 +86,14 @@ class FrozenNetwork:
             raise ValueError("the output layer of a frozen network must be affine")
         if self.skip.shape != (self.output_dim, self.input_dim):
             raise ValueError("skip must be (output_dim, input_dim)")
+        if self.data_ranges is not None and (
+            len(self.data_ranges) != len(self.layers) - 1
+            or any(
+                np.shape(low) != (layer.out_dim,) or np.shape(high) != (layer.out_dim,)
+                for (low, high), layer in zip(self.data_ranges, self.layers)
+            )
+        ):
+            raise ValueError("data_ranges must hold (low, high) of every neuron of every hidden layer")
 
     @property
     def input_dim(self) -> int:
@@ -91,6 +106,20 @@ class FrozenNetwork:
     @property
     def relu_count(self) -> int:
         return int(sum(layer.relu.sum() for layer in self.layers))
+
+    def pre_activations(self, inputs: np.ndarray) -> list[np.ndarray]:
+        """Every hidden layer's pre-activations (W_k h_{k-1} + b_k) on a batch, in float64.
+
+        Shapes:
+            inputs (..., input_dim) -> [(..., width of hidden layer k) for every hidden layer k].
+        """
+        hidden = np.asarray(inputs, dtype=np.float64)
+        found = []
+        for layer in self.layers[:-1]:
+            pre = hidden @ layer.weight.T + layer.bias
+            found.append(pre)
+            hidden = np.where(layer.relu, np.maximum(pre, 0.0), pre)
+        return found
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Evaluate on a batch (..., input_dim) in float64."""

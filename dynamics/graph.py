@@ -29,6 +29,7 @@ from dynamics.errors import DataError, ModelConfigError
 from dynamics.frozen import EDGE_SETS, POSITION_DIM, FrozenGraph, check_edge_set, graph_edges
 from dynamics.gates import GatedMLP, count_kinds
 from dynamics.mlp import fold_normalisation
+from dynamics.ranges import DataRanges, attach_ranges
 
 NODE_NAMES = ("obj", "particle")  # state entries {name}{i}_x, {name}{i}_y a graph model reads as node positions
 
@@ -114,6 +115,7 @@ class GraphDynamics(MessagePassing):
         self.register_buffer("node_std", torch.ones(POSITION_DIM + control_dim + message_dim))
         self.register_buffer("delta_mean", torch.zeros(POSITION_DIM))
         self.register_buffer("delta_std", torch.ones(POSITION_DIM))
+        self.data_ranges: DataRanges | None = None  # dynamics.ranges: recorded on data, saved with the checkpoint
 
     @property
     def state_dim(self) -> int:
@@ -229,7 +231,7 @@ class GraphDynamics(MessagePassing):
 
     def export(self, num_objects: int | None = None) -> FrozenGraph:
         """FrozenGraph for `num_objects` (default: the N trained with), normalisation folded, the node's residual as
-        skip."""
+        skip; with the model's data ranges (dynamics.ranges) where they were recorded for its present weights."""
         edge_out = self.message_dim
         edge = fold_normalisation(
             self.edge.export(),
@@ -248,6 +250,7 @@ class GraphDynamics(MessagePassing):
             self.delta_std,
             np.eye(POSITION_DIM, node_in),
         )
-        return FrozenGraph(
+        frozen = FrozenGraph(
             edge, node, self.num_objects if num_objects is None else num_objects, self.action_dim, self.edge_set
         )
+        return attach_ranges(self, frozen)

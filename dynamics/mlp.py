@@ -12,6 +12,7 @@ from dynamics.data import standardisation
 from dynamics.errors import DataError
 from dynamics.frozen import FrozenLayer, FrozenNetwork
 from dynamics.gates import GatedMLP, count_kinds
+from dynamics.ranges import DataRanges, attach_ranges
 
 
 class MLPDynamics(nn.Module):
@@ -39,6 +40,7 @@ class MLPDynamics(nn.Module):
         self.register_buffer("input_std", torch.ones(state_dim + action_dim))
         self.register_buffer("delta_mean", torch.zeros(state_dim))
         self.register_buffer("delta_std", torch.ones(state_dim))
+        self.data_ranges: DataRanges | None = None  # dynamics.ranges: recorded on data, saved with the checkpoint
 
     def config(self) -> dict:
         """The constructor arguments, to rebuild the model from a checkpoint."""
@@ -83,11 +85,13 @@ class MLPDynamics(nn.Module):
         return [f"MLP {' -> '.join(map(str, widths))}, residual next state"]
 
     def export(self) -> FrozenNetwork:
-        """Frozen network from [state, action] to next state: normalisation folded, residual as skip."""
+        """Frozen network from [state, action] to next state: normalisation folded, residual as skip; with the
+        model's data ranges (dynamics.ranges) where they were recorded for its present weights."""
         skip = np.hstack([np.eye(self.state_dim), np.zeros((self.state_dim, self.action_dim))])
-        return fold_normalisation(
+        frozen = fold_normalisation(
             self.net.export(), self.input_mean, self.input_std, self.delta_mean, self.delta_std, skip
         )
+        return attach_ranges(self, frozen)
 
 
 def fold_normalisation(

@@ -14,6 +14,10 @@ The model is an MLP or a graph network (`TrainConfig.model`). The loss is the me
 open-loop rollout error over windows of K consecutive transitions within one episode (K = 1:
 one-step error), in units of the per-entry standard deviation of the state change in the training
 data, plus the ReLU-count penalty (over all learned functions) while the gates train.
+
+The finished model's checkpoint also holds the pre-activation ranges of its frozen export on all the
+transitions given (training and validation episodes; dynamics.ranges), for the MILP planners' optional
+`data_ranges`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dynamics.evaluate import finite_rollouts, prediction_errors, rollout
 from dynamics.gates import count_kinds
 from dynamics.graph import GraphDynamics, object_count
 from dynamics.mlp import MLPDynamics
+from dynamics.ranges import record_ranges
 from dynamics.sparsify import budget_schedule, commit_phase, release, relu_penalty, set_relaxed, temperature
 from envs.dataset import Transitions
 
@@ -115,6 +120,7 @@ class TrainingRun:
         self.device = resolve_device(device)
         self.config, self.out = config, Path(out)
         self.metadata = transitions.metadata
+        self.inputs = (transitions.observations, transitions.actions)  # for the data ranges at the end
         self.stages = plan_stages(config)
         torch.manual_seed(config.seed)
         self.shuffle = torch.Generator().manual_seed(config.seed)
@@ -277,6 +283,8 @@ class TrainingRun:
         self.info["network_kind_counts"] = network_kind_counts(self.model)
         self.info["progress"].update(stage=self.stage_index, epoch=self.epoch, complete=self.complete)
         self.info["device"] = self.device.type  # of the last part of the run
+        # The finished model's pre-activation ranges on all the data given (training and validation episodes).
+        self.model.data_ranges = record_ranges(self.model, *self.inputs) if self.complete else None
         training = None
         if not self.complete:
             training = {

@@ -59,6 +59,9 @@ FEATURES = {  # feature -> make_planner options
     "cuts": {"cut_rounds": 3},  # 3 rounds of ideal single-neuron cuts (mpc.milp.cuts)
     "heuristics": {"highs_options": {"mip_heuristic_effort": 0.3}},  # HiGHS's default: 0.05
     "heuristics-max": {"highs_options": {"mip_heuristic_effort": 1.0}},
+    # The MILP's neuron bounds cut to the model's recorded data ranges (not sound: mpc.milp.bounds.data_ranges;
+    # its bounds are then no proven bounds, so "false lower bounds" may be counted for it).
+    "ranges": {"data_ranges": True},
 }
 
 
@@ -204,9 +207,9 @@ def plan_task(task: dict) -> dict:
         _MODELS[checkpoint_name] = load_checkpoint(CHECKPOINTS / checkpoint_name).model
     model = _MODELS[checkpoint_name]
     name, options = planner_options(task["planner"])
-    planner = make_planner(name, model, seed=task["index"], num_objects=env_kwargs.get("num_objects"), **options)
     problem = problem_from_json(task["problem"], task["time_limit"])
-    try:
+    try:  # a feature the model lacks (+ranges without recorded ranges) is an error of the task, as a failed plan
+        planner = make_planner(name, model, seed=task["index"], num_objects=env_kwargs.get("num_objects"), **options)
         plan = planner.plan(problem)
     except MPCError as error:
         return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}
@@ -217,6 +220,8 @@ def plan_task(task: dict) -> dict:
         "status": plan.status,
         "best_bound": plan.best_bound,
         "gap": plan.gap,
+        "binaries": plan.binaries,
+        "outside_data_ranges": plan.extras.get("outside_data_ranges"),
     }
 
 
@@ -233,10 +238,10 @@ def relaxation_task(task: dict) -> dict:
     checkpoint_name, _, env_kwargs = SETTINGS[task["setting"]]
     model = load_checkpoint(CHECKPOINTS / checkpoint_name).model
     name, options = planner_options(task["planner"])
-    planner = make_planner("milp-exact", model, num_objects=env_kwargs.get("num_objects"), **options)
     problem = problem_from_json(task["problem"], task["time_limit"])
     began = time.perf_counter()
-    try:
+    try:  # +ranges on a model without recorded ranges: an error of the task
+        planner = make_planner("milp-exact", model, num_objects=env_kwargs.get("num_objects"), **options)
         horizon_program = planner.build(problem)
     except MPCError as error:
         return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}

@@ -61,6 +61,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         choices=BOUND_MODES,
         help=f"MILP neuron bounds (default: linear for milp, {DEFAULT_BOUNDS} for milp-exact and milp-cem)",
     )
+    control.add_argument(
+        "--data-ranges",
+        action="store_true",
+        help="MILP planners: also cut the neuron bounds to the model's pre-activation ranges on its data "
+        "(recorded by `sparsedyn train` or `sparsedyn record-ranges`), widened by 10%% of their width each side; "
+        "fewer binaries, but not sound: plans whose neurons leave them are out of the program's reach, and each "
+        "plan's extras count its neurons outside them",
+    )
     add_sampling_arguments(control)
     control.add_argument(
         "--env-kwargs",
@@ -188,6 +196,7 @@ def run_control(args: argparse.Namespace) -> int:
         num_objects=graph_objects(metadata),
         device=device,
         samples=args.samples,
+        data_ranges=args.data_ranges,
     )
     frames = [] if args.video else None
     settings = settings_from(args)
@@ -205,6 +214,7 @@ def run_control(args: argparse.Namespace) -> int:
         "planner": args.planner,
         "bounds": args.bounds,
         "solver": args.solver,
+        "data_ranges": args.data_ranges,
         "env_kwargs": metadata["env_kwargs"],
         "seed": args.seed,
         "device": device.type,

@@ -71,6 +71,7 @@ def make_planner(
     samples: int | None = None,
     cut_rounds: int = 0,
     highs_options: dict | None = None,
+    data_ranges: bool = False,
 ):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
@@ -96,9 +97,13 @@ def make_planner(
         cut_rounds: rounds of ideal single-neuron cuts the MILP planners add before branch-and-bound
             (mpc.milp.cuts; 0: none).
         highs_options: further HiGHS options for the MILP planners' branch-and-bound (mpc.milp.highs.new_highs).
+        data_ranges: the MILP planners ("milp", "milp-exact", "milp-cem") cut their neuron bounds to the
+            model's recorded pre-activation ranges on its data (mpc.milp.bounds.data_ranges; off by default,
+            not sound: the plan's extras count its neurons outside them); the sampling planners ignore it.
 
     Raises:
         MPCError: an unknown planner name.
+        ProblemError: data_ranges for a MILP planner on a model without recorded ranges.
     """
     from mpc.milp.anytime import DEFAULT_ANYTIME_BOUNDS, AnytimeMILPPlanner
     from mpc.milp.planner import MILPPlanner
@@ -127,6 +132,7 @@ def make_planner(
                 threads=threads,
                 cut_rounds=cut_rounds,
                 highs_options=highs_options,
+                data_ranges=data_ranges,
             )
         return MILPPlanner(
             network,
@@ -137,6 +143,7 @@ def make_planner(
             solver=solver,
             cut_rounds=cut_rounds,
             highs_options=highs_options,
+            data_ranges=data_ranges,
         )
     if name == "milp-cem":
         milp = make_planner(
@@ -149,6 +156,7 @@ def make_planner(
             solver,
             cut_rounds=cut_rounds,
             highs_options=highs_options,
+            data_ranges=data_ranges,
         )
         return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed, samples=samples, device=device), milp)
     if name == "mppi":

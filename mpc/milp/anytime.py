@@ -67,9 +67,14 @@ class AnytimeMILPPlanner:
         cut_rounds: rounds of ideal single-neuron cuts (mpc.milp.cuts) added to the program of the final
             branch-and-bound, in at most half of the time left for it; 0 (default): none.
         highs_options: further HiGHS options for every branch-and-bound (mpc.milp.highs.new_highs).
+        data_ranges: cut the program's neuron bounds to the network's data ranges (off by default, not sound:
+            see MILPPlanner; the region LPs and branch-and-bound then search only plans whose neurons stay
+            within them, and the program is not exact on the model outside them); extras then hold
+            "outside_data_ranges" of the returned plan, whichever part found it.
 
     Raises:
-        ProblemError: the network does not map [state, action] to the next state.
+        ProblemError: the network does not map [state, action] to the next state, or data_ranges on a
+            network without data ranges.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class AnytimeMILPPlanner:
         threads: int = 1,
         cut_rounds: int = 0,
         highs_options: dict | None = None,
+        data_ranges: bool = False,
     ) -> None:
         self.exact = MILPPlanner(
             network,
@@ -99,6 +105,7 @@ class AnytimeMILPPlanner:
             threads=threads,
             cut_rounds=cut_rounds,
             highs_options=highs_options,
+            data_ranges=data_ranges,
         )
         self.samplers = tuple(samplers)
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
@@ -110,7 +117,8 @@ class AnytimeMILPPlanner:
 
         The returned states are the network's rollout of the returned actions, the objective their
         trajectory cost; extras hold "rounds" (sampling rounds), "descents", "region_lps",
-        "sampled_objective" (the best sampled sequence) and "region_objective".
+        "sampled_objective" (the best sampled sequence), "region_objective" and "data_ranges" (with them,
+        "outside_data_ranges").
 
         Raises:
             ProblemError: the problem does not fit the model.
@@ -252,6 +260,7 @@ class AnytimeMILPPlanner:
                 "sampled_objective": None if sampled is None else sampled.objective,
                 "region_objective": None if best is None else best.objective,
                 **({} if cuts is None else cuts.record()),
+                **self.exact.data_range_extras(states, actions),
             },
         )
 
@@ -264,5 +273,6 @@ class AnytimeMILPPlanner:
         error)."""
         sampled.status = f"{SAMPLED} (MILP: {reason})"
         sampled.extras["sampled_objective"] = sampled.objective
+        sampled.extras.update(self.exact.data_range_extras(sampled.states, sampled.actions))
         sampled.wall_time = time.perf_counter() - began
         return sampled

@@ -136,8 +136,10 @@ def check_coefficients(program: MatrixProgram, problem: PlanningProblem, bounds:
 
 def _balanced_network(network: FrozenNetwork) -> FrozenNetwork:
     """`network` with every hidden neuron whose incoming and outgoing weights differ in size by more than
-    2^(2 BALANCE_SLACK) rescaled by a power of two (see the module docstring); `network` itself if none is."""
+    2^(2 BALANCE_SLACK) rescaled by a power of two (see the module docstring), its data ranges (if any) with
+    it; `network` itself if none is."""
     layers = list(network.layers)
+    ranges = None if network.data_ranges is None else list(network.data_ranges)
     changed = False
     for index in range(len(layers) - 1):
         layer, following = layers[index], layers[index + 1]
@@ -153,12 +155,18 @@ def _balanced_network(network: FrozenNetwork) -> FrozenNetwork:
         scale = np.exp2(exponent)  # powers of two: dividing and multiplying by them is exact
         layers[index] = FrozenLayer(layer.weight / scale[:, None], layer.bias / scale, layer.relu)
         layers[index + 1] = FrozenLayer(following.weight * scale[None, :], following.bias, following.relu)
-    return replace(network, layers=tuple(layers)) if changed else network
+        if ranges is not None:  # the neuron's pre-activation is divided by its scale, and so is its data range
+            ranges[index] = (ranges[index][0] / scale, ranges[index][1] / scale)
+    if not changed:
+        return network
+    return replace(network, layers=tuple(layers), data_ranges=None if ranges is None else tuple(ranges))
 
 
 def balanced(model: FrozenNetwork | FrozenGraph) -> FrozenNetwork | FrozenGraph:
     """The model with its badly scaled hidden neurons rescaled exactly (a graph model: its edge and node
-    networks); the same float outputs for every input, and `model` itself where nothing needs rescaling."""
+    networks); the same float outputs for every input, and `model` itself where nothing needs rescaling.
+    Data ranges (`FrozenNetwork.data_ranges`) are rescaled with their neurons: a neuron's pre-activation on
+    any input stays inside or outside its range as before."""
     if isinstance(model, FrozenGraph):
         edge, node = _balanced_network(model.edge), _balanced_network(model.node)
         return model if edge is model.edge and node is model.node else replace(model, edge=edge, node=node)

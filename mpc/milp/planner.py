@@ -11,6 +11,7 @@ from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
 from mpc.errors import ProblemError
 from mpc.milp.bounds.boxes import RolloutBounds
 from mpc.milp.bounds.crown import linear_tightener
+from mpc.milp.bounds.data_ranges import DATA_RANGE_MARGIN, data_range_extras, require_data_ranges  # noqa: F401
 from mpc.milp.bounds.lp import lp_tightener
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 from mpc.milp.bounds.rollout import rollout_bounds
@@ -48,6 +49,14 @@ class MILPPlanner:
 
     highs_options: further HiGHS options for branch-and-bound by name (mpc.milp.highs.new_highs), e.g.
     {"mip_heuristic_effort": 0.3}; None: HiGHS's defaults.
+
+    data_ranges (off by default, not sound): also cut every step's neuron bounds to the pre-activation
+    ranges the model took on its data, widened by DATA_RANGE_MARGIN (mpc.milp.bounds.data_ranges; the
+    network must carry them: `sparsedyn record-ranges`). Fewer binaries and smaller big-M values, but the
+    program then holds only plans whose neurons stay within those ranges and is not exact on the model
+    outside them, so its optimum is no longer the model's optimum and its bound no proven bound. The plan is
+    still the network's rollout of its actions; extras["outside_data_ranges"] counts the pre-activations of
+    that rollout outside the widened ranges (0: the program was exact on the plan).
     """
 
     def __init__(
@@ -62,6 +71,7 @@ class MILPPlanner:
         solver: str = "highs",
         cut_rounds: int = 0,
         highs_options: dict | None = None,
+        data_ranges: bool = False,
     ) -> None:
         if bounds not in BOUND_MODES:
             raise ProblemError(f"bounds must be one of {', '.join(BOUND_MODES)}, got {bounds!r}")
@@ -72,7 +82,10 @@ class MILPPlanner:
                 f"the network maps {network.input_dim} inputs to {network.output_dim} outputs; a dynamics model "
                 f"for {state_dim} states and {action_dim} actions maps {state_dim + action_dim} to {state_dim}"
             )
+        if data_ranges:
+            require_data_ranges(network)
         self.network = balanced(network)  # the same function, its neurons rescaled exactly where badly scaled
+        self.data_ranges = data_ranges
         self.state_dim, self.action_dim = state_dim, action_dim
         self.bounds, self.mip_gap, self.threads, self.lp_budget = bounds, mip_gap, threads, lp_budget
         self.solver = solver
@@ -98,7 +111,7 @@ class MILPPlanner:
         deadline = time.perf_counter() + self.lp_budget * problem.time_limit
         mode = model_kind(self.network).modes[self.bounds]
         names = mode.tighteners
-        if mode.skip_lp_below:
+        if mode.skip_lp_below:  # decided on the sound bounds, with data ranges too: the LPs then tighten as much
             interval = rollout_bounds(self.network, problem)
             if interval.network.binary_count(self.network) < mode.skip_lp_below:
                 names = tuple(name for name in names if name != "lp")
@@ -106,7 +119,9 @@ class MILPPlanner:
             "linear": lambda: linear_tightener(self.network, problem),
             "lp": lambda: lp_tightener(self.network, problem, threads=self.threads, deadline=deadline),
         }
-        return rollout_bounds(self.network, problem, mode.linear_steps, [tighteners[name]() for name in names])
+        return rollout_bounds(
+            self.network, problem, mode.linear_steps, [tighteners[name]() for name in names], self.data_ranges
+        )
 
     def build(self, problem: PlanningProblem) -> HorizonProgram:
         """The program the planner would solve (for inspection or a Pyomo export).
@@ -133,7 +148,8 @@ class MILPPlanner:
         action box if there is none; HiGHS ignores a start whose rollout breaks a constraint.
 
         The returned states are the network's rollout of the returned actions and the objective is
-        their trajectory cost; extras hold the program's own objective, its size and its coefficient range.
+        their trajectory cost; extras hold the program's own objective, its size, its coefficient range and
+        "data_ranges" (with them, "outside_data_ranges": see the class docstring).
         """
         began = time.perf_counter()
         self._check(problem)
@@ -180,6 +196,7 @@ class MILPPlanner:
                 "solver": self.solver,
                 "coefficients": coefficients.record(),
                 **({} if cuts is None else cuts.record()),
+                **self.data_range_extras(states, actions),
             },
         )
 
@@ -191,6 +208,13 @@ class MILPPlanner:
         return tighten_with_cuts(
             horizon_program.program, horizon_program.dynamics, self.cut_rounds, deadline, self.threads
         )
+
+    def data_range_extras(self, states: np.ndarray, actions: np.ndarray) -> dict:
+        """{"data_ranges": False}, or with data ranges {"data_ranges": True, "outside_data_ranges": count of the
+        plan's pre-activations outside the widened ranges} (mpc.milp.bounds.data_ranges)."""
+        if not self.data_ranges:
+            return {"data_ranges": False}
+        return data_range_extras(self.network, states, actions)
 
     def replay(
         self, problem: PlanningProblem, program: MatrixProgram, values: np.ndarray

@@ -32,6 +32,8 @@ class SamplingWarmStartedPlanner:
             plan = self.milp.plan(dataclasses.replace(problem, time_limit=remaining, warm_start=sampled.actions))
         except (NoIncumbentError, InfeasibleError) as error:
             sampled.status = f"sampled (MILP: {error.__class__.__name__})"
+            if getattr(self.milp, "data_ranges", False):  # how far the sampled plan leaves the MILP's data ranges
+                sampled.extras.update(self.milp.data_range_extras(sampled.states, sampled.actions))
             plan = sampled
         plan.wall_time = time.perf_counter() - started
         plan.extras["sampled_objective"] = sampled.objective
