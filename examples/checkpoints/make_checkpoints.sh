@@ -9,3 +9,8 @@ sparsedyn train runs/pushing_demo_data.npz --relu-target 16 --seed 0 --quiet --o
 # Moderately sparse models for the planner benchmark (examples/bench_planners.py) and the closed-loop sweeps.
 sparsedyn train runs/pushing_demo_data.npz --relu-target 32 --seed 0 --quiet --out examples/checkpoints/pushing_relu32.pt
 sparsedyn train runs/pushing_demo_data.npz --relu-target 64 --seed 0 --quiet --out examples/checkpoints/pushing_relu64.pt
+# The pre-activation ranges of each sparse model on its training data, for the MILP planners' --data-ranges
+# (docs/milp.md; `train` records them itself now: these add them to the checkpoints trained before it did).
+for model in pushing_sparse pushing_relu32 pushing_relu64; do
+    sparsedyn record-ranges "examples/checkpoints/$model.pt" runs/pushing_demo_data.npz
+done
