@@ -16,7 +16,7 @@ def run_python(code: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("command", [[], ["collect"], ["train"], ["inspect"], ["control"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["collect"], ["train"], ["inspect"], ["record-ranges"], ["control"], ["demo"]])
 def test_help_loads_no_heavy_library(command):
     out = run_python(
         "import sys\n"
