@@ -69,6 +69,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "fewer binaries, but not sound: plans whose neurons leave them are out of the program's reach, and each "
         "plan's extras count its neurons outside them",
     )
+    control.add_argument(
+        "--cut-rounds",
+        type=non_negative_int,
+        default=0,
+        help="MILP planners: rounds of ideal single-neuron cuts (Anderson et al., 2020) added before "
+        "branch-and-bound, each an LP relaxation solve (default 0: none)",
+    )
+    control.add_argument(
+        "--highs-option",
+        type=highs_option,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="MILP planners: a HiGHS option for branch-and-bound, e.g. mip_heuristic_effort=0.3 (repeatable)",
+    )
     add_sampling_arguments(control)
     control.add_argument(
         "--env-kwargs",
@@ -136,6 +151,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sweep.set_defaults(run=run_sweep)
 
 
+def highs_option(text: str) -> tuple[str, bool | int | float | str]:
+    """("mip_heuristic_effort", 0.3) from "mip_heuristic_effort=0.3": the value as a bool, int, float or string."""
+    name, equals, value = text.partition("=")
+    if not name or not equals or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, e.g. mip_heuristic_effort=0.3; got {text!r}")
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSettings) -> None:
     parser.add_argument("--horizon", type=count, default=defaults.horizon, help="planning horizon in steps")
     parser.add_argument(
@@ -197,6 +227,8 @@ def run_control(args: argparse.Namespace) -> int:
         device=device,
         samples=args.samples,
         data_ranges=args.data_ranges,
+        cut_rounds=args.cut_rounds,
+        highs_options=dict(args.highs_option),
     )
     frames = [] if args.video else None
     settings = settings_from(args)
@@ -215,6 +247,8 @@ def run_control(args: argparse.Namespace) -> int:
         "bounds": args.bounds,
         "solver": args.solver,
         "data_ranges": args.data_ranges,
+        "cut_rounds": args.cut_rounds,
+        "highs_options": dict(args.highs_option),
         "env_kwargs": metadata["env_kwargs"],
         "seed": args.seed,
         "device": device.type,

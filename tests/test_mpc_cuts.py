@@ -4,6 +4,8 @@ only raise the LP relaxation's bound, and reach the planners; HiGHS options reac
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from test_mpc_anytime import drawn_problem
 from test_mpc_planner import tiny_model, tiny_problem
 
 from mpc.errors import ProblemError
+from mpc.main import main
 from mpc.milp.cuts import SwitchingNeurons, separate, tighten_with_cuts
 from mpc.milp.highs import new_highs, pass_program, solve_program
 from mpc.milp.planner import MILPPlanner
@@ -92,4 +95,25 @@ def test_highs_options_reach_highs_and_unknown_ones_are_refused():
     plan = make_planner("milp-exact", model, highs_options={"mip_heuristic_effort": 0.5}).plan(problem)
     assert plan.status == "optimal"
     with pytest.raises(ProblemError, match="mip_heuristic_effort"):
-        make_planner("milp-exact", model, highs_options={"mip_heuristic_effort": "lots"}).plan(problem)
+        make_planner("milp-exact", model, highs_options={"mip_heuristic_effort": "lots"})
+
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "examples" / "checkpoints"
+
+
+@pytest.mark.slow
+def test_control_takes_cut_rounds_and_highs_options(capsys, tmp_path):
+    out = tmp_path / "r.json"
+    settings = ["--horizon", "2", "--steps", "1", "--episodes", "1", "--time-limit", "1.0", "--out", str(out)]
+    options = ["--cut-rounds", "1", "--highs-option", "mip_heuristic_effort=0.3", "--highs-option", "mip_max_nodes=5"]
+    model = str(CHECKPOINTS / "pushing_sparse.pt")
+    assert main(["control", model, "--planner", "milp-exact", *options, *settings]) == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["cut_rounds"] == 1
+    assert config["highs_options"] == {"mip_heuristic_effort": 0.3, "mip_max_nodes": 5}
+    capsys.readouterr()
+    code = main(["control", str(CHECKPOINTS / "pushing_sparse.pt"), "--highs-option", "no_such=1", *settings])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "no_such" in err
+    assert main(["control", model, "--highs-option", "mip_heuristic_effort", *settings]) == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err

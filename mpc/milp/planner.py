@@ -16,7 +16,7 @@ from mpc.milp.bounds.lp import lp_tightener
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS  # noqa: F401 (re-exported)
 from mpc.milp.bounds.rollout import rollout_bounds
 from mpc.milp.cuts import CutRecord, tighten_with_cuts
-from mpc.milp.highs import presolve_pays, solve_program, unsolved
+from mpc.milp.highs import new_highs, presolve_pays, solve_program, unsolved
 from mpc.milp.horizon import HorizonProgram, build_horizon_program
 from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
 from mpc.milp.numerics import balanced, check_coefficients
@@ -92,6 +92,7 @@ class MILPPlanner:
         if cut_rounds < 0:
             raise ProblemError(f"cut_rounds must be 0 or more, got {cut_rounds}")
         self.cut_rounds, self.highs_options = int(cut_rounds), dict(highs_options or {})
+        new_highs(options=self.highs_options)  # ProblemError now for an option HiGHS does not know
 
     def _check(self, problem: PlanningProblem) -> None:
         """ProblemError unless the problem is valid (again: a field may have changed in place) and fits the model."""
