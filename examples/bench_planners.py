@@ -59,6 +59,7 @@ FEATURES = {  # feature -> make_planner options
     "cuts": {"cut_rounds": 3},  # 3 rounds of ideal single-neuron cuts (mpc.milp.cuts)
     "heuristics": {"highs_options": {"mip_heuristic_effort": 0.3}},  # HiGHS's default: 0.05
     "heuristics-max": {"highs_options": {"mip_heuristic_effort": 1.0}},
+    "gd": {"anytime_samplers": ("cem", "mppi", "gd")},  # gradient descent's elites as starts too
     # The MILP's neuron bounds cut to the model's recorded data ranges (not sound: mpc.milp.bounds.data_ranges;
     # its bounds are then no proven bounds, so "false lower bounds" may be counted for it).
     "ranges": {"data_ranges": True},

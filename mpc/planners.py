@@ -9,6 +9,7 @@ The planners (torch, HiGHS) load when one is made, so that the CLI can list the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mpc.errors import MPCError
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from dynamics.frozen import FrozenGraph, FrozenNetwork
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
+ANYTIME_SAMPLERS = ("cem", "mppi")  # the samplers of the anytime "milp" planner, by turns
 ANYTIME_ELITES = 32  # sequences the anytime MILP's MPPI hands back per sampling round
 
 PLANNER_NAMES = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
@@ -72,6 +74,7 @@ def make_planner(
     cut_rounds: int = 0,
     highs_options: dict | None = None,
     data_ranges: bool = False,
+    anytime_samplers: Sequence[str] = ANYTIME_SAMPLERS,
 ):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
@@ -101,8 +104,11 @@ def make_planner(
             model's recorded pre-activation ranges on its data (mpc.milp.bounds.data_ranges; off by default,
             not sound: the plan's extras count its neurons outside them); the sampling planners ignore it.
 
+        anytime_samplers: the sampling planners whose elites start the anytime "milp" planner's region descents,
+            by turns: any of "cem", "mppi", "gd" (gradient descent).
+
     Raises:
-        MPCError: an unknown planner name.
+        MPCError: an unknown planner name or anytime sampler.
         ProblemError: data_ranges for a MILP planner on a model without recorded ranges.
     """
     from mpc.milp.anytime import DEFAULT_ANYTIME_BOUNDS, AnytimeMILPPlanner
@@ -117,11 +123,15 @@ def make_planner(
         network = frozen_dynamics(model, num_objects)
         state_dim, action_dim = network.output_dim, network.input_dim - network.output_dim
         if name == "milp":
-            # CEM's elites start the first round, MPPI's the second, and so on (examples/bench_planners.py:
+            # By default CEM's elites start the first round, MPPI's the second, and so on (examples/bench_planners.py:
             # CEM gives the better starts at 0.5 s, MPPI at 2 s and more, alternating is within 1% of the better).
+            kinds = {"cem": CEMPlanner, "mppi": MPPIPlanner, "gd": GradientDescentPlanner}
+            unknown = sorted(set(anytime_samplers) - set(kinds))
+            if unknown or not anytime_samplers:
+                raise MPCError(f"anytime_samplers must name one or more of {', '.join(kinds)}, got {anytime_samplers}")
             samplers = [
-                CEMPlanner(model, seed=seed, elites=ANYTIME_ELITES),
-                MPPIPlanner(model, seed=seed + 1, elites=ANYTIME_ELITES),
+                kinds[kind](model, seed=seed + index, elites=ANYTIME_ELITES)
+                for index, kind in enumerate(anytime_samplers)
             ]
             return AnytimeMILPPlanner(
                 network,

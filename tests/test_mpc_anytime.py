@@ -185,3 +185,19 @@ def test_anytime_with_local_branching_keeps_the_plan_exact_on_the_model(one_thre
     assert plan.extras["neighbourhoods"] >= 1
     assert plan.objective == pytest.approx(cost_of(problem, model.export(), plan.actions), rel=1e-6)
     assert plan.best_bound <= plan.objective + 1e-9
+
+
+def test_anytime_samplers_are_chosen_by_name(one_thread):
+    from mpc.errors import MPCError
+    from mpc.planners import make_planner
+    from mpc.sampling.gradient_descent import GradientDescentPlanner
+
+    model = tiny_model(5).float()
+    planner = make_planner("milp", model, anytime_samplers=("gd", "mppi"))
+    assert [type(sampler) for sampler in planner.samplers] == [GradientDescentPlanner, MPPIPlanner]
+    assert all(sampler.elites > 0 for sampler in planner.samplers)
+    problem = tiny_problem(5, horizon=3, time_limit=0.6)
+    plan = planner.plan(problem)
+    assert plan.extras["rounds"] >= 1 and plan.objective <= plan.extras["sampled_objective"] * (1 + 1e-6) + 1e-6
+    with pytest.raises(MPCError, match="anytime_samplers"):
+        make_planner("milp", model, anytime_samplers=("random",))
