@@ -395,11 +395,15 @@ def report(records: list[dict], out: Path) -> str:
             ]
             wins += record["objective"] <= min(rivals) + 1e-9
         row["best"] = wins
+
+        def shown(value, spec: str) -> str:  # "-" where every problem failed
+            return "-" if value is None else format(value, spec)
+
         lines.append(
             f"| {row['setting']} | {row['planner']} | {row['budget']:g} | {row['problems']} "
-            f"| {row['mean_ratio']:.4f} | {row['median_ratio']:.4f} | {wins} | {row['failed']} "
-            f"| {'-' if row['median_gap'] is None else format(row['median_gap'], '.3f')} "
-            f"| {row['median_wall_over_budget']:.2f} | {row['overruns']} |"
+            f"| {shown(row['mean_ratio'], '.4f')} | {shown(row['median_ratio'], '.4f')} | {wins} | {row['failed']} "
+            f"| {shown(row['median_gap'], '.3f')} | {shown(row['median_wall_over_budget'], '.2f')} "
+            f"| {row['overruns']} |"
         )
     table = "\n".join(lines) + f"\n\nbounds above the best known value: {false_bounds}\n"
     (out / "summary.md").write_text(table)
