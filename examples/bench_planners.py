@@ -15,6 +15,13 @@ The tables (markdown), the records (JSON Lines) and a plot of mean ratio against
 planner go to the --out folder. Also counted: bounds above the best known value (a false lower
 bound: must be 0) and budget overruns (wall time above 1.1x the budget).
 
+Planner variants for the relaxation study: "NAME[@BOUNDS][+FEATURE...]" (FEATURES below), e.g.
+"milp@lp", "milp-exact+cuts". A fourth, untimed step reports the strength of each variant's program:
+the LP relaxation's bound as a fraction of the best known value (1: exact), with the binaries and the
+time its bounds and cuts take:
+
+    python examples/bench_planners.py relaxation runs/suite.json --planners milp-exact@lp milp-exact@lp+cuts
+
 Settings: pushing with the bundled 16-ReLU model and the 32- and 64-ReLU models of
 examples/checkpoints/make_checkpoints.sh at H = 4 and 8; sorting with the bundled 8-ReLU graph
 model on 4 objects at H = 4. The budget check (does every MILP step end within 1.1x its budget on
