@@ -119,6 +119,7 @@ def make_planner(
     from mpc.sampling.mppi import MPPIPlanner
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
+    milp_options = dict(threads=threads, cut_rounds=cut_rounds, highs_options=highs_options, data_ranges=data_ranges)
     if name in ("milp", "milp-exact"):
         network = frozen_dynamics(model, num_objects)
         state_dim, action_dim = network.output_dim, network.input_dim - network.output_dim
@@ -134,40 +135,13 @@ def make_planner(
                 for index, kind in enumerate(anytime_samplers)
             ]
             return AnytimeMILPPlanner(
-                network,
-                state_dim,
-                action_dim,
-                samplers,
-                bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
-                threads=threads,
-                cut_rounds=cut_rounds,
-                highs_options=highs_options,
-                data_ranges=data_ranges,
+                network, state_dim, action_dim, samplers, bounds=bounds or DEFAULT_ANYTIME_BOUNDS, **milp_options
             )
         return MILPPlanner(
-            network,
-            state_dim,
-            action_dim,
-            bounds=bounds or DEFAULT_BOUNDS,
-            threads=threads,
-            solver=solver,
-            cut_rounds=cut_rounds,
-            highs_options=highs_options,
-            data_ranges=data_ranges,
+            network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, solver=solver, **milp_options
         )
     if name == "milp-cem":
-        milp = make_planner(
-            "milp-exact",
-            model,
-            seed,
-            bounds,
-            threads,
-            num_objects,
-            solver,
-            cut_rounds=cut_rounds,
-            highs_options=highs_options,
-            data_ranges=data_ranges,
-        )
+        milp = make_planner("milp-exact", model, seed, bounds, num_objects=num_objects, solver=solver, **milp_options)
         return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed, samples=samples, device=device), milp)
     if name == "mppi":
         return MPPIPlanner(model, seed=seed, samples=samples, device=device)
