@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_mistakes import badly_scaled_model
+from test_mpc_encoding import hidden_pre_activations
 from toy import toy_transitions
 
 from dynamics.checkpoint import load_checkpoint, save_checkpoint
@@ -60,19 +62,10 @@ def tiny_problem(state, horizon: int = 4, time_limit: float = 20.0) -> PlanningP
     )
 
 
-def pre_activations_by_hand(network: FrozenNetwork, inputs: np.ndarray) -> list[np.ndarray]:
-    found, hidden = [], inputs
-    for layer in network.layers[:-1]:
-        pre = hidden @ layer.weight.T + layer.bias
-        found.append(pre)
-        hidden = np.where(layer.relu, np.maximum(pre, 0.0), pre)
-    return found
-
-
 def count_outside_by_hand(network: FrozenNetwork, states: np.ndarray, actions: np.ndarray) -> int:
     inputs = np.concatenate([states[:-1], actions], axis=1)
     count = 0
-    for pre, (low, high) in zip(pre_activations_by_hand(network, inputs), network.data_ranges):
+    for pre, (low, high) in zip(hidden_pre_activations(network, inputs), network.data_ranges):
         margin = DATA_RANGE_MARGIN * (high - low)
         count += int(
             np.sum(
@@ -90,7 +83,7 @@ def test_ranges_are_the_extremes_of_the_frozen_pre_activations_on_the_data():
     model.data_ranges = ranges
     frozen = model.export()
     assert frozen.data_ranges is not None and len(frozen.data_ranges) == len(frozen.layers) - 1
-    expected = pre_activations_by_hand(frozen, np.concatenate([states, actions], axis=1))
+    expected = hidden_pre_activations(frozen, np.concatenate([states, actions], axis=1))
     for (low, high), pre in zip(frozen.data_ranges, expected):
         np.testing.assert_array_equal(low, pre.min(axis=0))
         np.testing.assert_array_equal(high, pre.max(axis=0))
@@ -108,12 +101,12 @@ def test_graph_ranges_cover_every_edge_and_node_and_carry_over_to_other_object_c
     graph = model.export(3)
     positions, controls = graph.split(np.concatenate([states, actions], axis=1))
     edge_inputs = graph.edge_inputs(positions, controls)
-    edge_pre = pre_activations_by_hand(graph.edge, edge_inputs.reshape(-1, edge_inputs.shape[-1]))
+    edge_pre = hidden_pre_activations(graph.edge, edge_inputs.reshape(-1, edge_inputs.shape[-1]))
     for (low, high), pre in zip(graph.edge.data_ranges, edge_pre):
         np.testing.assert_array_equal(low, pre.min(axis=0))
         np.testing.assert_array_equal(high, pre.max(axis=0))
     node_inputs = graph.node_inputs(positions, controls, graph.sum_messages(graph.edge.forward(edge_inputs)))
-    node_pre = pre_activations_by_hand(graph.node, node_inputs.reshape(-1, node_inputs.shape[-1]))
+    node_pre = hidden_pre_activations(graph.node, node_inputs.reshape(-1, node_inputs.shape[-1]))
     for (low, high), pre in zip(graph.node.data_ranges, node_pre):
         np.testing.assert_array_equal(low, pre.min(axis=0))
         np.testing.assert_array_equal(high, pre.max(axis=0))
@@ -142,19 +135,6 @@ def test_ranges_survive_save_and_load_and_are_dropped_when_the_weights_change(tm
     assert load_checkpoint(path).model.data_ranges is None
 
 
-def badly_scaled_model(scale=1e8) -> MLPDynamics:
-    """6 ReLUs, the first layer times 3 scale and the last divided by scale (as in test_mistakes)."""
-    torch.manual_seed(5)
-    model = MLPDynamics(2, 1, hidden=(6,))
-    model.set_kinds([np.full(6, NeuronKind.RELU)])
-    with torch.no_grad():
-        first, last = model.net.linears[0], model.net.linears[-1]
-        first.weight.mul_(3 * scale)
-        first.bias.mul_(3 * scale)
-        last.weight.div_(scale)
-    return model.eval()
-
-
 def test_balancing_rescales_the_ranges_with_their_neurons():
     model = badly_scaled_model()
     states, actions = tiny_data(5)
@@ -164,7 +144,7 @@ def test_balancing_rescales_the_ranges_with_their_neurons():
     assert rescaled is not network and rescaled.data_ranges is not None
     inputs = np.concatenate([states, actions], axis=1)
     for (low, high), pre, (old_low, _) in zip(
-        rescaled.data_ranges, pre_activations_by_hand(rescaled, inputs), network.data_ranges
+        rescaled.data_ranges, hidden_pre_activations(rescaled, inputs), network.data_ranges
     ):
         np.testing.assert_array_equal(low, pre.min(axis=0))  # powers of two: exact
         np.testing.assert_array_equal(high, pre.max(axis=0))
