@@ -25,10 +25,11 @@ time its bounds and cuts take:
 Settings: pushing with the bundled 16-ReLU model and the 32- and 64-ReLU models of
 examples/checkpoints/make_checkpoints.sh at H = 4 and 8; sorting with the bundled 8-ReLU graph
 model on 4 objects at H = 4. The budget check (does every MILP step end within 1.1x its budget on
-every bundled model?) adds the dense models:
+every bundled model?) runs on the dense models and the rope's graph models (BUDGET_SETTINGS):
 
-    python examples/bench_planners.py record --settings pushing-dense-h8 sorting-dense-h4 --out runs/suite_dense.json
-    python examples/bench_planners.py run runs/suite_dense.json --planners milp milp-exact milp-cem --budgets 0.1 0.5
+    python examples/bench_planners.py record --settings pushing-dense-h8 sorting-dense-h4 rope-h8 rope-dense-h8 \
+        --out runs/suite_budget.json
+    python examples/bench_planners.py run runs/suite_budget.json --planners milp milp-exact milp-cem --budgets 0.1 0.5
 """
 
 from __future__ import annotations
@@ -54,11 +55,14 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "pushing64-h4": ("pushing_relu64.pt", 4, {}),
     "pushing64-h8": ("pushing_relu64.pt", 8, {}),
     "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
-    # The dense models, for the budget check only (how far a MILP step overruns its budget).
+    # For the budget check only (how far a MILP step overruns its budget): the dense models and the rope's.
     "pushing-dense-h8": ("pushing_dense.pt", 8, {}),
     "sorting-dense-h4": ("sorting_graph_dense.pt", 4, {"num_objects": 4}),
+    "rope-h8": ("rope_graph_sparse.pt", 8, {}),
+    "rope-dense-h8": ("rope_graph_dense.pt", 8, {}),
 }
-SUITE_SETTINGS = [name for name in SETTINGS if "dense" not in name]
+BUDGET_SETTINGS = ("pushing-dense-h8", "sorting-dense-h4", "rope-h8", "rope-dense-h8")
+SUITE_SETTINGS = [name for name in SETTINGS if name not in BUDGET_SETTINGS]
 PLANNERS = ("milp", "milp-exact", "milp-exact-scip", "milp-cem", "mppi", "cem", "random", "gd")
 SOLVER_SUFFIX = "-scip"  # "milp-exact-scip": milp-exact with SCIP's branch-and-bound (mpc.milp.scip)
 # Variants for the relaxation study: "NAME[@BOUNDS][+FEATURE...]", e.g. "milp@lp", "milp-exact+cuts+heuristics".
@@ -70,6 +74,9 @@ FEATURES = {  # feature -> make_planner options
     # The MILP's neuron bounds cut to the model's recorded data ranges (not sound: mpc.milp.bounds.data_ranges;
     # its bounds are then no proven bounds, so "false lower bounds" may be counted for it).
     "ranges": {"data_ranges": True},
+    # HiGHS's feasibility jump even where a start is offered (mpc.milp.highs.START_OFF_OPTIONS: off since
+    # it was seen to ignore the time limit), to measure that choice side by side.
+    "jump": {"highs_options": {"mip_heuristic_run_feasibility_jump": True}},
 }
 
 
@@ -198,26 +205,35 @@ def record(args: argparse.Namespace) -> None:
 
 # --- planning tasks ------------------------------------------------------------------------------------
 
-_MODELS: dict = {}
+_CHECKPOINTS: dict = {}
+
+
+def setting_model(setting: str):
+    """The checkpoint of a setting (loaded once per worker) and the objects its graph model's MILP encodes."""
+    from dynamics.checkpoint import load_checkpoint
+    from mpc.control.runner import env_metadata
+    from mpc.planners import graph_objects
+
+    checkpoint_name, _, env_kwargs = SETTINGS[setting]
+    if checkpoint_name not in _CHECKPOINTS:
+        _CHECKPOINTS[checkpoint_name] = load_checkpoint(CHECKPOINTS / checkpoint_name)
+    checkpoint = _CHECKPOINTS[checkpoint_name]
+    return checkpoint, graph_objects(env_metadata(checkpoint.metadata, env_kwargs))
 
 
 def plan_task(task: dict) -> dict:
     """One planner on one suite problem at one budget (in a Ray worker)."""
     import torch
 
-    from dynamics.checkpoint import load_checkpoint
     from mpc.errors import MPCError
     from mpc.planners import make_planner
 
     torch.set_num_threads(1)
-    checkpoint_name, _, env_kwargs = SETTINGS[task["setting"]]
-    if checkpoint_name not in _MODELS:
-        _MODELS[checkpoint_name] = load_checkpoint(CHECKPOINTS / checkpoint_name).model
-    model = _MODELS[checkpoint_name]
+    checkpoint, num_objects = setting_model(task["setting"])
     name, options = planner_options(task["planner"])
     problem = problem_from_json(task["problem"], task["time_limit"])
     try:  # a feature the model lacks (+ranges without recorded ranges) is an error of the task, as a failed plan
-        planner = make_planner(name, model, seed=task["index"], num_objects=env_kwargs.get("num_objects"), **options)
+        planner = make_planner(name, checkpoint.model, seed=task["index"], num_objects=num_objects, **options)
         plan = planner.plan(problem)
     except MPCError as error:
         return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}
@@ -237,19 +253,17 @@ def relaxation_task(task: dict) -> dict:
     """The LP relaxation's bound of one suite problem's program in one variant (bounds, cuts), untimed."""
     import torch
 
-    from dynamics.checkpoint import load_checkpoint
     from mpc.errors import MPCError
     from mpc.milp.cuts import tighten_with_cuts
     from mpc.planners import make_planner
 
     torch.set_num_threads(1)
-    checkpoint_name, _, env_kwargs = SETTINGS[task["setting"]]
-    model = load_checkpoint(CHECKPOINTS / checkpoint_name).model
+    checkpoint, num_objects = setting_model(task["setting"])
     name, options = planner_options(task["planner"])
     problem = problem_from_json(task["problem"], task["time_limit"])
     began = time.perf_counter()
     try:  # +ranges on a model without recorded ranges: an error of the task
-        planner = make_planner("milp-exact", model, num_objects=env_kwargs.get("num_objects"), **options)
+        planner = make_planner("milp-exact", checkpoint.model, num_objects=num_objects, **options)
         horizon_program = planner.build(problem)
     except MPCError as error:
         return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}

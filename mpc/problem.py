@@ -387,15 +387,23 @@ class PlanningProblem(Task):
             return np.zeros(shape) if numpy else states.new_zeros(shape)
         return np.concatenate(depths, axis=-1) if numpy else torch.cat(depths, dim=-1)
 
-    def predicts_collision(self, states: np.ndarray) -> bool:
-        """Whether predicted states (H+1, n) take a point more than COLLISION_TOLERANCE beyond its limit
-        (`keep_out`: into the polygon moved out by the hard margin, or deeper than it starts) at some step
-        1..H (the start state x_0 is observed, not predicted); False for non-finite states."""
+    def predicts_collision(self, states: np.ndarray) -> bool | np.ndarray:
+        """Whether predicted states take a point more than COLLISION_TOLERANCE beyond its limit (`keep_out`:
+        into the polygon moved out by the hard margin, or deeper than it starts) at some step 1..H (the start
+        state x_0 is observed, not predicted); False for non-finite states.
+
+        Shapes:
+            states (H+1, n) -> bool; a batch (..., H+1, n) -> bool array (...).
+        """
+        states = np.asarray(states, dtype=np.float64)
         if not self.obstacles:
-            return False
-        depths = self.obstacle_depths(np.asarray(states, dtype=np.float64))
-        limits = np.concatenate([limits for _, _, limits in self.keep_out()])
-        return bool(np.nanmax(depths - limits, initial=-np.inf) > COLLISION_TOLERANCE)
+            found = np.zeros(states.shape[:-2], dtype=bool)
+        else:
+            depths = self.obstacle_depths(states)  # (..., H, Q)
+            limits = np.concatenate([limits for _, _, limits in self.keep_out()])
+            excess = np.where(np.isnan(depths), -np.inf, depths - limits)
+            found = excess.max(axis=(-2, -1), initial=-np.inf) > COLLISION_TOLERANCE
+        return bool(found) if found.ndim == 0 else found
 
 
 @dataclass

@@ -255,3 +255,55 @@ def test_sampling_planners_pay_the_hinge_in_their_objective():
     free = dataclasses.replace(problem, obstacles=())
     assert cost(problem, INTEGRATOR, straight) > cost(free, INTEGRATOR, straight) + 50.0
     assert plan.objective < cost(problem, INTEGRATOR, straight)
+
+
+def test_predicts_collision_takes_a_batch_and_agrees_with_each_sequence():
+    problem = blocked_problem([Obstacle.of_entries(SQUARE, [[0, 1]], 2, margin=0.2)])
+    actions = np.random.default_rng(0).uniform(-1.5, 1.5, (3, 5, 6, 2))
+    states = rollout(INTEGRATOR, problem.state, actions)
+    batch = problem.predicts_collision(states)
+    assert batch.shape == (3, 5) and batch.any() and not batch.all()
+    assert batch.tolist() == [[problem.predicts_collision(one) for one in row] for row in states]
+    assert not problem.predicts_collision(np.full((7, 2), np.nan))
+
+
+class FixedSampler:
+    """A sampler stand-in: its plan is the first of `elites` (E, H, m), and it hands all of them back."""
+
+    def __init__(self, elites: np.ndarray) -> None:
+        self.elites = elites
+
+    def plan(self, problem: PlanningProblem):
+        from mpc.problem import Plan
+
+        actions = self.elites[0]
+        states = rollout(INTEGRATOR, problem.state, actions)
+        objective = cost(problem, INTEGRATOR, actions)
+        return Plan(actions, states, objective, "time_limit", 0.0, extras={"elites": self.elites})
+
+
+@pytest.mark.parametrize("with_a_clear_elite", [True, False])
+def test_anytime_fallback_takes_the_cheapest_elite_that_keeps_out(with_a_clear_elite):
+    # The program is infeasible (the workspace box ends inside the square), so the plan is sampled. The sampler's
+    # plan pushes into the square (a light hinge: it is the cheapest); two elites step back left and keep out,
+    # the nearer one is cheaper.
+    problem = blocked_problem(
+        [Obstacle.of_entries(SQUARE * 4, [[0, 1]], 2)],
+        state=np.array([-4.5, 0.0]),
+        horizon=1,
+        workspace_low=np.array([-3.9, -0.5]),
+        workspace_high=np.array([5.0, 0.5]),
+        obstacle_weight=1.0,
+    )
+    into, far_back, near_back = [[1.0, 0.0]], [[-1.0, 0.0]], [[-0.2, 0.0]]
+    elites = np.array([into, [[0.9, 0.0]], far_back, near_back] if with_a_clear_elite else [into, [[0.9, 0.0]]])
+    plan = AnytimeMILPPlanner(INTEGRATOR, 2, 2, [FixedSampler(elites)], bounds="interval").plan(problem)
+    assert plan.status.startswith("sampled")
+    if with_a_clear_elite:
+        np.testing.assert_allclose(plan.actions, near_back)
+        assert not problem.predicts_collision(plan.states)
+        assert plan.objective == pytest.approx(cost(problem, INTEGRATOR, plan.actions), rel=1e-9)
+        assert plan.objective > cost(problem, INTEGRATOR, np.array(into))  # keeping out costs more than the collision
+    else:
+        np.testing.assert_allclose(plan.actions, into)  # nothing keeps out: the sampler's own plan
+        assert problem.predicts_collision(plan.states)

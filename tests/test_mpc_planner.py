@@ -239,3 +239,19 @@ def test_returned_actions_attain_the_reported_optimum_when_presolve_settles_the_
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, 21)] * 3, indexing="ij"), axis=-1).reshape(-1, 3, 1)
     costs = trajectory_cost(problem, torch.from_numpy(rollout(network, problem.state, grid)), torch.from_numpy(grid))
     assert plan.objective <= float(costs.min()) + 1e-9
+
+
+def test_a_started_solve_runs_without_feasibility_jump_unless_asked_for():
+    from mpc.milp.highs import _run
+
+    rng = np.random.default_rng(0)
+    network = random_network(rng, 4, 2, [np.full(16, 2), np.full(16, 2)])
+    problem = tiny_problem(0, horizon=4, state_dim=4, action_dim=2)
+    horizon_program = MILPPlanner(network, 4, 2).build(problem)
+    program, start = horizon_program.program, horizon_program.primal_point(np.zeros((4, 2)))
+
+    def jump(start, options=None) -> bool:
+        return _run(program, 0.01, 1e-4, 1, start, True, options).getOptionValue("mip_heuristic_run_feasibility_jump")[1]
+
+    assert not jump(start) and jump(None)
+    assert jump(start, {"mip_heuristic_run_feasibility_jump": True})

@@ -33,14 +33,14 @@ import time
 
 import numpy as np
 
-from dynamics.frozen import FrozenGraph, FrozenNetwork
+from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
 from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.milp.highs import presolve_pays, solve_program
 from mpc.milp.local_branching import local_branching_program
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.program import FEASIBLE
 from mpc.milp.region import RegionOptimum, RegionSearch
-from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
+from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem, trajectory_cost
 
 DEFAULT_ANYTIME_BOUNDS = "linear"  # region LPs are exact with any bounds; linear ones paid most, see docs/milp.md
 
@@ -132,7 +132,7 @@ class AnytimeMILPPlanner:
         try:
             horizon_program = self.exact.build(problem)
         except InfeasibleError as error:  # no plan keeps the model in the workspace: sampling is all there is
-            return self._sampled(problem, self._sample_until(problem, deadline), type(error).__name__, began)
+            return self._sampled(problem, self._sample_until(problem, deadline), type(error).__name__, began, [])
         program = horizon_program.program
         search = RegionSearch(horizon_program, self.exact.threads)
 
@@ -150,6 +150,7 @@ class AnytimeMILPPlanner:
         seen: set[bytes] = set()
         rounds = descents = neighbourhoods = 0
         sampled = None
+        elites: list[np.ndarray] = []  # every round's, for a fallback that keeps out of the obstacles
 
         def descend_from(actions: np.ndarray) -> None:
             nonlocal best, descents
@@ -174,6 +175,7 @@ class AnytimeMILPPlanner:
             sampler = self.samplers[(rounds - 1) % len(self.samplers)]
             plan = sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
+            elites.append(plan.extras["elites"])
             for actions in plan.extras["elites"][: self.starts_per_round]:
                 if time.perf_counter() >= sample_until():
                     break
@@ -222,10 +224,12 @@ class AnytimeMILPPlanner:
             except (NoIncumbentError, InfeasibleError) as error:
                 if best is None:
                     return self._sampled(
-                        problem, sampled or self._sample_until(problem, deadline), type(error).__name__, began
+                        problem, sampled or self._sample_until(problem, deadline), type(error).__name__, began, elites
                     )
         elif best is None:
-            return self._sampled(problem, sampled or self._sample_until(problem, deadline), "NoIncumbentError", began)
+            return self._sampled(
+                problem, sampled or self._sample_until(problem, deadline), "NoIncumbentError", began, elites
+            )
         if best is None or (result is not None and result.objective < best.objective):
             values, status = result.values, result.status
         else:
@@ -268,11 +272,39 @@ class AnytimeMILPPlanner:
         """A sampled plan in what is left of the budget until `deadline` (at least one sampling iteration)."""
         return self.samplers[0].plan(dataclasses.replace(problem, time_limit=max(deadline - time.perf_counter(), 1e-3)))
 
-    def _sampled(self, problem: PlanningProblem, sampled: Plan, reason: str, began: float) -> Plan:
+    def _sampled(
+        self, problem: PlanningProblem, sampled: Plan, reason: str, began: float, elites: list[np.ndarray]
+    ) -> Plan:
         """The sampled plan, when the program has no feasible point the search could reach (`reason`: the
-        error)."""
+        error); where it predicts a collision with an obstacle, the cheapest sequence of `elites` (each
+        (E, H, m)) and its own elites whose rollout on the network keeps out (`_clear_of_obstacles`), if one
+        does."""
+        if problem.obstacles and problem.predicts_collision(sampled.states):
+            sampled = self._clear_of_obstacles(problem, sampled, [*elites, sampled.extras["elites"]])
         sampled.status = f"{SAMPLED} (MILP: {reason})"
         sampled.extras["sampled_objective"] = sampled.objective
         sampled.extras.update(self.exact.data_range_extras(sampled.states, sampled.actions))
         sampled.wall_time = time.perf_counter() - began
         return sampled
+
+    def _clear_of_obstacles(self, problem: PlanningProblem, sampled: Plan, elites: list[np.ndarray]) -> Plan:
+        """`sampled` with the actions of the cheapest of `elites` whose rollout on the network predicts no
+        collision (PlanningProblem.predicts_collision), its states and trajectory cost; `sampled` itself if
+        every elite predicts one.
+
+        Shapes:
+            elites: a list of (E, H, m) arrays.
+        """
+        import torch
+
+        candidates = np.concatenate(elites)
+        states = rollout(self.exact.network, problem.state, candidates)
+        clear = ~problem.predicts_collision(states)
+        if not clear.any():
+            return sampled
+        candidates, states = candidates[clear], states[clear]
+        costs = trajectory_cost(problem, torch.from_numpy(states), torch.from_numpy(candidates)).numpy()
+        cheapest = int(np.argmin(costs))
+        return dataclasses.replace(
+            sampled, actions=candidates[cheapest], states=states[cheapest], objective=float(costs[cheapest])
+        )
