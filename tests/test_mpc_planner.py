@@ -241,7 +241,7 @@ def test_returned_actions_attain_the_reported_optimum_when_presolve_settles_the_
     assert plan.objective <= float(costs.min()) + 1e-9
 
 
-def test_a_started_solve_runs_without_feasibility_jump_unless_asked_for():
+def test_a_solve_from_a_feasible_start_runs_without_feasibility_jump_unless_asked_for():
     from mpc.milp.highs import _run
 
     rng = np.random.default_rng(0)
@@ -251,7 +251,12 @@ def test_a_started_solve_runs_without_feasibility_jump_unless_asked_for():
     program, start = horizon_program.program, horizon_program.primal_point(np.zeros((4, 2)))
 
     def jump(start, options=None) -> bool:
-        return _run(program, 0.01, 1e-4, 1, start, True, options).getOptionValue("mip_heuristic_run_feasibility_jump")[1]
+        return _run(program, 0.01, 1e-4, 1, start, True, options).getOptionValue("mip_heuristic_run_feasibility_jump")[
+            1
+        ]
 
     assert not jump(start) and jump(None)
     assert jump(start, {"mip_heuristic_run_feasibility_jump": True})
+    broken = start.copy()
+    broken[program.state_columns[-1]] += 1.0  # a state off the rollout: the start breaks a row
+    assert program.violation(broken) > 1e-3 and jump(broken)  # HiGHS ignores it and needs a first plan

@@ -103,7 +103,7 @@ def new_highs(
 # HiGHS's feasibility jump (Luteberget and Sartor, 2023), a heuristic for a first feasible point, runs before the
 # root node and does not watch the time limit: 0.2-0.3 s on the rope graph's and the dense pushing model's
 # programs, under limits of 0.08-0.3 s (examples/bench_planners.py, budget check). A feasible start makes it
-# redundant; HiGHS ignores an infeasible start, and then the program gets branch-and-bound without it.
+# redundant; from an infeasible one (HiGHS ignores it) it stays on, to find a first plan.
 START_OFF_OPTIONS = {"mip_heuristic_run_feasibility_jump": False}
 
 PRESOLVE_MAX_BINARIES = 1000  # above: HiGHS's presolve, deaf to the time limit, took 2.4-3 s (dense pushing model)
@@ -152,10 +152,11 @@ def _run(
     presolve: bool,
     options: dict | None,
 ) -> highspy.Highs:
-    """One HiGHS run of the program from `start` (a full primal point) if given; with a start, and unless
-    `options` say otherwise, without HiGHS's feasibility jump (see START_OFF_OPTIONS)."""
+    """One HiGHS run of the program from `start` (a full primal point) if given; from a feasible start, and
+    unless `options` say otherwise, without HiGHS's feasibility jump (see START_OFF_OPTIONS)."""
+    feasible_start = start is not None and program.violation(start) <= FEASIBLE
     highs = new_highs(
-        threads, time_limit, mip_rel_gap, {**(START_OFF_OPTIONS if start is not None else {}), **(options or {})}
+        threads, time_limit, mip_rel_gap, {**(START_OFF_OPTIONS if feasible_start else {}), **(options or {})}
     )
     if not presolve:
         highs.setOptionValue("presolve", "off")
