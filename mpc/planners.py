@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
 ANYTIME_SAMPLERS = ("cem", "mppi")  # the samplers of the anytime "milp" planner, by turns
-ANYTIME_ELITES = 32  # sequences the anytime MILP's MPPI hands back per sampling round
+ANYTIME_ELITES = 32  # sequences a sampler hands back to a MILP planner (anytime starts, milp-cem's screening)
 
 PLANNER_NAMES = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
 
@@ -81,7 +81,8 @@ def make_planner(
     "milp" is the anytime MILP planner (mpc.milp.anytime: CEM and MPPI elites as starts, exact descent over
     the program's linear regions, branch-and-bound last for the bound); "milp-exact" solves the full
     program by branch-and-bound from the warm start (mpc.milp.planner); "milp-cem" spends 30% of each
-    step's budget on CEM and warm-starts "milp-exact" with its plan. The others sample on the torch
+    step's budget on CEM and warm-starts "milp-exact" with its plan (with obstacles, the cheapest of CEM's
+    elites that keeps out, where its plan does not: mpc.milp.screening). The others sample on the torch
     model (mpc.sampling).
 
     Args:
@@ -142,7 +143,8 @@ def make_planner(
         )
     if name == "milp-cem":
         milp = make_planner("milp-exact", model, seed, bounds, num_objects=num_objects, solver=solver, **milp_options)
-        return SamplingWarmStartedPlanner(CEMPlanner(model, seed=seed, samples=samples, device=device), milp)
+        cem = CEMPlanner(model, seed=seed, samples=samples, device=device, elites=ANYTIME_ELITES)  # elites: screening
+        return SamplingWarmStartedPlanner(cem, milp)
     if name == "mppi":
         return MPPIPlanner(model, seed=seed, samples=samples, device=device)
     if name == "cem":

@@ -307,3 +307,34 @@ def test_anytime_fallback_takes_the_cheapest_elite_that_keeps_out(with_a_clear_e
     else:
         np.testing.assert_allclose(plan.actions, into)  # nothing keeps out: the sampler's own plan
         assert problem.predicts_collision(plan.states)
+
+
+class StartRecordingMILP:
+    """A MILP planner stand-in on INTEGRATOR that keeps the warm start it is given and finds no plan."""
+
+    network = INTEGRATOR
+
+    def __init__(self) -> None:
+        self.starts = []
+
+    def plan(self, problem: PlanningProblem):
+        self.starts.append(problem.warm_start)
+        raise NoIncumbentError("no plan in the budget")
+
+
+def test_milp_cem_starts_the_milp_from_the_cheapest_elite_that_keeps_out_and_falls_back_to_it():
+    from mpc.milp.warm_started import SamplingWarmStartedPlanner
+
+    problem = blocked_problem([Obstacle.of_entries(SQUARE, [[0, 1]], 2, margin=0.2)], obstacle_weight=1.0)
+    straight = np.tile([1.0, 0.0], (6, 1))  # through the square
+    up, down = straight.copy(), straight.copy()
+    up[:2, 1], up[4:, 1] = 1.0, -1.0  # over the square and back down: keeps out
+    down[:2, 1], down[4:, 1] = -1.5, 1.5  # under it, further: keeps out, dearer
+    assert problem.predicts_collision(rollout(INTEGRATOR, problem.state, straight))
+    assert cost(problem, INTEGRATOR, up) < cost(problem, INTEGRATOR, down)
+    milp = StartRecordingMILP()
+    plan = SamplingWarmStartedPlanner(FixedSampler(np.stack([straight, down, up])), milp).plan(problem)
+    np.testing.assert_allclose(milp.starts[0], up)
+    np.testing.assert_allclose(plan.actions, up)
+    assert plan.status == "sampled (MILP: NoIncumbentError)" and not problem.predicts_collision(plan.states)
+    assert plan.objective == pytest.approx(cost(problem, INTEGRATOR, up), rel=1e-9)

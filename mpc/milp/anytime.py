@@ -33,14 +33,15 @@ import time
 
 import numpy as np
 
-from dynamics.frozen import FrozenGraph, FrozenNetwork, rollout
+from dynamics.frozen import FrozenGraph, FrozenNetwork
 from mpc.errors import InfeasibleError, NoIncumbentError
 from mpc.milp.highs import presolve_pays, solve_program
 from mpc.milp.local_branching import local_branching_program
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.program import FEASIBLE
 from mpc.milp.region import RegionOptimum, RegionSearch
-from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem, trajectory_cost
+from mpc.milp.screening import clear_of_obstacles
+from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
 
 DEFAULT_ANYTIME_BOUNDS = "linear"  # region LPs are exact with any bounds; linear ones paid most, see docs/milp.md
 
@@ -277,34 +278,11 @@ class AnytimeMILPPlanner:
     ) -> Plan:
         """The sampled plan, when the program has no feasible point the search could reach (`reason`: the
         error); where it predicts a collision with an obstacle, the cheapest sequence of `elites` (each
-        (E, H, m)) and its own elites whose rollout on the network keeps out (`_clear_of_obstacles`), if one
-        does."""
-        if problem.obstacles and problem.predicts_collision(sampled.states):
-            sampled = self._clear_of_obstacles(problem, sampled, [*elites, sampled.extras["elites"]])
+        (E, H, m)) and its own elites whose rollout on the network keeps out, if one does
+        (mpc.milp.screening)."""
+        sampled = clear_of_obstacles(problem, self.exact.network, sampled, [*elites, sampled.extras["elites"]])
         sampled.status = f"{SAMPLED} (MILP: {reason})"
         sampled.extras["sampled_objective"] = sampled.objective
         sampled.extras.update(self.exact.data_range_extras(sampled.states, sampled.actions))
         sampled.wall_time = time.perf_counter() - began
         return sampled
-
-    def _clear_of_obstacles(self, problem: PlanningProblem, sampled: Plan, elites: list[np.ndarray]) -> Plan:
-        """`sampled` with the actions of the cheapest of `elites` whose rollout on the network predicts no
-        collision (PlanningProblem.predicts_collision), its states and trajectory cost; `sampled` itself if
-        every elite predicts one.
-
-        Shapes:
-            elites: a list of (E, H, m) arrays.
-        """
-        import torch
-
-        candidates = np.concatenate(elites)
-        states = rollout(self.exact.network, problem.state, candidates)
-        clear = ~problem.predicts_collision(states)
-        if not clear.any():
-            return sampled
-        candidates, states = candidates[clear], states[clear]
-        costs = trajectory_cost(problem, torch.from_numpy(states), torch.from_numpy(candidates)).numpy()
-        cheapest = int(np.argmin(costs))
-        return dataclasses.replace(
-            sampled, actions=candidates[cheapest], states=states[cheapest], objective=float(costs[cheapest])
-        )

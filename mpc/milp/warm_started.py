@@ -6,7 +6,9 @@ rest of the budget. HiGHS keeps a feasible start as its first incumbent, so the 
 worse on the model than the sampled plan: the MILP can only improve on it, up to proving it
 optimal. If the MILP finds nothing in its share, or its program is infeasible (no plan keeps the
 predicted states in the workspace box: a constraint only the MILP enforces), the sampled plan is
-returned.
+returned. With obstacles, where the sampled plan predicts a collision, the cheapest of the sampler's
+elites (if it keeps any) that keeps out takes its place, as the MILP's start and as that fallback
+(mpc.milp.screening): the program holds no plan that collides, so HiGHS would ignore such a start.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dataclasses
 import time
 
 from mpc.errors import InfeasibleError, NoIncumbentError
+from mpc.milp.screening import clear_of_obstacles
 from mpc.problem import Plan, PlanningProblem
 
 
@@ -27,6 +30,8 @@ class SamplingWarmStartedPlanner:
     def plan(self, problem: PlanningProblem) -> Plan:
         started = time.perf_counter()
         sampled = self.sampler.plan(dataclasses.replace(problem, time_limit=self.sampling_share * problem.time_limit))
+        if problem.obstacles and "elites" in sampled.extras:
+            sampled = clear_of_obstacles(problem, self.milp.network, sampled, [sampled.extras["elites"]])
         remaining = max(problem.time_limit - (time.perf_counter() - started), 0.05 * problem.time_limit)
         try:
             plan = self.milp.plan(dataclasses.replace(problem, time_limit=remaining, warm_start=sampled.actions))
