@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -260,3 +261,31 @@ def test_a_solve_from_a_feasible_start_runs_without_feasibility_jump_unless_aske
     broken = start.copy()
     broken[program.state_columns[-1]] += 1.0  # a state off the rollout: the start breaks a row
     assert program.violation(broken) > 1e-3 and jump(broken)  # HiGHS ignores it and needs a first plan
+
+
+def test_a_warm_start_that_leaves_the_workspace_gives_way_to_the_box_centre():
+    rng = np.random.default_rng(0)
+    network = random_network(rng, 4, 2, [np.full(16, 2), np.full(16, 2)])
+    free = tiny_problem(0, horizon=4, state_dim=4, action_dim=2)
+    # A workspace box just around the rollout of the box centre (standing still), which other sequences leave.
+    resting = rollout(network, free.state, np.zeros((4, 2)))
+    low, high = resting.min(axis=0) - 0.05, resting.max(axis=0) + 0.05
+    actions = rng.uniform(-1, 1, size=(500, 4, 2))
+    states = rollout(network, free.state, actions)
+    warm = actions[np.any((states < low) | (states > high), axis=(1, 2))][0]
+    problem = tiny_problem(
+        0, horizon=4, state_dim=4, action_dim=2, warm_start=warm, workspace_low=low, workspace_high=high
+    )
+    planner = MILPPlanner(network, 4, 2, bounds="interval")
+    horizon_program = planner.build(problem)
+    program = horizon_program.program
+    assert program.violation(horizon_program.primal_point(warm)) > 1e-3
+    start = planner.start_point(problem, horizon_program, program)
+    np.testing.assert_allclose(start, horizon_program.primal_point(np.zeros((4, 2))))
+    assert program.violation(start) <= 1e-9
+    kept = np.full((4, 2), 1e-3)  # a warm start that keeps to the box is HiGHS's start
+    assert program.violation(horizon_program.primal_point(kept)) <= 1e-9
+    np.testing.assert_allclose(
+        planner.start_point(dataclasses.replace(problem, warm_start=kept), horizon_program, program),
+        horizon_program.primal_point(kept),
+    )

@@ -20,7 +20,7 @@ from mpc.milp.highs import new_highs, presolve_pays, solve_program, unsolved
 from mpc.milp.horizon import HorizonProgram, build_horizon_program
 from mpc.milp.kinds import LP_MIN_BINARIES, model_kind  # noqa: F401 (LP_MIN_BINARIES: re-exported)
 from mpc.milp.numerics import balanced, check_coefficients
-from mpc.milp.program import MatrixProgram
+from mpc.milp.program import FEASIBLE, MatrixProgram
 from mpc.milp.scip import solve_program_scip
 from mpc.problem import Plan, PlanningProblem, trajectory_cost
 
@@ -146,7 +146,7 @@ class MILPPlanner:
         left, the start is returned unsolved (status "time_limit", bound 0: the cost is non-negative).
 
         HiGHS starts from problem.warm_start (clipped to the action box), or from the centre of the
-        action box if there is none; HiGHS ignores a start whose rollout breaks a constraint.
+        action box if there is none or the warm start's rollout breaks a constraint (`start_point`).
 
         The returned states are the network's rollout of the returned actions and the objective is
         their trajectory cost; extras hold the program's own objective, its size, its coefficient range and
@@ -160,10 +160,7 @@ class MILPPlanner:
         program = horizon_program.program
         coefficients = check_coefficients(program, problem, self.bounds)
         program, cuts = self.with_cuts(horizon_program, began + CUT_SHARE * problem.time_limit)
-        start_actions = problem.warm_start
-        if start_actions is None:  # the box centre: usually feasible, so there is an incumbent from the start
-            start_actions = np.tile((problem.action_low + problem.action_high) / 2, (problem.horizon, 1))
-        start = horizon_program.primal_point(np.clip(start_actions, problem.action_low, problem.action_high))
+        start = self.start_point(problem, horizon_program, program)
         build_time = time.perf_counter() - began
 
         solve_limit = problem.time_limit - build_time
@@ -200,6 +197,27 @@ class MILPPlanner:
                 **self.data_range_extras(states, actions),
             },
         )
+
+    def start_point(
+        self, problem: PlanningProblem, horizon_program: HorizonProgram, program: MatrixProgram
+    ) -> np.ndarray:
+        """HiGHS's start: the primal point (a forward pass) of problem.warm_start clipped to the action box, or of
+        the centre of the action box where there is no warm start or its rollout breaks a row of `program` (the
+        shifted previous plan can drift out of the workspace box: seen on the rope, where HiGHS then found no
+        plan at all in the budget). The centre (usually standing still) is then offered if it keeps to the
+        rows; if neither does, the warm start's point (HiGHS ignores it and searches from scratch).
+
+        Shapes:
+            -> (columns,).
+        """
+        centre = np.tile((problem.action_low + problem.action_high) / 2, (problem.horizon, 1))
+        if problem.warm_start is None:
+            return horizon_program.primal_point(centre)
+        start = horizon_program.primal_point(np.clip(problem.warm_start, problem.action_low, problem.action_high))
+        if program.violation(start) <= FEASIBLE:
+            return start
+        standing = horizon_program.primal_point(centre)
+        return standing if program.violation(standing) <= FEASIBLE else start
 
     def with_cuts(self, horizon_program: HorizonProgram, deadline: float) -> tuple[MatrixProgram, CutRecord | None]:
         """The program with `cut_rounds` rounds of ideal cuts until `deadline` (time.perf_counter()), and their
