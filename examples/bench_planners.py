@@ -191,6 +191,7 @@ def record(args: argparse.Namespace) -> None:
         for setting in args.settings
         for episode in range(args.episodes)
     ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # e.g. runs/ in a fresh clone
     records = run_tasks(record_setting, tasks, args.out.with_suffix(".record.jsonl"), num_cpus=args.num_cpus)
     problems = [
         {"setting": record["task"]["setting"], "seed": record["task"]["seed"], "problem": problem}
