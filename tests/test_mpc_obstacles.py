@@ -53,6 +53,23 @@ def blocked_problem(obstacles, **changes) -> PlanningProblem:
     return PlanningProblem(**(fields | changes))
 
 
+def boxed_in_problem(**changes) -> PlanningProblem:
+    """Left of a large square, with a workspace box that ends inside it: the next state cannot keep out, so the
+    program is infeasible."""
+    return blocked_problem(
+        [Obstacle.of_entries(SQUARE * 4, [[0, 1]], 2)],
+        **(
+            dict(
+                state=np.array([-4.5, 0.0]),
+                horizon=1,
+                workspace_low=np.array([-3.9, -0.5]),
+                workspace_high=np.array([5.0, 0.5]),
+            )
+            | changes
+        ),
+    )
+
+
 def cost(problem: PlanningProblem, network, actions: np.ndarray) -> float:
     states = rollout(network, problem.state, actions)
     return float(trajectory_cost(problem, torch.from_numpy(states[None]), torch.from_numpy(actions[None]))[0])
@@ -219,14 +236,7 @@ def test_a_point_that_starts_too_deep_may_stay_but_not_go_deeper():
 
 
 def test_a_state_box_inside_an_obstacle_makes_the_program_infeasible():
-    # Left of a large square, with a workspace box that ends inside it: the next state cannot keep out.
-    problem = blocked_problem(
-        [Obstacle.of_entries(SQUARE * 4, [[0, 1]], 2)],
-        state=np.array([-4.5, 0.0]),
-        horizon=1,
-        workspace_low=np.array([-3.9, -0.5]),
-        workspace_high=np.array([5.0, 0.5]),
-    )
+    problem = boxed_in_problem()
     with pytest.raises(InfeasibleError, match="cannot keep out"):
         MILPPlanner(INTEGRATOR, 2, 2, bounds="interval").build(problem)
 
@@ -287,14 +297,7 @@ def test_anytime_fallback_takes_the_cheapest_elite_that_keeps_out(with_a_clear_e
     # The program is infeasible (the workspace box ends inside the square), so the plan is sampled. The sampler's
     # plan pushes into the square (a light hinge: it is the cheapest); two elites step back left and keep out,
     # the nearer one is cheaper.
-    problem = blocked_problem(
-        [Obstacle.of_entries(SQUARE * 4, [[0, 1]], 2)],
-        state=np.array([-4.5, 0.0]),
-        horizon=1,
-        workspace_low=np.array([-3.9, -0.5]),
-        workspace_high=np.array([5.0, 0.5]),
-        obstacle_weight=1.0,
-    )
+    problem = boxed_in_problem(obstacle_weight=1.0)
     into, far_back, near_back = [[1.0, 0.0]], [[-1.0, 0.0]], [[-0.2, 0.0]]
     elites = np.array([into, [[0.9, 0.0]], far_back, near_back] if with_a_clear_elite else [into, [[0.9, 0.0]]])
     plan = AnytimeMILPPlanner(INTEGRATOR, 2, 2, [FixedSampler(elites)], bounds="interval").plan(problem)
