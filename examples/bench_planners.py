@@ -71,6 +71,8 @@ FEATURES = {  # feature -> make_planner options
     "heuristics": {"highs_options": {"mip_heuristic_effort": 0.3}},  # HiGHS's default: 0.05
     "heuristics-max": {"highs_options": {"mip_heuristic_effort": 1.0}},
     "gd": {"anytime_samplers": ("cem", "mppi", "gd")},  # gradient descent's elites as starts too
+    # The anytime planner without its constant-sequence starts (mpc.milp.anytime.constant_sequences): as before them.
+    "no-constants": {"constant_starts": False},
     # The MILP's neuron bounds cut to the model's recorded data ranges (not sound: mpc.milp.bounds.data_ranges;
     # its bounds are then no proven bounds, so "false lower bounds" may be counted for it).
     "ranges": {"data_ranges": True},

@@ -75,6 +75,7 @@ def make_planner(
     highs_options: dict | None = None,
     data_ranges: bool = False,
     anytime_samplers: Sequence[str] = ANYTIME_SAMPLERS,
+    constant_starts: bool = True,
 ):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
@@ -107,6 +108,9 @@ def make_planner(
 
         anytime_samplers: the sampling planners whose elites start the anytime "milp" planner's region descents,
             by turns: any of "cem", "mppi", "gd" (gradient descent).
+        constant_starts: the anytime "milp" planner also descends from constant action sequences, one per
+            sampling round (mpc.milp.anytime.constant_sequences); False: from the samplers' elites and the warm
+            start only.
 
     Raises:
         MPCError: an unknown planner name or anytime sampler.
@@ -136,7 +140,13 @@ def make_planner(
                 for index, kind in enumerate(anytime_samplers)
             ]
             return AnytimeMILPPlanner(
-                network, state_dim, action_dim, samplers, bounds=bounds or DEFAULT_ANYTIME_BOUNDS, **milp_options
+                network,
+                state_dim,
+                action_dim,
+                samplers,
+                bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
+                constant_starts=constant_starts,
+                **milp_options,
             )
         return MILPPlanner(
             network, state_dim, action_dim, bounds=bounds or DEFAULT_BOUNDS, solver=solver, **milp_options

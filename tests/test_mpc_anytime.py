@@ -21,7 +21,7 @@ from mpc.milp.highs import solve_program
 from mpc.milp.local_branching import local_branching_program
 from mpc.milp.planner import MILPPlanner
 from mpc.milp.region import RegionOptimum, RegionSearch
-from mpc.problem import PlanningProblem, trajectory_cost
+from mpc.problem import Plan, PlanningProblem, trajectory_cost
 from mpc.sampling.mppi import MPPIPlanner
 
 
@@ -201,3 +201,55 @@ def test_anytime_samplers_are_chosen_by_name(one_thread):
     assert plan.extras["rounds"] >= 1 and plan.objective <= plan.extras["sampled_objective"] * (1 + 1e-6) + 1e-6
     with pytest.raises(MPCError, match="anytime_samplers"):
         make_planner("milp", model, anytime_samplers=("random",))
+
+
+def test_constant_sequences_point_at_the_box_corners_and_faces_cheapest_first():
+    model = tiny_model(3, action_dim=2)
+    # The second action entry has a zero-width box: it stays at its value in every sequence.
+    problem = tiny_problem(
+        3, horizon=3, action_dim=2, action_low=np.array([-1.0, 0.5]), action_high=np.array([3.0, 0.5])
+    )
+    horizon_program = MILPPlanner(model.export(), 2, 2, bounds="interval").build(problem)
+    sequences = anytime.constant_sequences(problem, horizon_program)
+    assert sequences.shape == (2 * (3**2 - 1), 3, 2)
+    np.testing.assert_array_equal(sequences, np.repeat(sequences[:, :1], 3, axis=1))  # the same action at every step
+    first = {tuple(action) for action in sequences[:, 0]}
+    # centre 1, half-width 2 on the first entry: the face centres and corners at full and half size.
+    assert {(-1.0, 0.5), (3.0, 0.5), (0.0, 0.5), (2.0, 0.5), (1.0, 0.5)} == first
+    program = horizon_program.program
+    costs = [program.objective(horizon_program.primal_point(sequence)) for sequence in sequences]
+    assert costs == sorted(costs)
+
+
+class OneSequenceSampler:
+    """A sampler stand-in that returns `actions` (H, m) at once, as its plan and its only elite."""
+
+    def __init__(self, network, actions: np.ndarray) -> None:
+        self.network, self.actions = network, actions
+
+    def plan(self, problem: PlanningProblem) -> Plan:
+        states = rollout(self.network, problem.state, self.actions)
+        objective = cost_of(problem, self.network, self.actions)
+        return Plan(self.actions, states, objective, "budget", 0.0, extras={"elites": self.actions[None]})
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_anytime_descends_from_the_constant_sequences_too(seed, one_thread):
+    model = tiny_model(seed)
+    network = model.export()
+    problem = tiny_problem(seed, horizon=3, time_limit=0.5)
+    sampler = OneSequenceSampler(network, np.full((3, 1), -1.0))
+
+    def planner(constant_starts: bool) -> AnytimeMILPPlanner:
+        return AnytimeMILPPlanner(network, 2, 1, [sampler], bounds="interval", constant_starts=constant_starts)
+
+    with_constants, without = planner(True).plan(problem), planner(False).plan(problem)
+    assert without.extras["descents"] == 1  # the sampler's one sequence
+    assert with_constants.extras["descents"] > 1
+    # Every constant sequence was descended (the budget holds many rounds): the plan is at least as good as each
+    # descent, and as the plan without them.
+    search = RegionSearch(MILPPlanner(network, 2, 1, bounds="interval").build(problem))
+    descents = [search.descend(sequence) for sequence in anytime.constant_sequences(problem, search.horizon_program)]
+    assert with_constants.objective <= min(d.objective for d in descents if d is not None) + 1e-6
+    assert with_constants.objective <= without.objective + 1e-6
+    assert with_constants.objective == pytest.approx(cost_of(problem, network, with_constants.actions), rel=1e-9)

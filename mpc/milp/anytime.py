@@ -11,7 +11,10 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
    the shifted previous plan) and hand back the cheapest sequences they evaluated
    (`Plan.extras["elites"]`);
 2. region descent: from the warm start and from every elite whose activation pattern is new, cheapest
-   first, `RegionSearch.descend` walks over linear regions to a local optimum of the program;
+   first, `RegionSearch.descend` walks over linear regions to a local optimum of the program; after
+   each round's elites, one constant sequence (`constant_sequences`: the same action at every step,
+   towards a corner or a face of the action box), cheapest first, as a start far from the samplers'
+   (their elites gather in one basin, and the program's local optima are many);
    1 and 2 repeat while time remains;
    (optional, `local_branching=k`) local branching: branch-and-bound over the patterns within k flipped
    binaries of the best plan's (mpc.milp.local_branching), again from each better plan it finds;
@@ -46,6 +49,28 @@ from mpc.problem import SAMPLED, TIME_LIMIT, Plan, PlanningProblem
 DEFAULT_ANYTIME_BOUNDS = "linear"  # region LPs are exact with any bounds; linear ones paid most, see docs/milp.md
 
 
+def constant_sequences(problem: PlanningProblem, horizon_program) -> np.ndarray:
+    """Constant action sequences towards the corners and face centres of the action box, cheapest first.
+
+    The action centre + s * (half-width * d) at every step, for every d in {-1, 0, 1}^m but 0 (for a
+    pusher's velocity, m = 2: the 8 compass directions) and s in (1, 0.5); zero-width entries stay at
+    their value. Ordered by the objective of their rollout in the program (`horizon_program.primal_point`).
+
+    Shapes:
+        (S, H, m), S = 2 (3^m - 1).
+    """
+    low, high = problem.action_low, problem.action_high
+    centre, half = (low + high) / 2, (high - low) / 2
+    m = centre.size
+    directions = np.array(np.meshgrid(*[[-1.0, 0.0, 1.0]] * m, indexing="ij")).reshape(m, -1).T
+    directions = directions[np.abs(directions).sum(axis=1) > 0]
+    actions = np.concatenate([centre + scale * half * directions for scale in (1.0, 0.5)])
+    sequences = np.repeat(actions[:, None, :], problem.horizon, axis=1)
+    program = horizon_program.program
+    costs = [program.objective(horizon_program.primal_point(sequence)) for sequence in sequences]
+    return sequences[np.argsort(costs, kind="stable")]
+
+
 class AnytimeMILPPlanner:
     """Sampling for starts, region LPs for exact local descent, HiGHS branch-and-bound for the bound.
 
@@ -59,6 +84,8 @@ class AnytimeMILPPlanner:
             bounds, tighter ones only strengthen branch-and-bound's lower bound.
         sampling_share: fraction of the budget each sampling round gets.
         exact_share: fraction of the budget kept for branch-and-bound at the end.
+        constant_starts: descend from one constant sequence (`constant_sequences`) after each round, cheapest
+            first; False: the samplers' elites and the warm start only.
         local_branching: k of the local branching phase (mpc.milp.local_branching: branch-and-bound over
             the patterns within k flipped binaries of the best plan's, repeated while it improves); None
             (default): no such phase.
@@ -89,6 +116,7 @@ class AnytimeMILPPlanner:
         round_time: float = 0.125,
         exact_share: float = 0.1,
         starts_per_round: int | None = None,
+        constant_starts: bool = True,
         local_branching: int | None = None,
         local_branching_share: float = 0.3,
         mip_gap: float = 1e-4,
@@ -110,7 +138,7 @@ class AnytimeMILPPlanner:
         )
         self.samplers = tuple(samplers)
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
-        self.starts_per_round = starts_per_round
+        self.starts_per_round, self.constant_starts = starts_per_round, constant_starts
         self.local_branching, self.local_branching_share = local_branching, local_branching_share
 
     def plan(self, problem: PlanningProblem) -> Plan:
@@ -167,6 +195,7 @@ class AnytimeMILPPlanner:
 
         if problem.warm_start is not None:
             descend_from(np.clip(problem.warm_start, problem.action_low, problem.action_high))
+        constants = None  # the constant sequences not descended yet, made when the first round is over
         while time.perf_counter() < sample_until():
             rounds += 1
             # Each sampler in turn; every other cycle of them starts from the warm start instead of the best plan.
@@ -181,6 +210,10 @@ class AnytimeMILPPlanner:
                 if time.perf_counter() >= sample_until():
                     break
                 descend_from(actions)
+            if self.constant_starts and time.perf_counter() < sample_until():
+                constants = list(constant_sequences(problem, horizon_program)) if constants is None else constants
+                if constants:
+                    descend_from(constants.pop(0))
 
         # The cheapest sampled sequence is a plan of the program where it keeps to it (predicted states in the
         # workspace box, state constraints and obstacles' hard limits): a plan even if time ran out before its region.
