@@ -73,6 +73,8 @@ FEATURES = {  # feature -> make_planner options
     "gd": {"anytime_samplers": ("cem", "mppi", "gd")},  # gradient descent's elites as starts too
     # The anytime planner without its constant-sequence starts (mpc.milp.anytime.constant_sequences): as before them.
     "no-constants": {"constant_starts": False},
+    # ... and with region descents that only cross the boundaries at each optimum (no line search beyond it).
+    "no-extrapolation": {"extrapolate": False},
     # The MILP's neuron bounds cut to the model's recorded data ranges (not sound: mpc.milp.bounds.data_ranges;
     # its bounds are then no proven bounds, so "false lower bounds" may be counted for it).
     "ranges": {"data_ranges": True},

@@ -76,6 +76,7 @@ def make_planner(
     data_ranges: bool = False,
     anytime_samplers: Sequence[str] = ANYTIME_SAMPLERS,
     constant_starts: bool = True,
+    extrapolate: bool = True,
 ):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
@@ -111,6 +112,8 @@ def make_planner(
         constant_starts: the anytime "milp" planner also descends from constant action sequences, one per
             sampling round (mpc.milp.anytime.constant_sequences); False: from the samplers' elites and the warm
             start only.
+        extrapolate: the anytime "milp" planner's region descents search beyond each region optimum along their
+            last step (mpc.milp.region.RegionSearch.descend); False: they only cross the boundaries at the optimum.
 
     Raises:
         MPCError: an unknown planner name or anytime sampler.
@@ -146,6 +149,7 @@ def make_planner(
                 samplers,
                 bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
                 constant_starts=constant_starts,
+                extrapolate=extrapolate,
                 **milp_options,
             )
         return MILPPlanner(

@@ -66,6 +66,42 @@ def test_region_optimum_is_a_plan_of_its_region_and_the_walk_never_goes_uphill(d
     assert cost_of(problem, network, walked_actions) == pytest.approx(walked.objective, rel=1e-6, abs=1e-6)
 
 
+@settings(max_examples=25, deadline=None)
+@given(sparse_networks(), st.integers(1, 3))
+def test_the_line_search_beyond_a_region_optimum_only_leads_downhill(drawn, horizon):
+    network, state_dim, action_dim, rng = drawn
+    problem = drawn_problem(state_dim, action_dim, rng, horizon)
+    horizon_program = MILPPlanner(network, state_dim, action_dim, bounds="interval").build(problem)
+    search = RegionSearch(horizon_program)
+    start = rng.uniform(-1, 1, size=(horizon, action_dim))
+    optimum = search.solve(search.pattern(start))
+    reached = optimum.values[horizon_program.program.action_columns]
+    assert search.extrapolated(reached, reached, optimum.objective) is None  # no step, nothing beyond
+    beyond = search.extrapolated(start, reached, optimum.objective)
+    if beyond is not None:  # a region holding a plan cheaper than the optimum: its own optimum is cheaper still
+        assert search.solve(beyond).objective < optimum.objective
+    plain = RegionSearch(horizon_program, extrapolate=False)
+    for walk in (search, plain):
+        walked = walk.descend(start)
+        assert walked.objective <= optimum.objective + 1e-9
+        actions = walked.values[horizon_program.program.action_columns]
+        assert cost_of(problem, network, actions) == pytest.approx(walked.objective, rel=1e-6, abs=1e-6)
+
+
+def test_the_line_search_finds_cheaper_regions_beyond_some_region_optima():
+    found = 0
+    for seed in range(10):
+        problem = tiny_problem(seed, horizon=3)
+        search = RegionSearch(MILPPlanner(tiny_model(seed).export(), 2, 1, bounds="interval").build(problem))
+        start = np.random.default_rng(seed).uniform(-1, 1, size=(3, 1))
+        optimum = search.solve(search.pattern(start))
+        beyond = search.extrapolated(start, optimum.values[search.program.action_columns], optimum.objective)
+        if beyond is not None:
+            found += 1
+            assert search.solve(beyond).objective < optimum.objective
+    assert found >= 2  # 5 of these 10 when written
+
+
 def test_descent_stops_at_a_deadline_and_an_infeasible_region_gives_none():
     model = tiny_model(4)
     problem = tiny_problem(4, horizon=3)

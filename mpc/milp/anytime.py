@@ -86,6 +86,7 @@ class AnytimeMILPPlanner:
         exact_share: fraction of the budget kept for branch-and-bound at the end.
         constant_starts: descend from one constant sequence (`constant_sequences`) after each round, cheapest
             first; False: the samplers' elites and the warm start only.
+        extrapolate: the region descents' line search beyond each region optimum (mpc.milp.region.RegionSearch.descend).
         local_branching: k of the local branching phase (mpc.milp.local_branching: branch-and-bound over
             the patterns within k flipped binaries of the best plan's, repeated while it improves); None
             (default): no such phase.
@@ -117,6 +118,7 @@ class AnytimeMILPPlanner:
         exact_share: float = 0.1,
         starts_per_round: int | None = None,
         constant_starts: bool = True,
+        extrapolate: bool = True,
         local_branching: int | None = None,
         local_branching_share: float = 0.3,
         mip_gap: float = 1e-4,
@@ -138,7 +140,7 @@ class AnytimeMILPPlanner:
         )
         self.samplers = tuple(samplers)
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
-        self.starts_per_round, self.constant_starts = starts_per_round, constant_starts
+        self.starts_per_round, self.constant_starts, self.extrapolate = starts_per_round, constant_starts, extrapolate
         self.local_branching, self.local_branching_share = local_branching, local_branching_share
 
     def plan(self, problem: PlanningProblem) -> Plan:
@@ -163,7 +165,7 @@ class AnytimeMILPPlanner:
         except InfeasibleError as error:  # no plan keeps the model in the workspace: sampling is all there is
             return self._sampled(problem, self._sample_until(problem, deadline), type(error).__name__, began, [])
         program = horizon_program.program
-        search = RegionSearch(horizon_program, self.exact.threads)
+        search = RegionSearch(horizon_program, self.exact.threads, self.extrapolate)
 
         def explore_until() -> float:
             # Branch-and-bound starts with the LP relaxation of the whole program, dearer than a region LP:

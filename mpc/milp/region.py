@@ -16,7 +16,10 @@ At the optimum of a region, a ReLU whose pre-activation sits at zero lies on the
 region where it is flipped, and the optimum is feasible there too (a ReLU is continuous at zero).
 Flipping all such ReLUs and solving again therefore never raises the objective; `RegionSearch.descend`
 repeats this from a start plan until the objective stops falling: a local optimum of the planning
-problem over linear regions, found by a few LPs. It is the exact local step of the anytime MILP
+problem over linear regions, found by a few LPs. Before flipping, it tries a line search: the plans
+further along its last step (from the previous plan to the region optimum), rolled out on the model;
+one that is cheaper lies in a region whose optimum is cheaper still, and the walk jumps there across
+many boundaries at once. It is the exact local step of the anytime MILP
 planner (mpc.milp.anytime); branch-and-bound on the full program is the global one.
 
 Obstacles (mpc.milp.obstacles) take part in the same way. Their binaries choose, for every point and
@@ -39,8 +42,10 @@ import numpy as np
 
 from mpc.milp.highs import new_highs, pass_program
 from mpc.milp.horizon import HorizonProgram
+from mpc.milp.program import FEASIBLE
 
 AT_ZERO = 1e-7  # a pre-activation this close to zero is on the boundary of its ReLU's two pieces
+EXTRAPOLATION_STEPS = (0.5, 1.0, 2.0, 4.0)  # multiples of a descent's last step tried beyond a region optimum
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,11 @@ class RegionSearch:
     Args:
         horizon_program: the program and where its columns live (mpc.milp.horizon.build_horizon_program).
         threads: HiGHS threads.
+        extrapolate: the descent's line search beyond each region optimum (`descend`).
     """
 
-    def __init__(self, horizon_program: HorizonProgram, threads: int = 1) -> None:
-        self.horizon_program = horizon_program
+    def __init__(self, horizon_program: HorizonProgram, threads: int = 1, extrapolate: bool = True) -> None:
+        self.horizon_program, self.extrapolate = horizon_program, extrapolate
         self.program = horizon_program.program
         relu_binaries, self.pre = relu_columns(self.program)
         self.binaries = np.concatenate([relu_binaries, *(obstacle.columns for obstacle in horizon_program.obstacles)])
@@ -125,22 +131,52 @@ class RegionSearch:
     def descend(self, actions: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
         """Walk from the region of `actions` (H, m) across the boundaries its optima reach, while the objective falls.
 
+        After each region optimum, with `extrapolate`, the plans further along the last step (from the
+        previous plan to this optimum, EXTRAPOLATION_STEPS times as far again, clipped to the action box)
+        are rolled out on the model: the cheapest one that keeps to the program and is cheaper than the
+        optimum gives the next region (a line search across many regions at once). Otherwise the ReLUs at
+        zero flip (`boundary_flips`). Either way the next region holds a plan cheaper than, or as cheap as,
+        the last optimum, so the walk never goes uphill.
+
         Returns the last region optimum (a local optimum over regions when the walk ends by itself),
         or None if the region of `actions` holds no feasible plan (e.g. its states leave the workspace
         box, or a point cannot get beyond its face of an obstacle). No LP runs past `deadline` (a
         time.perf_counter() value).
         """
-        pattern, best = self.pattern(actions), None
+        pattern, best, previous = self.pattern(actions), None, actions
         while time.perf_counter() < deadline:
             optimum = self.solve(pattern, deadline)
             if optimum is None or (best is not None and optimum.objective >= best.objective - 1e-9):
                 break
             best = optimum
+            reached = optimum.values[self.program.action_columns]
+            beyond = self.extrapolated(previous, reached, optimum.objective) if self.extrapolate else None
+            previous = reached
+            if beyond is not None:
+                pattern = beyond
+                continue
             flip = self.boundary_flips(optimum)
             if not flip.any():
                 break
             pattern = pattern ^ flip
         return best
+
+    def extrapolated(self, start: np.ndarray, reached: np.ndarray, objective: float) -> np.ndarray | None:
+        """The pattern of the cheapest plan reached + s (reached - start), s in EXTRAPOLATION_STEPS, clipped to
+        the action box, that keeps to the program and costs less than `objective`; None if there is none."""
+        step = reached - start
+        if not np.any(np.abs(step) > AT_ZERO):
+            return None
+        problem = self.horizon_program.problem
+        best_cost, best_point = objective - 1e-9, None
+        for scale in EXTRAPOLATION_STEPS:
+            point = self.horizon_program.primal_point(
+                np.clip(reached + scale * step, problem.action_low, problem.action_high)
+            )
+            cost = self.program.objective(point)
+            if cost < best_cost and self.program.violation(point) <= FEASIBLE:
+                best_cost, best_point = cost, point
+        return None if best_point is None else best_point[self.binaries] > 0.5
 
     def boundary_flips(self, optimum: RegionOptimum) -> np.ndarray:
         """(binaries,) bool: the ReLUs at zero and the obstacle points that may switch face (see the module
