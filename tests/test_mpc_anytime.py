@@ -60,32 +60,16 @@ def test_region_optimum_is_a_plan_of_its_region_and_the_walk_never_goes_uphill(d
     clear = np.abs(pre) > 1e-6
     np.testing.assert_array_equal(search.pattern(actions)[clear], pattern[clear])
 
-    walked = search.descend(start)
-    assert walked.objective <= optimum.objective + 1e-9
-    walked_actions = walked.values[horizon_program.program.action_columns]
-    assert cost_of(problem, network, walked_actions) == pytest.approx(walked.objective, rel=1e-6, abs=1e-6)
-
-
-@settings(max_examples=25, deadline=None)
-@given(sparse_networks(), st.integers(1, 3))
-def test_the_line_search_beyond_a_region_optimum_only_leads_downhill(drawn, horizon):
-    network, state_dim, action_dim, rng = drawn
-    problem = drawn_problem(state_dim, action_dim, rng, horizon)
-    horizon_program = MILPPlanner(network, state_dim, action_dim, bounds="interval").build(problem)
-    search = RegionSearch(horizon_program)
-    start = rng.uniform(-1, 1, size=(horizon, action_dim))
-    optimum = search.solve(search.pattern(start))
-    reached = optimum.values[horizon_program.program.action_columns]
-    assert search.extrapolated(reached, reached, optimum.objective) is None  # no step, nothing beyond
-    beyond = search.extrapolated(start, reached, optimum.objective)
-    if beyond is not None:  # a region holding a plan cheaper than the optimum: its own optimum is cheaper still
+    # The line search beyond the optimum: nothing without a step; a region it picks holds a cheaper optimum.
+    assert search.extrapolated(actions, actions, optimum.objective) is None
+    beyond = search.extrapolated(start, actions, optimum.objective)
+    if beyond is not None:
         assert search.solve(beyond).objective < optimum.objective
-    plain = RegionSearch(horizon_program, extrapolate=False)
-    for walk in (search, plain):
+    for walk in (search, RegionSearch(horizon_program, extrapolate=False)):  # with and without the line search
         walked = walk.descend(start)
         assert walked.objective <= optimum.objective + 1e-9
-        actions = walked.values[horizon_program.program.action_columns]
-        assert cost_of(problem, network, actions) == pytest.approx(walked.objective, rel=1e-6, abs=1e-6)
+        walked_actions = walked.values[horizon_program.program.action_columns]
+        assert cost_of(problem, network, walked_actions) == pytest.approx(walked.objective, rel=1e-6, abs=1e-6)
 
 
 def test_the_line_search_finds_cheaper_regions_beyond_some_region_optima():
