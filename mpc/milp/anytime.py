@@ -213,7 +213,8 @@ class AnytimeMILPPlanner:
                     break
                 descend_from(actions)
             if self.constant_starts and time.perf_counter() < sample_until():
-                constants = list(constant_sequences(problem, horizon_program)) if constants is None else constants
+                if constants is None:
+                    constants = list(constant_sequences(problem, horizon_program))
                 if constants:
                     descend_from(constants.pop(0))
 
