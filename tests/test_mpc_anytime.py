@@ -101,6 +101,19 @@ def test_descent_stops_at_a_deadline_and_an_infeasible_region_gives_none():
     assert search.solve(pattern) is None
 
 
+def test_a_region_lp_gets_the_time_to_its_deadline_however_long_earlier_lps_ran():
+    # HiGHS holds a time limit against the run time of all the runs of one instance together: a descent late
+    # in a step must still get its LP solved when the time left is shorter than the LPs before it took.
+    problem = tiny_problem(4, horizon=3)
+    search = RegionSearch(MILPPlanner(tiny_model(4).export(), 2, 1, bounds="interval").build(problem))
+    pattern = search.pattern(np.zeros((3, 1)))
+    while search.highs.getRunTime() < 0.05:
+        search.highs.clearSolver()  # solve from scratch, not from the last basis
+        assert search.solve(pattern) is not None
+    search.highs.clearSolver()
+    assert search.solve(pattern, deadline=time.perf_counter() + 0.04) is not None  # one LP takes well under 1 ms
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum(seed, one_thread):
     model = tiny_model(seed)

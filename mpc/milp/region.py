@@ -119,7 +119,9 @@ class RegionSearch:
         fixed = pattern.astype(np.float64)
         self.highs.changeColsBounds(self.binaries.size, self.binaries.astype(np.int32), fixed, fixed)
         began = time.perf_counter()
-        self.highs.setOptionValue("time_limit", max(deadline - began, 1e-3) if np.isfinite(deadline) else np.inf)
+        # HiGHS holds its time limit against the run time of every run() of this instance together, not this one's.
+        left = max(deadline - began, 1e-3)
+        self.highs.setOptionValue("time_limit", self.highs.getRunTime() + left if np.isfinite(deadline) else np.inf)
         self.highs.run()
         self.lp_count += 1
         self.slowest_lp = max(self.slowest_lp, time.perf_counter() - began)
