@@ -83,7 +83,9 @@ class AnytimeMILPPlanner:
         bounds: bound mode of the program (see MILPPlanner); the region LPs are exact whatever the
             bounds, tighter ones only strengthen branch-and-bound's lower bound.
         sampling_share: fraction of the budget each sampling round gets.
+        round_time: seconds each sampling round gets at most (besides `sampling_share`).
         exact_share: fraction of the budget kept for branch-and-bound at the end.
+        starts_per_round: the cheapest elites of each round descended from; None (default): all of them.
         constant_starts: descend from one constant sequence (`constant_sequences`) after each round, cheapest
             first; False: the samplers' elites and the warm start only.
         extrapolate: the region descents' line search beyond each region optimum (mpc.milp.region.RegionSearch.descend).
