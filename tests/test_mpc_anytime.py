@@ -114,6 +114,16 @@ def test_a_region_lp_gets_the_time_to_its_deadline_however_long_earlier_lps_ran(
     assert search.solve(pattern, deadline=time.perf_counter() + 0.04) is not None  # one LP takes well under 1 ms
 
 
+def test_no_region_lp_starts_with_less_time_left_than_the_shortest_lp_took():
+    problem = tiny_problem(4, horizon=3)
+    search = RegionSearch(MILPPlanner(tiny_model(4).export(), 2, 1, bounds="interval").build(problem))
+    pattern = search.pattern(np.zeros((3, 1)))
+    assert search.solve(pattern) is not None and search.shortest_lp > 0
+    assert search.solve(pattern, deadline=time.perf_counter() + 0.5 * search.shortest_lp) is None
+    assert search.lp_count == 1  # returned at once, no LP run
+    assert search.solve(pattern, deadline=time.perf_counter() + 10.0) is not None and search.lp_count == 2
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum(seed, one_thread):
     model = tiny_model(seed)
