@@ -15,7 +15,8 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
    each round's elites, one constant sequence (`constant_sequences`: the same action at every step,
    towards a corner or a face of the action box), cheapest first, as a start far from the samplers'
    (their elites gather in one basin, and the program's local optima are many);
-   1 and 2 repeat while time remains;
+   1 and 2 repeat while time remains (a descent starts only while the time left exceeds the shortest region LP
+   so far: on the largest programs one LP takes most of a budget, and the rest goes to sampling);
    (optional, `local_branching=k`) local branching: branch-and-bound over the patterns within k flipped
    binaries of the best plan's (mpc.milp.local_branching), again from each better plan it finds;
 3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
@@ -179,6 +180,9 @@ class AnytimeMILPPlanner:
             share = 0.0 if self.local_branching is None else self.local_branching_share
             return explore_until() - share * problem.time_limit
 
+        def lp_fits() -> bool:  # a region LP may start (RegionSearch.solve); if not, the next round samples instead
+            return sample_until() - time.perf_counter() >= search.shortest_lp
+
         best: RegionOptimum | None = None
         seen: set[bytes] = set()
         rounds = descents = neighbourhoods = 0
@@ -211,10 +215,10 @@ class AnytimeMILPPlanner:
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
             elites.append(plan.extras["elites"])
             for actions in plan.extras["elites"][: self.starts_per_round]:
-                if time.perf_counter() >= sample_until():
+                if not lp_fits():
                     break
                 descend_from(actions)
-            if self.constant_starts and time.perf_counter() < sample_until():
+            if self.constant_starts and lp_fits():
                 if constants is None:
                     constants = list(constant_sequences(problem, horizon_program))
                 if constants:
