@@ -523,6 +523,8 @@ def main() -> None:
     if args.command == "record":
         record(args)
         return
+    if not args.suite.is_file():
+        parser.error(f"no suite file {args.suite}: record one first (`record --out {args.suite}`)")
     out = args.out or args.suite.with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
