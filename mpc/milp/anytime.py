@@ -180,9 +180,6 @@ class AnytimeMILPPlanner:
             share = 0.0 if self.local_branching is None else self.local_branching_share
             return explore_until() - share * problem.time_limit
 
-        def lp_fits() -> bool:  # a region LP may start (RegionSearch.solve); if not, the next round samples instead
-            return sample_until() - time.perf_counter() >= search.shortest_lp
-
         best: RegionOptimum | None = None
         seen: set[bytes] = set()
         rounds = descents = neighbourhoods = 0
@@ -215,10 +212,10 @@ class AnytimeMILPPlanner:
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
             elites.append(plan.extras["elites"])
             for actions in plan.extras["elites"][: self.starts_per_round]:
-                if not lp_fits():
+                if not search.lp_fits(sample_until()):  # then the next round samples instead
                     break
                 descend_from(actions)
-            if self.constant_starts and lp_fits():
+            if self.constant_starts and search.lp_fits(sample_until()):
                 if constants is None:
                     constants = list(constant_sequences(problem, horizon_program))
                 if constants:

@@ -114,6 +114,11 @@ class RegionSearch:
         plan that keeps to the program, a branch-and-bound incumbent)."""
         return RegionOptimum(values, objective, values[self.binaries] > 0.5)
 
+    def lp_fits(self, deadline: float) -> bool:
+        """Whether a region LP may start before `deadline` (a time.perf_counter() value): the time left is at least
+        the shortest region LP so far took (see `solve`)."""
+        return deadline - time.perf_counter() >= self.shortest_lp
+
     def solve(self, pattern: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
         """The optimum of the region of `pattern`, or None if no plan stays in it (the LP is infeasible)
         or the LP was not solved by `deadline` (a time.perf_counter() value).
@@ -122,9 +127,9 @@ class RegionSearch:
         the dense models', 10,000-80,000 columns) takes 0.1-0.3 s: no LP starts with less time left than the
         shortest region LP so far took (None at once).
         """
-        began = time.perf_counter()
-        if deadline - began < self.shortest_lp:
+        if not self.lp_fits(deadline):
             return None
+        began = time.perf_counter()
         fixed = pattern.astype(np.float64)
         self.highs.changeColsBounds(self.binaries.size, self.binaries.astype(np.int32), fixed, fixed)
         # HiGHS holds its time limit against the run time of every run() of this instance together, not this one's.
