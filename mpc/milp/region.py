@@ -9,8 +9,9 @@ linear piece,
     off (a = 0):   y = 0,  z <= 0
 
 so the program becomes a linear program over the actions and states: the planning problem restricted
-to one linear region of the model over the whole horizon. HiGHS solves it in milliseconds and, from
-one pattern to the next, only column bounds change, so each solve starts from the last basis.
+to one linear region of the model over the whole horizon. Inside the region the states are an affine
+function of the actions, so the LP condenses to one over the actions and the cost's auxiliary columns
+(mpc.milp.condensing), which HiGHS solves in milliseconds.
 
 At the optimum of a region, a ReLU whose pre-activation sits at zero lies on the boundary with the
 region where it is flipped, and the optimum is feasible there too (a ReLU is continuous at zero).
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
+from mpc.milp.condensing import Condenser
 from mpc.milp.highs import new_highs, pass_program
 from mpc.milp.horizon import HorizonProgram
 from mpc.milp.program import FEASIBLE
@@ -64,21 +66,22 @@ class RegionOptimum:
     pattern: np.ndarray
 
 
-def relu_columns(program) -> tuple[np.ndarray, np.ndarray]:
-    """(binaries, pre-activations): the binary column of every switching ReLU copy and its z column.
+def relu_columns(program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(binaries, pre-activations, outputs): the binary, z and y column of every switching ReLU copy.
 
-    Read off the formulation's block names (`{name}_a` and `{name}_z` of each hidden layer), so that
-    MLP and graph programs alike are covered.
+    Read off the formulation's block names (`{name}_a`, `{name}_z` and `{name}_y` of each hidden layer), so
+    that MLP and graph programs alike are covered.
     """
-    binaries, pre = [], []
+    binaries, pre, post = [], [], []
     for name, block in program.blocks.items():
         if name.endswith("_a"):
             present = block >= 0
             binaries.append(block[present])
             pre.append(program.blocks[name[:-2] + "_z"][present])
+            post.append(program.blocks[name[:-2] + "_y"][present])
     if not binaries:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(binaries), np.concatenate(pre)
+        return (np.zeros(0, dtype=np.int64),) * 3
+    return np.concatenate(binaries), np.concatenate(pre), np.concatenate(post)
 
 
 class RegionSearch:
@@ -96,10 +99,11 @@ class RegionSearch:
     def __init__(self, horizon_program: HorizonProgram, threads: int = 1, extrapolate: bool = True) -> None:
         self.horizon_program, self.extrapolate = horizon_program, extrapolate
         self.program = horizon_program.program
-        relu_binaries, self.pre = relu_columns(self.program)
+        relu_binaries, self.pre, post = relu_columns(self.program)
         self.binaries = np.concatenate([relu_binaries, *(obstacle.columns for obstacle in horizon_program.obstacles)])
-        self.highs = new_highs(threads)
-        pass_program(self.highs, self.program, relax=True)
+        self.condenser = Condenser(self.program, self.binaries, self.pre, post, self.program.action_columns)
+        self.threads = threads
+        self.basis, self.basis_shape = None, None
         self.lp_count = 0
         self.slowest_lp = 0.0  # seconds, of any region LP so far
         self.shortest_lp = 0.0  # seconds, of any region LP so far (0 before the first)
@@ -123,27 +127,31 @@ class RegionSearch:
         """The optimum of the region of `pattern`, or None if no plan stays in it (the LP is infeasible)
         or the LP was not solved by `deadline` (a time.perf_counter() value).
 
-        HiGHS looks at its time limit only once an LP is set up, which on the largest programs (the rope's and
-        the dense models', 10,000-80,000 columns) takes 0.1-0.3 s: no LP starts with less time left than the
-        shortest region LP so far took (None at once).
+        The LP is the region's condensed LP (mpc.milp.condensing), on a fresh HiGHS instance. HiGHS looks at its
+        time limit only once an LP is set up: no LP starts with less time left than the shortest region LP so
+        far took (None at once).
         """
         if not self.lp_fits(deadline):
             return None
         began = time.perf_counter()
-        fixed = pattern.astype(np.float64)
-        self.highs.changeColsBounds(self.binaries.size, self.binaries.astype(np.int32), fixed, fixed)
-        # HiGHS holds its time limit against the run time of every run() of this instance together, not this one's.
-        left = max(deadline - time.perf_counter(), 1e-3)
-        self.highs.setOptionValue("time_limit", self.highs.getRunTime() + left if np.isfinite(deadline) else np.inf)
-        self.highs.run()
+        region = self.condenser.condense(pattern)
+        solved = False
+        if region is not None:
+            highs = new_highs(self.threads, time_limit=max(deadline - time.perf_counter(), 1e-3))
+            pass_program(highs, region.lp, relax=True)
+            if self.basis is not None and region.lp.matrix.shape == self.basis_shape:
+                highs.setBasis(self.basis)
+            highs.run()
+            solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
         took = time.perf_counter() - began
         self.shortest_lp = took if self.lp_count == 0 else min(self.shortest_lp, took)
         self.lp_count += 1
         self.slowest_lp = max(self.slowest_lp, took)
-        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if not solved:
             return None
-        values = np.asarray(self.highs.getSolution().col_value)
-        return RegionOptimum(values, self.highs.getInfo().objective_function_value, pattern.copy())
+        self.basis, self.basis_shape = highs.getBasis(), region.lp.matrix.shape
+        values = region.values(np.asarray(highs.getSolution().col_value))
+        return RegionOptimum(values, self.program.objective(values), pattern.copy())
 
     def descend(self, actions: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
         """Walk from the region of `actions` (H, m) across the boundaries its optima reach, while the objective falls.
