@@ -110,9 +110,9 @@ def test_a_region_lp_gets_the_time_to_its_deadline_however_long_earlier_lps_ran(
     search = RegionSearch(MILPPlanner(tiny_model(4).export(), 2, 1, bounds="interval").build(problem))
     pattern = search.pattern(np.zeros((3, 1)))
     began = time.perf_counter()
-    while time.perf_counter() - began < 0.05:
+    while time.perf_counter() - began < 0.3:
         assert search.solve(pattern) is not None
-    assert search.solve(pattern, deadline=time.perf_counter() + 0.04) is not None  # one LP takes well under 1 ms
+    assert search.solve(pattern, deadline=time.perf_counter() + 0.2) is not None  # one LP takes about 1 ms
 
 
 def test_no_region_lp_starts_with_less_time_left_than_the_shortest_lp_took():
@@ -176,7 +176,7 @@ def test_a_program_too_slow_for_the_budget_leaves_the_sampler_the_rest_and_never
         model.export(), 2, 1, [MPPIPlanner(tiny_model(1).float(), seed=1, elites=8)], bounds="interval"
     )
 
-    def slow_descent(self, actions, deadline=np.inf):  # takes the whole exploring time and finds nothing
+    def slow_descent(self, actions, deadline=np.inf, pattern=None):  # takes the whole exploring time and finds nothing
         time.sleep(max(deadline - time.perf_counter(), 0.0))
         return None
 
@@ -188,7 +188,7 @@ def test_a_program_too_slow_for_the_budget_leaves_the_sampler_the_rest_and_never
     plan = planner.plan(problem)
     assert plan.status == "sampled (MILP: NoIncumbentError)" and plan.objective == plan.extras["sampled_objective"]
 
-    def dear_descent(self, actions, deadline=np.inf):  # a region optimum dearer than any sample: the worst actions
+    def dear_descent(self, actions, deadline=np.inf, pattern=None):  # a region optimum dearer than any sample: the worst actions
         values = np.zeros(self.program.num_columns)
         values[self.program.action_columns] = 5.0
         return RegionOptimum(values, np.inf, None)

@@ -194,7 +194,7 @@ class AnytimeMILPPlanner:
                 return
             seen.add(key)
             descents += 1
-            optimum = search.descend(actions, sample_until())
+            optimum = search.descend(actions, sample_until(), pattern)
             if optimum is not None and (best is None or optimum.objective < best.objective):
                 best = optimum
 

@@ -153,7 +153,9 @@ class RegionSearch:
         values = region.values(np.asarray(highs.getSolution().col_value))
         return RegionOptimum(values, self.program.objective(values), pattern.copy())
 
-    def descend(self, actions: np.ndarray, deadline: float = np.inf) -> RegionOptimum | None:
+    def descend(
+        self, actions: np.ndarray, deadline: float = np.inf, pattern: np.ndarray | None = None
+    ) -> RegionOptimum | None:
         """Walk from the region of `actions` (H, m) across the boundaries its optima reach, while the objective falls.
 
         After each region optimum, with `extrapolate`, the plans further along the last step (from the
@@ -166,9 +168,11 @@ class RegionSearch:
         Returns the last region optimum (a local optimum over regions when the walk ends by itself),
         or None if the region of `actions` holds no feasible plan (e.g. its states leave the workspace
         box, or a point cannot get beyond its face of an obstacle). No LP runs past `deadline` (a
-        time.perf_counter() value).
+        time.perf_counter() value). `pattern`: the region of `actions` (`pattern(actions)`) where the caller
+        has it already.
         """
-        pattern, best, previous = self.pattern(actions), None, actions
+        pattern = self.pattern(actions) if pattern is None else pattern
+        best, previous = None, actions
         while time.perf_counter() < deadline:
             optimum = self.solve(pattern, deadline)
             if optimum is None or (best is not None and optimum.objective >= best.objective - 1e-9):
