@@ -188,7 +188,8 @@ def test_a_program_too_slow_for_the_budget_leaves_the_sampler_the_rest_and_never
     plan = planner.plan(problem)
     assert plan.status == "sampled (MILP: NoIncumbentError)" and plan.objective == plan.extras["sampled_objective"]
 
-    def dear_descent(self, actions, deadline=np.inf, pattern=None):  # a region optimum dearer than any sample: the worst actions
+    # A region optimum dearer than any sample: the worst actions.
+    def dear_descent(self, actions, deadline=np.inf, pattern=None):
         values = np.zeros(self.program.num_columns)
         values[self.program.action_columns] = 5.0
         return RegionOptimum(values, np.inf, None)
