@@ -152,6 +152,31 @@ def test_anytime_plan_beats_its_starts_and_its_bound_is_below_the_global_optimum
     assert 0.0 <= plan.gap <= 1.0 + 1e-12
 
 
+def test_branch_and_bound_that_ran_past_its_limit_gets_that_much_less_next_time_or_none(one_thread, monkeypatch):
+    """HiGHS sets a MIP up before it looks at its limit: the planner learns the lag from its last branch-and-bound."""
+    model = tiny_model(3)
+    problem = tiny_problem(3, horizon=3, warm_start=np.full((3, 1), 0.5), time_limit=1.0)
+    planner = AnytimeMILPPlanner(
+        model.export(), 2, 1, [MPPIPlanner(tiny_model(3).float(), seed=3, elites=8)], bounds="interval"
+    )
+    limits = []
+
+    def set_up_slowly(program, time_limit, *args):  # runs to its limit, then 0.03 s more
+        limits.append(time_limit)
+        time.sleep(time_limit + 0.03)
+        return solve_program(program, 1e-3, *args)
+
+    monkeypatch.setattr(anytime, "solve_program", set_up_slowly)
+    first = planner.plan(problem)
+    assert len(limits) == 1 and planner.exact_lag >= 0.03
+    second = planner.plan(problem)  # the reserve (0.1 s) holds twice the lag: a limit shortened by the lag
+    assert len(limits) == 2 and limits[1] < 0.1 - 0.03 + 1e-3
+    assert first.wall_time > 1.03 and second.wall_time < 1.03
+    planner.exact_lag = 0.06  # twice that exceeds the reserve: no branch-and-bound, the search takes the reserve
+    third = planner.plan(problem)
+    assert len(limits) == 2 and third.best_bound == 0.0
+
+
 def test_anytime_checks_the_problem_against_the_model():
     model = tiny_model(2).float()
     planner = AnytimeMILPPlanner(model.export(), 2, 1, [MPPIPlanner(model, elites=4)])

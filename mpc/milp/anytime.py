@@ -20,7 +20,10 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
    (optional, `local_branching=k`) local branching: branch-and-bound over the patterns within k flipped
    binaries of the best plan's (mpc.milp.local_branching), again from each better plan it finds;
 3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
-   budget: it may still improve the plan, and it gives the plan a proven lower bound and gap.
+   budget: it may still improve the plan, and it gives the plan a proven lower bound and gap. HiGHS
+   sets a MIP up (its root LP among others) before it looks at its time limit, 15-65 ms on the suite's
+   programs: the planner keeps how far its last branch-and-bound ran past its limit (`exact_lag`) and
+   runs the next one only where the time left is at least twice that, with the lag taken off its limit.
 
 The plan is never worse on the model than the warm start or any sampled sequence whose linear region
 is feasible (its predicted states stay in the workspace box and the state constraints, and keep out
@@ -145,6 +148,7 @@ class AnytimeMILPPlanner:
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
         self.starts_per_round, self.constant_starts, self.extrapolate = starts_per_round, constant_starts, extrapolate
         self.local_branching, self.local_branching_share = local_branching, local_branching_share
+        self.exact_lag = 0.0  # seconds the last branch-and-bound ran past its time limit
 
     def plan(self, problem: PlanningProblem) -> Plan:
         """Plan within problem.time_limit: bounds, assembly, sampling, region LPs and branch-and-bound together.
@@ -170,11 +174,14 @@ class AnytimeMILPPlanner:
         program = horizon_program.program
         search = RegionSearch(horizon_program, self.exact.threads, self.extrapolate)
 
-        def explore_until() -> float:
-            # Branch-and-bound starts with the LP relaxation of the whole program, dearer than a region LP:
-            # where not even two of the slowest region LPs fit in the reserve, it is skipped and the
-            # reserve goes to the search too.
-            return deadline - (reserve if reserve > 2 * search.slowest_lp else 0.0)
+        def exact_fits(time_left: float) -> bool:
+            # Branch-and-bound starts with the LP relaxation of the whole program, dearer than a region LP and
+            # deaf to the time limit until it is set up: where not even two of the slowest region LPs or twice
+            # the last branch-and-bound's lag fit in the time left, it is skipped.
+            return time_left > 2 * max(search.slowest_lp, self.exact_lag)
+
+        def explore_until() -> float:  # the reserve goes to the search too where branch-and-bound will not fit
+            return deadline - (reserve if exact_fits(reserve) else 0.0)
 
         def sample_until() -> float:  # sampling rounds and region descents; then local branching, if any
             share = 0.0 if self.local_branching is None else self.local_branching_share
@@ -256,20 +263,19 @@ class AnytimeMILPPlanner:
             best = search.optimum_at(found.values, found.objective)
 
         result = cuts = None
+        failure = NoIncumbentError.__name__
         remaining = deadline - time.perf_counter()
-        if remaining > 2 * search.slowest_lp:
+        if exact_fits(remaining):
             try:
                 final, cuts = self.exact.with_cuts(horizon_program, deadline - remaining / 2)
-                result = branch_and_bound(final, deadline - time.perf_counter())
+                started = time.perf_counter()
+                limit = deadline - started - self.exact_lag
+                result = branch_and_bound(final, limit)
+                self.exact_lag = max(time.perf_counter() - started - limit, 0.0)
             except (NoIncumbentError, InfeasibleError) as error:
-                if best is None:
-                    return self._sampled(
-                        problem, sampled or self._sample_until(problem, deadline), type(error).__name__, began, elites
-                    )
-        elif best is None:
-            return self._sampled(
-                problem, sampled or self._sample_until(problem, deadline), "NoIncumbentError", began, elites
-            )
+                failure = type(error).__name__
+        if best is None and result is None:
+            return self._sampled(problem, sampled or self._sample_until(problem, deadline), failure, began, elites)
         if best is None or (result is not None and result.objective < best.objective):
             values, status = result.values, result.status
         else:
