@@ -85,7 +85,7 @@ def relu_columns(program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class RegionSearch:
-    """Region LPs of one horizon program on one HiGHS instance (every binary fixed, integrality dropped).
+    """Region LPs of one horizon program (every binary fixed), condensed, each from the last one's basis.
 
     `binaries` lists the switching ReLUs' binaries (`relu_columns`), then every obstacle's face binaries
     (`ObstacleEncoding.columns`); a pattern has one entry per binary, in that order.
