@@ -46,15 +46,17 @@ DEMO_FILES = {
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     control = subparsers.add_parser("control", help="run closed-loop episodes with a planner on a trained model")
     control.add_argument("model", type=Path, help="checkpoint written by `sparsedyn train`")
-    control.add_argument("--planner", choices=PLANNER_NAMES, default="milp")
+    control.add_argument("--planner", choices=PLANNER_NAMES, default="milp", help="(default: %(default)s)")
     add_settings_arguments(control, ControlSettings())
-    control.add_argument("--episodes", type=count, default=5)
-    control.add_argument("--seed", type=non_negative_int, default=1000, help="episode i uses env seed SEED + i")
+    control.add_argument("--episodes", type=count, default=5, help="closed-loop episodes (default: %(default)s)")
+    control.add_argument(
+        "--seed", type=non_negative_int, default=1000, help="episode i uses env seed SEED + i (default: %(default)s)"
+    )
     control.add_argument(
         "--solver",
         choices=("highs", "scip"),
         default="highs",
-        help='branch-and-bound of milp-exact and milp-cem (scip: pip install "sparsedyn[scip]")',
+        help='branch-and-bound of milp-exact and milp-cem (scip: pip install "sparsedyn[scip]"; default: %(default)s)',
     )
     control.add_argument(
         "--bounds",
@@ -167,11 +169,18 @@ def highs_option(text: str) -> tuple[str, bool | int | float | str]:
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSettings) -> None:
-    parser.add_argument("--horizon", type=count, default=defaults.horizon, help="planning horizon in steps")
     parser.add_argument(
-        "--time-limit", type=positive_number, default=defaults.time_limit, help="planning budget per step (s)"
+        "--horizon", type=count, default=defaults.horizon, help="planning horizon in steps (default: %(default)s)"
     )
-    parser.add_argument("--steps", type=count, default=defaults.steps, help="control steps per episode")
+    parser.add_argument(
+        "--time-limit",
+        type=positive_number,
+        default=defaults.time_limit,
+        help="planning budget per step, s (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--steps", type=count, default=defaults.steps, help="control steps per episode (default: %(default)s)"
+    )
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
