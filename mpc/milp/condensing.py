@@ -37,8 +37,8 @@ class CondensedLP:
         lp: the LP (k columns; `integrality` all False, no blocks), objective without the constant term.
         free: (k,) the program's column of each LP column.
         fixed: (columns,) every column's value where the pattern alone sets it, 0 elsewhere.
-        source: (columns,) for every column the LP-or-eliminated column that gives its value (itself, or
-            a merged ReLU output's pre-activation), -1 where `fixed` gives it.
+        merged, merged_into: (o,) the output column y of every ReLU the pattern turns on, and its
+            pre-activation column z, whose value it takes (y = z).
         eliminated: (e,) the program's columns the equality rows determine.
         offset, slope: (e,), (e, d) eliminated values = offset + slope @ (values of `driving`).
         driving: (d,) positions in the LP's columns of those the equality rows hold (the actions).
@@ -47,7 +47,8 @@ class CondensedLP:
     lp: MatrixProgram
     free: np.ndarray
     fixed: np.ndarray
-    source: np.ndarray
+    merged: np.ndarray
+    merged_into: np.ndarray
     eliminated: np.ndarray
     offset: np.ndarray
     slope: np.ndarray
@@ -58,8 +59,7 @@ class CondensedLP:
         values = self.fixed.copy()
         values[self.free] = solution
         values[self.eliminated] = self.offset + self.slope @ solution[self.driving]
-        given = self.source >= 0
-        values[given] = values[self.source[given]]
+        values[self.merged] = values[self.merged_into]
         return values
 
 
@@ -96,7 +96,7 @@ class Condenser:
         fixed_values = np.where(self.constant, program.col_lower, 0.0)
         fixed[self.binaries], fixed_values[self.binaries] = True, pattern
         fixed[self.post[~on]], fixed_values[self.post[~on]] = True, 0.0
-        source = np.arange(columns)
+        source = np.arange(columns)  # the column whose value each column takes
         source[self.post[on]] = self.pre[on]
         kept = ~fixed
         kept[self.post[on]] = False
@@ -172,13 +172,12 @@ class Condenser:
             cost=cost[free] + (cost[eliminated] @ slope) @ to_free,
             blocks={},
         )
-        source[fixed] = -1
-        source[~fixed & (source == np.arange(columns))] = -1  # columns the LP or the elimination fill directly
         return CondensedLP(
             lp,
             kept_columns[free],
             fixed_values,
-            source,
+            self.post[on],
+            self.pre[on],
             kept_columns[eliminated],
             offset,
             slope,

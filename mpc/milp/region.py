@@ -103,7 +103,7 @@ class RegionSearch:
         self.binaries = np.concatenate([relu_binaries, *(obstacle.columns for obstacle in horizon_program.obstacles)])
         self.condenser = Condenser(self.program, self.binaries, self.pre, post, self.program.action_columns)
         self.threads = threads
-        self.basis, self.basis_shape = None, None
+        self.basis = None  # of the last region LP solved
         self.lp_count = 0
         self.slowest_lp = 0.0  # seconds, of any region LP so far
         self.shortest_lp = 0.0  # seconds, of any region LP so far (0 before the first)
@@ -139,7 +139,10 @@ class RegionSearch:
         if region is not None:
             highs = new_highs(self.threads, time_limit=max(deadline - time.perf_counter(), 1e-3))
             pass_program(highs, region.lp, relax=True)
-            if self.basis is not None and region.lp.matrix.shape == self.basis_shape:
+            if (
+                self.basis is not None
+                and (len(self.basis.row_status), len(self.basis.col_status)) == region.lp.matrix.shape
+            ):
                 highs.setBasis(self.basis)
             highs.run()
             solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
@@ -149,7 +152,7 @@ class RegionSearch:
         self.slowest_lp = max(self.slowest_lp, took)
         if not solved:
             return None
-        self.basis, self.basis_shape = highs.getBasis(), region.lp.matrix.shape
+        self.basis = highs.getBasis()
         values = region.values(np.asarray(highs.getSolution().col_value))
         return RegionOptimum(values, self.program.objective(values), pattern.copy())
 
