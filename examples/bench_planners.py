@@ -70,7 +70,9 @@ FEATURES = {  # feature -> make_planner options
     "cuts": {"cut_rounds": 3},  # 3 rounds of ideal single-neuron cuts (mpc.milp.cuts)
     "heuristics": {"highs_options": {"mip_heuristic_effort": 0.3}},  # HiGHS's default: 0.05
     "heuristics-max": {"highs_options": {"mip_heuristic_effort": 1.0}},
-    "gd": {"anytime_samplers": ("cem", "mppi", "gd")},  # gradient descent's elites as starts too
+    "gd": {"anytime_samplers": ("cem", "mppi", "gd")},  # gradient descent's paths as starts after CEM's and MPPI's
+    # The anytime planner's samplers and rounds before gradient descent's paths became its first starts.
+    "cem-mppi": {"anytime_samplers": ("cem", "mppi"), "sampling_share": 0.25, "round_time": 0.125},
     # The anytime planner without its constant-sequence starts (mpc.milp.anytime.constant_sequences): as before them.
     "no-constants": {"constant_starts": False},
     # ... and with region descents that only cross the boundaries at each optimum (no line search beyond it).

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dynamics.frozen import FrozenGraph, FrozenNetwork
     from mpc.sampling.random_shooting import RandomShootingPlanner
 
-ANYTIME_SAMPLERS = ("cem", "mppi")  # the samplers of the anytime "milp" planner, by turns
+ANYTIME_SAMPLERS = ("gd", "cem", "mppi")  # the samplers of the anytime "milp" planner, by turns
 ANYTIME_ELITES = 32  # sequences a sampler hands back to a MILP planner (anytime starts, milp-cem's screening)
 
 PLANNER_NAMES = ("milp", "milp-exact", "milp-cem", "mppi", "cem", "random", "gd")
@@ -77,12 +77,14 @@ def make_planner(
     anytime_samplers: Sequence[str] = ANYTIME_SAMPLERS,
     constant_starts: bool = True,
     extrapolate: bool = True,
+    sampling_share: float | None = None,
+    round_time: float | None = None,
 ):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
-    "milp" is the anytime MILP planner (mpc.milp.anytime: CEM and MPPI elites as starts, exact descent over
-    the program's linear regions, branch-and-bound last for the bound); "milp-exact" solves the full
-    program by branch-and-bound from the warm start (mpc.milp.planner); "milp-cem" spends 30% of each
+    "milp" is the anytime MILP planner (mpc.milp.anytime: gradient descent's, CEM's and MPPI's elites as
+    starts, exact descent over the program's linear regions, branch-and-bound last for the bound); "milp-exact"
+    solves the full program by branch-and-bound from the warm start (mpc.milp.planner); "milp-cem" spends 30% of each
     step's budget on CEM and warm-starts "milp-exact" with its plan (with obstacles, the cheapest of CEM's
     elites that keeps out, where its plan does not: mpc.milp.screening). The others sample on the torch
     model (mpc.sampling).
@@ -108,12 +110,14 @@ def make_planner(
             not sound: the plan's extras count its neurons outside them); the sampling planners ignore it.
 
         anytime_samplers: the sampling planners whose elites start the anytime "milp" planner's region descents,
-            by turns: any of "cem", "mppi", "gd" (gradient descent).
+            by turns: any of "gd" (gradient descent), "cem", "mppi".
         constant_starts: the anytime "milp" planner also descends from constant action sequences, one per
             sampling round (mpc.milp.anytime.constant_sequences); False: from the samplers' elites and the warm
             start only.
         extrapolate: the anytime "milp" planner's region descents search beyond each region optimum along their
             last step (mpc.milp.region.RegionSearch.descend); False: they only cross the boundaries at the optimum.
+        sampling_share, round_time: the anytime "milp" planner's sampling rounds: the fraction of the budget and
+            the seconds each gets at most; None: the planner's defaults (mpc.milp.anytime.AnytimeMILPPlanner).
 
     Raises:
         MPCError: an unknown planner name or anytime sampler.
@@ -132,12 +136,13 @@ def make_planner(
         network = frozen_dynamics(model, num_objects)
         state_dim, action_dim = network.output_dim, network.input_dim - network.output_dim
         if name == "milp":
-            # By default CEM's elites start the first round, MPPI's the second, and so on (examples/bench_planners.py:
-            # CEM gives the better starts at 0.5 s, MPPI at 2 s and more, alternating is within 1% of the better).
+            # By default gradient descent's paths start the first round, CEM's elites the second, MPPI's the third,
+            # and so on (docs/benchmarks.md: gradient descent's paths give the better starts on pushing).
             kinds = {"cem": CEMPlanner, "mppi": MPPIPlanner, "gd": GradientDescentPlanner}
             unknown = sorted(set(anytime_samplers) - set(kinds))
             if unknown or not anytime_samplers:
                 raise MPCError(f"anytime_samplers must name one or more of {', '.join(kinds)}, got {anytime_samplers}")
+            rounds = {"sampling_share": sampling_share, "round_time": round_time}
             samplers = [
                 kinds[kind](model, seed=seed + index, elites=ANYTIME_ELITES)
                 for index, kind in enumerate(anytime_samplers)
@@ -150,6 +155,7 @@ def make_planner(
                 bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
                 constant_starts=constant_starts,
                 extrapolate=extrapolate,
+                **{key: value for key, value in rounds.items() if value is not None},
                 **milp_options,
             )
         return MILPPlanner(

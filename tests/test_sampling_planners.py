@@ -88,3 +88,27 @@ def test_planner_never_returns_worse_than_an_optimal_warm_start(name):
     optimal_actions = np.array([[1.0, -1.0], [1.0, -1.0], [1.0, 0.0], [0.0, 0.0]])
     plan = PLANNERS[name](1).plan(make_problem(warm_start=optimal_actions))
     assert plan.objective <= best + 1e-5
+
+
+def test_gradient_descent_elites_are_the_cheapest_point_of_each_path():
+    """One elite per start: with a zero learning rate every path stays at its start, so the elites are the K
+    distinct starts (the cheapest sequences evaluated would be each start twice), cheapest first."""
+    planner = GradientDescentPlanner(Integrator(), starts=6, learning_rate=0.0, seed=3, max_iterations=2, elites=32)
+    problem = make_problem()
+    plan = planner.plan(problem)
+    elites, costs = plan.extras["elites"], plan.extras["elite_costs"]
+    assert elites.shape == (6, 4, 2)
+    assert len({row.tobytes() for row in elites}) == 6
+    assert np.all(np.diff(costs) >= 0) and costs[0] == pytest.approx(plan.objective)
+    actions = torch.as_tensor(elites)
+    states = rollout(Integrator(), torch.as_tensor(problem.state), actions)
+    np.testing.assert_allclose(trajectory_cost(problem, states, actions).numpy(), costs, rtol=1e-5)
+
+
+def test_gradient_descent_elites_follow_the_paths():
+    """With steps, each path's elite is its cheapest point: never dearer than where the path started."""
+    still = GradientDescentPlanner(Integrator(), starts=8, learning_rate=0.0, seed=4, max_iterations=1, elites=8)
+    moving = GradientDescentPlanner(Integrator(), starts=8, seed=4, max_iterations=40, elites=8)
+    problem = make_problem()
+    started, ended = (planner.plan(problem).extras["elite_costs"] for planner in (still, moving))
+    assert ended.sum() < started.sum()

@@ -6,10 +6,12 @@ the gap nor improves a warm start in a fraction of a second (docs/milp.md). The 
 however, an exact local optimiser: with its binaries fixed to an activation pattern it is a linear
 program over the actions (mpc.milp.region). The anytime planner spends one budget in three parts:
 
-1. sampling: the sampling planners (`samplers`, by turns: CEM then MPPI in the default `milp`) run for
-   `sampling_share` of the budget from the best plan so far (at first the problem's warm start, e.g.
-   the shifted previous plan) and hand back the cheapest sequences they evaluated
-   (`Plan.extras["elites"]`);
+1. sampling: the sampling planners (`samplers`, by turns: gradient descent, CEM, MPPI in the default
+   `milp`) run for `sampling_share` of the budget (at most `round_time` seconds) from the best plan so
+   far (at first the problem's warm start, e.g. the shifted previous plan) and hand back their elites
+   (`Plan.extras["elites"]`): the cheapest sequences CEM and MPPI evaluated, the cheapest point of each
+   of gradient descent's paths (one per start: its paths end in as many basins of the model's cost as
+   they reached, where the region descents go on exactly; see docs/benchmarks.md);
 2. region descent: from the warm start and from every elite whose activation pattern is new, cheapest
    first, `RegionSearch.descend` walks over linear regions to a local optimum of the program; after
    each round's elites, one constant sequence (`constant_sequences`: the same action at every step,
@@ -119,8 +121,8 @@ class AnytimeMILPPlanner:
         action_dim: int,
         samplers,
         bounds: str = DEFAULT_ANYTIME_BOUNDS,
-        sampling_share: float = 0.25,
-        round_time: float = 0.125,
+        sampling_share: float = 0.5,
+        round_time: float = 0.5,
         exact_share: float = 0.1,
         starts_per_round: int | None = None,
         constant_starts: bool = True,
