@@ -228,6 +228,9 @@ def setting_model(setting: str):
     return checkpoint, graph_objects(env_metadata(checkpoint.metadata, env_kwargs))
 
 
+REPEAT_SEED_STRIDE = 1000  # a repeat's planner seed: problem index + REPEAT_SEED_STRIDE x repeat
+
+
 def plan_task(task: dict) -> dict:
     """One planner on one suite problem at one budget (in a Ray worker)."""
     import torch
@@ -240,7 +243,8 @@ def plan_task(task: dict) -> dict:
     name, options = planner_options(task["planner"])
     problem = problem_from_json(task["problem"], task["time_limit"])
     try:  # a feature the model lacks (+ranges without recorded ranges) is an error of the task, as a failed plan
-        planner = make_planner(name, checkpoint.model, seed=task["index"], num_objects=num_objects, **options)
+        seed = task["index"] + REPEAT_SEED_STRIDE * task.get("repeat", 0)
+        planner = make_planner(name, checkpoint.model, seed=seed, num_objects=num_objects, **options)
         plan = planner.plan(problem)
     except MPCError as error:
         return {"task": {**task, "problem": None}, "error": f"{error.__class__.__name__}: {error}"}
@@ -318,7 +322,9 @@ def relaxation_report(records: list[dict], best: dict[int, float], out: Path) ->
     return table
 
 
-def planning_tasks(suite: dict, planners, budgets, kind: str) -> list[dict]:
+def planning_tasks(suite: dict, planners, budgets, kind: str, repeats: int = 1) -> list[dict]:
+    """Every problem x planner x budget, `repeats` times (the first repeat's tasks carry no "repeat": the records
+    of runs made before repeats existed match them)."""
     return [
         {
             "kind": kind,
@@ -327,7 +333,9 @@ def planning_tasks(suite: dict, planners, budgets, kind: str) -> list[dict]:
             "planner": planner,
             "time_limit": budget,
             "problem": entry["problem"],
+            **({"repeat": repeat} if repeat else {}),
         }
+        for repeat in range(repeats)
         for index, entry in enumerate(suite["problems"])
         for planner in planners
         for budget in budgets
@@ -335,13 +343,13 @@ def planning_tasks(suite: dict, planners, budgets, kind: str) -> list[dict]:
 
 
 def run_planning(
-    suite_path: Path, results: Path, planners, budgets, kind: str, num_cpus, function=plan_task
+    suite_path: Path, results: Path, planners, budgets, kind: str, num_cpus, function=plan_task, repeats: int = 1
 ) -> list[dict]:
-    """`function` (plan_task, relaxation_task) on every problem, planner and budget not yet in `results`."""
+    """`function` (plan_task, relaxation_task) on every problem, planner, budget and repeat not yet in `results`."""
     from mpc.control.sweep import run_tasks
 
     suite = json.loads(suite_path.read_text())
-    tasks = planning_tasks(suite, planners, budgets, kind)
+    tasks = planning_tasks(suite, planners, budgets, kind, repeats)
     # The records keep the task without its problem (the suite has it): match on that.
     done = {json.dumps(record["task"], sort_keys=True) for record in _records(results)}
     pending = [task for task in tasks if json.dumps({**task, "problem": None}, sort_keys=True) not in done]
@@ -380,7 +388,7 @@ def report(records: list[dict], out: Path) -> str:
         if task["kind"] == "run":
             rows.setdefault((task["setting"], task["planner"], task["time_limit"]), []).append(record)
     lines = [
-        "| setting | planner | budget (s) | problems | mean ratio | median ratio | best | failed | median gap | "
+        "| setting | planner | budget (s) | runs | mean ratio | median ratio | best | failed | median gap | "
         "median wall / budget | overruns |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -399,7 +407,7 @@ def report(records: list[dict], out: Path) -> str:
             "setting": setting,
             "planner": planner,
             "budget": budget,
-            "problems": len(group),
+            "runs": len(group),
             "mean_ratio": float(np.mean(ratios)) if ratios else None,
             "median_ratio": float(np.median(ratios)) if ratios else None,
             "failed": len(group) - len(solved),
@@ -413,13 +421,13 @@ def report(records: list[dict], out: Path) -> str:
         wins = 0
         group = [r for r in rows[(row["setting"], row["planner"], row["budget"])] if "objective" in r]
         for record in group:
-            index = record["task"]["index"]
+            trial = (record["task"]["index"], record["task"].get("repeat", 0))
             rivals = [
                 r["objective"]
                 for (s, p, b), g in rows.items()
                 if s == row["setting"] and b == row["budget"]
                 for r in g
-                if "objective" in r and r["task"]["index"] == index
+                if "objective" in r and (r["task"]["index"], r["task"].get("repeat", 0)) == trial
             ]
             wins += record["objective"] <= min(rivals) + 1e-9
         row["best"] = wins
@@ -428,7 +436,7 @@ def report(records: list[dict], out: Path) -> str:
             return "-" if value is None else format(value, spec)
 
         lines.append(
-            f"| {row['setting']} | {row['planner']} | {row['budget']:g} | {row['problems']} "
+            f"| {row['setting']} | {row['planner']} | {row['budget']:g} | {row['runs']} "
             f"| {shown(row['mean_ratio'], '.4f')} | {shown(row['median_ratio'], '.4f')} | {wins} | {row['failed']} "
             f"| {shown(row['median_gap'], '.3f')} | {shown(row['median_wall_over_budget'], '.2f')} "
             f"| {row['overruns']} |"
@@ -499,6 +507,14 @@ def main() -> None:
     run.add_argument("--planners", nargs="+", default=list(PLANNERS), type=planner_spec)
     run.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
     run.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of every planner on every problem, each with its own seed (problem index + 1000 x repeat): a "
+        "planner's result on one problem moves with its seed and the machine's timing, so the means of one run "
+        "move by about 0.01",
+    )
+    run.add_argument(
         "--reference",
         type=Path,
         default=None,
@@ -540,7 +556,9 @@ def main() -> None:
     if args.command == "reference":
         records = run_planning(args.suite, results, args.planners, [args.time_limit], "reference", args.num_cpus)
     else:
-        records = run_planning(args.suite, results, args.planners, args.budgets, "run", args.num_cpus)
+        records = run_planning(
+            args.suite, results, args.planners, args.budgets, "run", args.num_cpus, repeats=args.repeats
+        )
         if args.reference is not None:
             records += [
                 {**record, "task": {**record["task"], "kind": "reference"}} for record in _records(args.reference)
