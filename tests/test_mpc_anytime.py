@@ -323,3 +323,35 @@ def test_anytime_descends_from_the_constant_sequences_too(seed, one_thread):
     assert with_constants.objective <= min(d.objective for d in descents if d is not None) + 1e-6
     assert with_constants.objective <= without.objective + 1e-6
     assert with_constants.objective == pytest.approx(cost_of(problem, network, with_constants.actions), rel=1e-9)
+
+
+class SlowSampler(OneSequenceSampler):
+    """A sampler stand-in whose one iteration takes `seconds` whatever its budget, as a real sampler's first does."""
+
+    def __init__(self, network, actions: np.ndarray, seconds: float) -> None:
+        super().__init__(network, actions)
+        self.seconds, self.budgets = seconds, []
+
+    def plan(self, problem: PlanningProblem) -> Plan:
+        self.budgets.append(problem.time_limit)
+        began = time.perf_counter()
+        time.sleep(self.seconds)
+        plan = super().plan(problem)
+        plan.wall_time, plan.extras["iterations"] = time.perf_counter() - began, 1
+        return plan
+
+
+def test_no_sampling_round_starts_without_the_time_of_one_iteration(one_thread):
+    """The round that would start too late for one iteration is not started: every round after the first got a
+    budget of at least one iteration (the first, unknown until then, is the one measured)."""
+    model = tiny_model(2)
+    network = model.export()
+    problem = tiny_problem(2, horizon=3, time_limit=0.4)
+    sampler = SlowSampler(network, np.full((3, 1), -1.0), seconds=0.05)
+    planner = AnytimeMILPPlanner(
+        network, 2, 1, [sampler], bounds="interval", constant_starts=False, sampling_share=0.25, round_time=0.08
+    )
+    planner.plan(problem)
+    assert len(sampler.budgets) >= 2
+    assert min(sampler.budgets[1:]) >= 0.05
+    assert planner.iteration_time[0] >= 0.05

@@ -18,7 +18,9 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
    towards a corner or a face of the action box), cheapest first, as a start far from the samplers'
    (their elites gather in one basin, and the program's local optima are many);
    1 and 2 repeat while time remains (a descent starts only while the time left exceeds the shortest region LP
-   so far: on the largest programs one LP takes most of a budget, and the rest goes to sampling);
+   so far: on the largest programs one LP takes most of a budget, and the rest goes to sampling; a sampling
+   round only where one iteration of its sampler fits, as long as its last round's iterations took, since
+   a sampler's first iteration runs whatever its budget);
    (optional, `local_branching=k`) local branching: branch-and-bound over the patterns within k flipped
    binaries of the best plan's (mpc.milp.local_branching), again from each better plan it finds;
 3. branch-and-bound: the full program, started from the best plan, for the last `exact_share` of the
@@ -151,6 +153,7 @@ class AnytimeMILPPlanner:
         self.starts_per_round, self.constant_starts, self.extrapolate = starts_per_round, constant_starts, extrapolate
         self.local_branching, self.local_branching_share = local_branching, local_branching_share
         self.exact_lag = 0.0  # seconds the last branch-and-bound ran past its time limit
+        self.iteration_time: dict[int, float] = {}  # sampler index -> seconds per iteration in its last round
 
     def plan(self, problem: PlanningProblem) -> Plan:
         """Plan within problem.time_limit: bounds, assembly, sampling, region LPs and branch-and-bound together.
@@ -211,13 +214,18 @@ class AnytimeMILPPlanner:
             descend_from(np.clip(problem.warm_start, problem.action_low, problem.action_high))
         constants = None  # the constant sequences not descended yet, made when the first round is over
         while time.perf_counter() < sample_until():
+            turn = rounds % len(self.samplers)
+            share = min(self.sampling_share * problem.time_limit, self.round_time, sample_until() - time.perf_counter())
+            # A sampler's first iteration runs whatever its budget: no round starts without the time of one (its own
+            # last, or, before it has sampled, the slowest of the others').
+            if share < self.iteration_time.get(turn, max(self.iteration_time.values(), default=0.0)):
+                break
             rounds += 1
             # Each sampler in turn; every other cycle of them starts from the warm start instead of the best plan.
             cycle = (rounds - 1) // len(self.samplers)
             start = problem.warm_start if best is None or cycle % 2 else best.values[program.action_columns]
-            share = min(self.sampling_share * problem.time_limit, self.round_time, sample_until() - time.perf_counter())
-            sampler = self.samplers[(rounds - 1) % len(self.samplers)]
-            plan = sampler.plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
+            plan = self.samplers[turn].plan(dataclasses.replace(problem, time_limit=max(share, 1e-3), warm_start=start))
+            self.iteration_time[turn] = plan.wall_time / max(plan.extras.get("iterations", 1), 1)
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
             elites.append(plan.extras["elites"])
             for actions in plan.extras["elites"][: self.starts_per_round]:
