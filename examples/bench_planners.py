@@ -511,8 +511,8 @@ def main() -> None:
         type=int,
         default=1,
         help="runs of every planner on every problem, each with its own seed (problem index + 1000 x repeat): a "
-        "planner's result on one problem moves with its seed and the machine's timing, so the means of one run "
-        "move by about 0.01",
+        "planner's result on one problem moves with its seed and the machine's timing, so a one-seed run's "
+        "means move by 0.01-0.04",
     )
     run.add_argument(
         "--reference",
