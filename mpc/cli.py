@@ -93,7 +93,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="env options replacing those the model was trained with, e.g. "
         "'{\"num_objects\": 6}' to run a graph model on another number of objects",
     )
-    control.add_argument("--out", type=Path, default=Path("control_results.json"), help="results JSON")
+    control.add_argument(
+        "--out", type=Path, default=Path("control_results.json"), help="results JSON (default: %(default)s)"
+    )
     control.add_argument(
         "--video",
         type=Path,

@@ -221,5 +221,11 @@ def test_train_on_several_data_files_of_one_system(capsys, data_file, tmp_path):
 def test_control_help_gives_every_setting_its_default(capsys):
     assert main(["control", "--help"]) == 0
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for option, default in [("--planner", "milp"), ("--horizon", "8"), ("--episodes", "5"), ("--seed", "1000")]:
+    for option, default in [
+        ("--planner", "milp"),
+        ("--horizon", "8"),
+        ("--episodes", "5"),
+        ("--seed", "1000"),
+        ("--out", "control_results.json"),
+    ]:
         assert f"(default: {default})" in shown.split(option, 2)[2].split(" --", 1)[0], option
