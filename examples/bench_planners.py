@@ -502,9 +502,18 @@ def main() -> None:
     ref.add_argument("--planners", nargs="+", default=list(PLANNERS), type=planner_spec)
     ref.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
     run = commands.add_parser("run", help="every planner at every budget, ratios to the best known values")
-    run.add_argument("suite", type=Path)
-    run.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 2.0, 5.0])
-    run.add_argument("--planners", nargs="+", default=list(PLANNERS), type=planner_spec)
+    run.add_argument("suite", type=Path, help="suite file (JSON) written by `record`")
+    run.add_argument(
+        "--budgets", type=float, nargs="+", default=[0.1, 0.5, 2.0, 5.0], help="seconds per plan (default: %(default)s)"
+    )
+    run.add_argument(
+        "--planners",
+        nargs="+",
+        default=list(PLANNERS),
+        type=planner_spec,
+        help=f"NAME[@BOUNDS][+FEATURE...] with NAME one of {', '.join(PLANNERS)} and FEATURE one of "
+        f"{', '.join(FEATURES)} (default: every NAME)",
+    )
     run.add_argument("--out", type=Path, default=None, help="results folder (default: next to the suite)")
     run.add_argument(
         "--repeats",
