@@ -519,7 +519,8 @@ def main() -> None:
         "--repeats",
         type=int,
         default=1,
-        help="runs of every planner on every problem, each with its own seed (problem index + 1000 x repeat): a "
+        help="runs of every planner on every problem, each with its own seed (problem index + "
+        f"{REPEAT_SEED_STRIDE} x repeat): a "
         "planner's result on one problem moves with its seed and the machine's timing, so a one-seed run's "
         "means move by 0.01-0.04 (default: 1)",
     )

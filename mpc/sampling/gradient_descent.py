@@ -55,6 +55,7 @@ class GradientDescentPlanner(SamplingPlanner):
         self.optimizer = torch.optim.Adam([self.scaled], lr=self.learning_rate)
         self.path_costs = torch.full((self.samples,), torch.inf, device=self.device)  # each path's cheapest point
         self.path_best = actions.detach().clone()
+        self.best.elites = 0  # the elites are the paths' cheapest points (`plan`), not the cheapest sequences evaluated
 
     def plan(self, problem: PlanningProblem) -> Plan:
         """The cheapest sequence evaluated (see SamplingPlanner.plan); with `elites`, extras["elites"] (E, T, nu)
