@@ -26,6 +26,11 @@ every sequence evaluated, the plan and its objective are in the box. All randomn
 `self.generator`, seeded once in the constructor, so a planner built with the same seed returns the
 same plans bit for bit (given max_iterations; a wall-clock budget alone may stop at another iteration).
 
+Model: a planner evaluates `dynamics.compact.compact(model)`, the hard-gated network of a sparsified
+model with its removed neurons dropped (the network the MILP encodes), made when the planner is: the
+same predictions up to float32 rounding, 2-2.5x more iterations per second than the full-width gated
+layers on the bundled pushing MLPs on the CPU.
+
 Device: a planner runs where its model is, or on the `device` it is given ("cpu", "cuda", "auto"),
 with a copy of the model there: the samples (from a generator on that device), the rollouts and the costs
 all stay there, and only the plan comes back to the CPU as numpy arrays. A seed gives the same plans
@@ -45,6 +50,7 @@ import time
 
 import torch
 
+from dynamics.compact import compact
 from dynamics.device import model_device, resolve_device
 from dynamics.evaluate import rollout
 from mpc.errors import NonFiniteError
@@ -195,7 +201,9 @@ class SamplingPlanner:
 
     Args:
         model: the dynamics, called as model(state, action) on batches: state (K, n) and
-            action (K, nu) -> next state (K, n), as `dynamics.evaluate.rollout` runs it.
+            action (K, nu) -> next state (K, n), as `dynamics.evaluate.rollout` runs it. A model with
+            gated MLPs (MLPDynamics, GraphDynamics) is evaluated as `dynamics.compact.compact(model)`: a
+            snapshot of its hard-gated network (eval mode) with the removed neurons dropped.
         samples: K, the number of sequences evaluated per iteration; None: the class's
             `default_samples` for the device (DEFAULT_SAMPLES: 256 on the CPU, 4096 on a GPU).
         seed: seeds the planner's own torch.Generator on the device (global torch RNG state is not touched).
@@ -231,6 +239,7 @@ class SamplingPlanner:
         device: str | torch.device | None = None,
     ) -> None:
         self.device = model_device(model) if device is None else resolve_device(device)
+        model = compact(model)  # the hard-gated network with its removed neurons dropped: same function, faster
         self.model = model if model_device(model) == self.device else copy.deepcopy(model).to(self.device)
         self.samples = (
             self.default_samples.get(self.device.type, self.default_samples["cpu"]) if samples is None else samples
