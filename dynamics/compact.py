@@ -24,8 +24,8 @@ class CompactMLP(nn.Module):
     """A frozen network without its skip matrix as a torch module: h = max(W h + b, floor) per hidden layer,
     with floor 0 for a ReLU neuron and -inf for an identity neuron; the last layer affine.
 
-    The weights are buffers (float32; `.to` converts them), not parameters: nothing trains them, and gradients flow only to
-    the inputs.
+    The weights are buffers (float32; `.to` converts them), not parameters: nothing trains them, and
+    gradients flow only to the inputs.
 
     Shapes:
         forward: (..., network.input_dim) -> (..., network.output_dim).
