@@ -20,6 +20,7 @@ from dynamics.checkpoint import load_checkpoint, save_checkpoint
 from dynamics.device import DEVICE_CHOICES, model_device, resolve_device
 from dynamics.errors import DeviceError, DynamicsError
 from dynamics.evaluate import rollout
+from dynamics.gates import GatedMLP
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
 from dynamics.train import TrainConfig, train
@@ -160,9 +161,12 @@ def test_the_factory_on_the_cpu_gives_the_plans_of_before(name, device, no_gpu):
 
 @pytest.mark.parametrize("name", CLASSES)
 def test_planners_keep_a_model_on_their_device_as_it_is(name):
+    integrator = Integrator()
+    assert CLASSES[name](integrator, device="cpu").model is integrator  # no gated MLP: no copy
     model = MLPDynamics(2, 2, (4,))
     planner = CLASSES[name](model, device="cpu")
-    assert planner.model is model and planner.device == torch.device("cpu")
+    assert isinstance(model.net, GatedMLP)  # the caller's model untouched; the planner's is its compact copy
+    assert model_device(planner.model) == planner.device == torch.device("cpu")
     assert planner.generator.device == torch.device("cpu")
 
 
