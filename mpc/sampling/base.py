@@ -28,8 +28,8 @@ same plans bit for bit (given max_iterations; a wall-clock budget alone may stop
 
 Model: a planner evaluates `dynamics.compact.compact(model)`, the hard-gated network of a sparsified
 model with its removed neurons dropped (the network the MILP encodes), made when the planner is: the
-same predictions up to float32 rounding, 2-2.5x more iterations per second than the full-width gated
-layers on the bundled pushing MLPs on the CPU.
+same predictions up to float32 rounding, 1.5-2.5x more iterations per second than the full-width gated
+layers on the planning suite's models on the CPU (examples/bench_sampling_speed.py, docs/sampling.md).
 
 Device: a planner runs where its model is, or on the `device` it is given ("cpu", "cuda", "auto"),
 with a copy of the model there: the samples (from a generator on that device), the rollouts and the costs
