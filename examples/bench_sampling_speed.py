@@ -1,6 +1,6 @@
 """Sampling planners' speed on a sparsified model's compact copy against its full-width gated layers.
 
-    python examples/bench_sampling_speed.py --out runs/bench_sampling_speed   # about 2 minutes
+    python examples/bench_sampling_speed.py --out runs/bench_sampling_speed   # about 1.5 minutes
 
 Every sampling planner plans the first state of the held-out episode --seed, --repeats times per model, at
 --budget seconds per plan, on the CPU with 1 torch thread, once on each of two forms of the same model,
@@ -12,7 +12,7 @@ interleaved:
   folded), which every sampling planner evaluates now.
 
 The models are the planning suite's (examples/bench_planners.py): the sparse pushing MLPs with 16, 32 and
-64 ReLUs (H = 8) and the sparse sorting graph model on 4 objects (H = 4). Reported per model and planner:
+64 ReLUs (H = 8), the sparse sorting graph model on 4 objects (H = 4) and the sparse rope graph model (H = 8). Reported per model and planner:
 iterations per second (median over the repeats) of each form, their ratio, and the plans' median
 objective (the same search, so a faster form reaches lower costs within the budget).
 
@@ -39,6 +39,7 @@ MODELS = {  # name -> checkpoint, horizon, env options (the suite's settings)
     "pushing32-h8": ("pushing_relu32.pt", 8, {}),
     "pushing64-h8": ("pushing_relu64.pt", 8, {}),
     "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
+    "rope-h8": ("rope_graph_sparse.pt", 8, {}),
 }
 PLANNERS = ("mppi", "cem", "random", "gd")
 
@@ -77,7 +78,8 @@ def measure(args: argparse.Namespace) -> list[dict]:
 
     torch.set_num_threads(1)
     records = []
-    for name, (checkpoint_name, horizon, env_kwargs) in MODELS.items():
+    for name in args.models:
+        checkpoint_name, horizon, env_kwargs = MODELS[name]
         checkpoint = load_checkpoint(CHECKPOINTS / checkpoint_name)
         problem = first_problem(checkpoint, env_kwargs, horizon, args.budget, args.seed)
         forms = {"gated": Gated(checkpoint.model), "compact": checkpoint.model}  # the planner compacts the latter
@@ -124,6 +126,7 @@ def table(records: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/bench_sampling_speed"), help="folder for JSON and table")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
     parser.add_argument("--budget", type=float, default=0.5, help="seconds per plan")
     parser.add_argument("--repeats", type=int, default=3, help="plans per model, planner and form (seeds 0, 1, ...)")
