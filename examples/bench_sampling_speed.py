@@ -12,9 +12,10 @@ interleaved:
   folded), which every sampling planner evaluates now.
 
 The models are the planning suite's (examples/bench_planners.py): the sparse pushing MLPs with 16, 32 and
-64 ReLUs (H = 8), the sparse sorting graph model on 4 objects (H = 4) and the sparse rope graph model (H = 8). Reported per model and planner:
-iterations per second (median over the repeats) of each form, their ratio, and the plans' median
-objective (the same search, so a faster form reaches lower costs within the budget).
+64 ReLUs (H = 8), the sparse sorting graph model on 4 objects (H = 4) and the sparse rope graph model
+(H = 8). Reported per model and planner: iterations per second (median over the repeats) of each form,
+their ratio, and the plans' median objective (the same search, so a faster form reaches lower costs
+within the budget).
 
 Writes OUT/bench_sampling_speed.json (every plan's figures and the settings) and OUT/bench_sampling_speed.md
 (the table, also printed).

@@ -101,6 +101,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="write a GIF of the first episode (.gif, or another animated image format such as .png or .webp)",
     )
+    control.add_argument("--no-progress", action="store_true", help="hide the progress bar (on stderr)")
     control.set_defaults(run=run_control)
 
     demo = subparsers.add_parser("demo", help="compare MILP, MPPI and CEM on the bundled pushing models")
@@ -251,6 +252,7 @@ def run_control(args: argparse.Namespace) -> int:
         args.seed,
         make_fallback_planner(checkpoint.model, args.seed, device),
         frames,
+        show_progress=not args.no_progress,
     )
     results["config"] = {
         "model": str(args.model),

@@ -122,15 +122,17 @@ def test_control_command_writes_results_and_video(tmp_path, metadata, capsys):
             str(out),
             "--video",
             str(video),
+            "--no-progress",
         ]
     )
     assert code == 0
+    printed = capsys.readouterr()
+    assert "median final cost" in printed.out and "control:" not in printed.err  # --no-progress: no bar
     results = json.loads(out.read_text())
     assert results["config"]["planner"] == "milp" and len(results["episodes"]) == 2
     step = results["episodes"][0]["steps"][0]
     assert set(step) >= {"planning_time", "objective", "gap", "fallback"}
     assert video.read_bytes()[:6] == b"GIF89a"
-    assert "median final cost" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -284,7 +286,8 @@ def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys):
     assert code == 0
     episode = json.loads(out.read_text())["episodes"][0]
     assert len(episode["obstacles"]) == 1 and "collision_steps" in episode
-    assert "plans predicting a collision" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "plans predicting a collision" in printed.out and "control:" in printed.err  # the progress bar
 
 
 @pytest.mark.slow
