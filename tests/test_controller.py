@@ -1,9 +1,11 @@
 """The receding-horizon controller: warm starts, and falling back instead of crashing."""
 
+import time
+
 import numpy as np
 import torch
 
-from mpc.control.controller import RecedingHorizonController
+from mpc.control.controller import MIN_PLANNING_TIME, RecedingHorizonController
 from mpc.errors import NoIncumbentError
 from mpc.problem import Plan, Task
 from mpc.sampling.mppi import MPPIPlanner
@@ -87,3 +89,39 @@ def test_failure_on_the_first_step_without_fallback_planner_holds_still():
     action, record = controller.act(np.zeros(2), np.ones(2))
     assert record.fallback
     np.testing.assert_array_equal(action, [0.0, 0.0])
+
+
+class SlowFallback(ScriptedPlanner):
+    """A fallback planner that takes `seconds` to plan."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def plan(self, problem):
+        time.sleep(self.seconds)
+        return super().plan(problem)
+
+
+class BudgetRecorder(ScriptedPlanner):
+    """Records the time limit of every problem it plans."""
+
+    def __init__(self):
+        super().__init__()
+        self.time_limits = []
+
+    def plan(self, problem):
+        self.time_limits.append(problem.time_limit)
+        return super().plan(problem)
+
+
+def test_the_first_steps_warm_start_counts_against_the_steps_budget():
+    planner = BudgetRecorder()
+    controller = make_controller(planner, fallback_planner=SlowFallback(0.3))  # the task's budget: 1 s
+    controller.act(np.zeros(2), np.ones(2))
+    assert planner.time_limits[0] <= 0.7  # what the warm start left
+    controller.act(np.zeros(2), np.ones(2))
+    assert planner.time_limits[1] > 0.99  # later steps need no warm start from the fallback planner
+    starved = BudgetRecorder()
+    make_controller(starved, fallback_planner=SlowFallback(1.1)).act(np.zeros(2), np.ones(2))
+    assert starved.time_limits == [MIN_PLANNING_TIME]

@@ -2,8 +2,9 @@
 
 The previous plan shifted by one step (its last action repeated) warm-starts the next solve; on
 the first step of an episode the fallback planner (a cheap sampling plan) provides the warm
-start. A planner that fails (no incumbent in time, infeasible, numerical trouble) never stops
-the loop: the controller falls back to the warm start and records that it did.
+start, within the step's budget (the planner gets the time left). A planner that fails (no
+incumbent in time, infeasible, numerical trouble) never stops the loop: the controller falls back
+to the warm start and records that it did.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 
 from mpc.errors import MPCError
 from mpc.problem import FALLBACK, Plan, PlanningProblem, Task
+
+MIN_PLANNING_TIME = 1e-3  # seconds a planner gets at least, where the warm start took the whole budget
 
 
 @dataclass
@@ -44,7 +47,8 @@ class RecedingHorizonController:
         task: what to plan for at every step: horizon, action box, cost, constraints, workspace box,
             time limit (mpc.problem.Task; mpc.control.task.control_task builds the one of an env).
         fallback_planner: a cheap planner that warm-starts the first step of an episode (and so
-            becomes the fallback if the planner fails there); None: no warm start on the first step.
+            becomes the fallback if the planner fails there), inside the step's time limit: the planner
+            gets what it leaves (at least MIN_PLANNING_TIME); None: no warm start on the first step.
 
     Shapes:
         act: state (n,), goal (k,) in the task's cost-feature order -> action (nu,) inside the action box.
@@ -98,6 +102,9 @@ class RecedingHorizonController:
         """
         started = time.perf_counter()
         problem = self.with_warm_start(self.problem(state, goal))
+        # The step's budget holds all of the step, the first step's warm start too: the planner gets what is left.
+        left = problem.time_limit - (time.perf_counter() - started)
+        problem = dataclasses.replace(problem, time_limit=max(left, MIN_PLANNING_TIME))
         try:
             plan = self.planner.plan(problem)
             fallback = False
