@@ -1,0 +1,140 @@
+"""How far each planner's plans promise more than the simulator gives: planned against realised cost, in closed loop.
+
+    python examples/bench_model_gap.py --out runs/bench_model_gap                  # about 10 minutes
+    python examples/bench_model_gap.py --budget 2 --episodes 10 --out runs/bench_model_gap_2s
+
+Every planner runs the closed loop of `sparsedyn control` (the receding-horizon controller, its first-step
+warm start, the default task) on the held-out episodes SEED, SEED+1, ... of the model's env, one planner
+after the other, 1 torch thread. At every step the whole plan (H actions) is also run open loop in a
+second copy of the env, reset to the step's observation and goal (`reset(options={"state", "goal"})`:
+the object at rest in the pose its keypoints give), and both trajectories are priced by the same cost
+(`mpc.problem.trajectory_cost`):
+
+- planned: the plan's objective, the cost of the model's predicted states;
+- realised: the cost of the states the simulator gives for the same actions.
+
+A planner that exploits the model's error finds plans whose planned cost is low and whose realised cost is
+not: its realised / planned ratio is the larger. Reported per planner: the final task cost (median), the
+sums of planned and realised cost over all steps and their ratio, the median per-step ratio, and the mean
+absolute error of the predicted states (after one step and over the horizon), in state units.
+
+Writes OUT/bench_model_gap.json (every step's figures and the settings) and OUT/bench_model_gap.md (the
+table, also printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+
+def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
+    """One closed-loop episode; every step's plan also replayed open loop in a twin env."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the environments)
+    from mpc.control.controller import RecedingHorizonController
+    from mpc.control.task import control_task, goal_features
+    from mpc.planners import make_fallback_planner, make_planner
+    from mpc.problem import trajectory_cost
+
+    task = control_task(checkpoint.metadata, settings)
+    controller = RecedingHorizonController(
+        make_planner(planner_name, checkpoint.model, seed=seed), task, make_fallback_planner(checkpoint.model, seed)
+    )
+    env, twin = (gymnasium.make(checkpoint.metadata["env_id"]) for _ in range(2))
+    observation, info = env.reset(seed=seed)
+    goal = env.unwrapped.goal
+    features = goal_features(task, goal)
+    steps = []
+    for _ in range(settings.steps):
+        state = observation.astype(np.float64)
+        action, _ = controller.act(state, features)
+        plan = controller.previous
+        replayed, _ = twin.reset(seed=seed, options={"state": observation, "goal": goal})
+        realised = [replayed.astype(np.float64)]
+        for planned_action in plan.actions:
+            replayed, *_ = twin.step(planned_action.astype(np.float32))
+            realised.append(replayed.astype(np.float64))
+        realised = np.array(realised)
+        cost = trajectory_cost(
+            task.problem(state, features), torch.as_tensor(realised)[None], torch.as_tensor(plan.actions)[None]
+        )
+        steps.append(
+            {
+                "planned": float(plan.objective),
+                "realised": float(cost[0]),
+                "one_step_error": float(np.abs(plan.states[1] - realised[1]).mean()),
+                "horizon_error": float(np.abs(plan.states - realised).mean()),
+            }
+        )
+        observation, _, terminated, truncated, info = env.step(action.astype(np.float32))
+        if terminated or truncated:
+            break
+    env.close()
+    twin.close()
+    return {"planner": planner_name, "seed": seed, "final_cost": float(info["cost"]), "steps": steps}
+
+
+def table(episodes: list[dict]) -> str:
+    lines = [
+        "| planner | episodes | median final cost | planned (sum) | realised (sum) | realised / planned "
+        "| median step ratio | one-step error | horizon error |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(run["planner"] for run in episodes):
+        runs = [run for run in episodes if run["planner"] == name]
+        steps = [step for run in runs for step in run["steps"]]
+        planned, realised = (np.array([step[key] for step in steps]) for key in ("planned", "realised"))
+        lines.append(
+            f"| {name} | {len(runs)} | {statistics.median(run['final_cost'] for run in runs):.2f} "
+            f"| {planned.sum():.0f} | {realised.sum():.0f} | {realised.sum() / planned.sum():.3f} "
+            f"| {np.median(realised / planned):.3f} | {np.mean([s['one_step_error'] for s in steps]):.3f} "
+            f"| {np.mean([s['horizon_error'] for s in steps]):.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dynamics.checkpoint import load_checkpoint
+    from mpc.control.task import ControlSettings
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=CHECKPOINTS / "pushing_onpolicy_relu64.pt", help="checkpoint")
+    parser.add_argument("--planners", nargs="+", default=["milp", "mppi"], help="planner names (make_planner)")
+    parser.add_argument("--budget", type=float, default=0.5, help="planning seconds per step (default: 0.5)")
+    parser.add_argument("--episodes", type=int, default=20, help="episodes per planner (default: 20)")
+    parser.add_argument("--seed", type=int, default=5000, help="first held-out env seed (default: 5000)")
+    parser.add_argument("--steps", type=int, default=25, help="control steps per episode (default: 25)")
+    parser.add_argument("--horizon", type=int, default=8, help="planning horizon (default: 8)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_model_gap"), help="folder for JSON and table")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    checkpoint = load_checkpoint(args.model)
+    settings = ControlSettings(horizon=args.horizon, time_limit=args.budget, steps=args.steps)
+    episodes = [
+        episode(checkpoint, name, settings, args.seed + index)
+        for index in range(args.episodes)
+        for name in args.planners
+    ]
+    text = table(episodes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings_record = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    (args.out / "bench_model_gap.json").write_text(json.dumps({"settings": settings_record, "episodes": episodes}))
+    (args.out / "bench_model_gap.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
