@@ -110,14 +110,26 @@ def main(argv: list[str] | None = None) -> int:
     from mpc.control.task import ControlSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=CHECKPOINTS / "pushing_onpolicy_relu64.pt", help="checkpoint")
-    parser.add_argument("--planners", nargs="+", default=["milp", "mppi"], help="planner names (make_planner)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=CHECKPOINTS / "pushing_onpolicy_relu64.pt",
+        help="checkpoint (default: the bundled 60-ReLU pushing model)",
+    )
+    parser.add_argument(
+        "--planners", nargs="+", default=["milp", "mppi"], help="planner names (make_planner; default: milp mppi)"
+    )
     parser.add_argument("--budget", type=float, default=0.5, help="planning seconds per step (default: 0.5)")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per planner (default: 20)")
     parser.add_argument("--seed", type=int, default=5000, help="first held-out env seed (default: 5000)")
     parser.add_argument("--steps", type=int, default=25, help="control steps per episode (default: 25)")
     parser.add_argument("--horizon", type=int, default=8, help="planning horizon (default: 8)")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench_model_gap"), help="folder for JSON and table")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/bench_model_gap"),
+        help="folder for JSON and table (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)

@@ -126,12 +126,31 @@ def table(records: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/bench_sampling_speed"), help="folder for JSON and table")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
-    parser.add_argument("--budget", type=float, default=0.5, help="seconds per plan")
-    parser.add_argument("--repeats", type=int, default=3, help="plans per model, planner and form (seeds 0, 1, ...)")
-    parser.add_argument("--seed", type=int, default=5000, help="the held-out episode whose first state is planned")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/bench_sampling_speed"),
+        help="folder for JSON and table (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="models (default: all: %(default)s)"
+    )
+    parser.add_argument(
+        "--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS, help="planners (default: %(default)s)"
+    )
+    parser.add_argument("--budget", type=float, default=0.5, help="seconds per plan (default: %(default)s)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="plans per model, planner and form, seeds 0, 1, ... (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=5000,
+        help="the held-out episode whose first state is planned (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     records = measure(args)
     text = table(records)

@@ -112,6 +112,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--out-dir", type=Path, default=Path("demo_output"), help="where the table, JSON, GIF and plot go"
     )
     add_sampling_arguments(demo)
+    demo.add_argument("--no-progress", action="store_true", help="hide the progress bars (on stderr)")
     demo.set_defaults(run=run_demo)
 
     onpolicy = subparsers.add_parser(
@@ -322,6 +323,7 @@ def run_demo(args: argparse.Namespace) -> int:
             args.seed,
             make_fallback_planner(checkpoint.model, args.seed, device),
             video,
+            show_progress=not args.no_progress,
         )
         summaries[label], runs[label] = results["summary"], results
         if results["interrupted"]:
