@@ -16,7 +16,8 @@ the object at rest in the pose its keypoints give), and both trajectories are pr
 A planner that exploits the model's error finds plans whose planned cost is low and whose realised cost is
 not: its realised / planned ratio is the larger. Reported per planner: the final task cost (median), the
 sums of planned and realised cost over all steps and their ratio, the median per-step ratio, and the mean
-absolute error of the predicted states (after one step and over the horizon), in state units.
+absolute error of the predicted states (after one step and over the horizon), in state units; and per
+episode, in how many the first planner's realised / planned ratio is above each other planner's.
 
 Writes OUT/bench_model_gap.json (every step's figures and the settings) and OUT/bench_model_gap.md (the
 table, also printed).
@@ -102,6 +103,16 @@ def table(episodes: list[dict]) -> str:
             f"| {np.median(realised / planned):.3f} | {np.mean([s['one_step_error'] for s in steps]):.3f} "
             f"| {np.mean([s['horizon_error'] for s in steps]):.3f} |"
         )
+    names = list(dict.fromkeys(run["planner"] for run in episodes))
+    ratios = {
+        (run["planner"], run["seed"]): sum(s["realised"] for s in run["steps"])
+        / sum(s["planned"] for s in run["steps"])
+        for run in episodes
+    }
+    seeds = sorted({run["seed"] for run in episodes})
+    for other in names[1:]:  # per episode: the first planner's realised / planned against each other's
+        above = sum(ratios[names[0], seed] > ratios[other, seed] for seed in seeds)
+        lines.append(f"\n{names[0]}'s realised / planned above {other}'s in {above} of {len(seeds)} episodes")
     return "\n".join(lines)
 
 

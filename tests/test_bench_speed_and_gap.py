@@ -1,0 +1,74 @@
+"""The sampling-speed and model-gap benchmark scripts (examples/bench_sampling_speed.py, bench_model_gap.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from dynamics.checkpoint import load_checkpoint
+from dynamics.compact import compact
+from dynamics.gates import GatedMLP
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_speed_benchmarks_gated_form_is_the_full_width_model():
+    bench = load_script("bench_sampling_speed")
+    model = load_checkpoint(EXAMPLES / "checkpoints" / "pushing_sparse.pt").model
+    gated = bench.Gated(model)
+    assert compact(gated) is gated  # out of compact's reach: the planners evaluate it at full width
+    assert any(isinstance(module, GatedMLP) for module in gated.held[0].modules())
+    state, action = torch.randn(5, 10), torch.randn(5, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(gated(state, action), model(state, action))
+
+
+def test_the_speed_table_gives_medians_and_their_ratio():
+    bench = load_script("bench_sampling_speed")
+    records = [
+        {"model": "m", "planner": "mppi", "form": form, "iterations_per_second": rate, "objective": 1.0}
+        for form, rates in (("gated", (100, 90, 110)), ("compact", (200, 250, 210)))
+        for rate in rates
+    ]
+    assert "| m | mppi | 100 | 210 | 2.10x |" in bench.table(records)
+
+
+def test_the_model_gap_table_counts_episodes_whose_plans_promise_more():
+    bench = load_script("bench_model_gap")
+
+    def run(planner, seed, realised):
+        step = {"planned": 10.0, "realised": realised, "one_step_error": 0.1, "horizon_error": 0.2}
+        return {"planner": planner, "seed": seed, "final_cost": 1.0, "steps": [step, step]}
+
+    episodes = [run("milp", 0, 15.0), run("mppi", 0, 12.0), run("milp", 1, 11.0), run("mppi", 1, 13.0)]
+    text = bench.table(episodes)
+    assert "| milp | 2 | 1.00 | 40 | 52 | 1.300 |" in text and "| mppi | 2 | 1.00 | 40 | 50 | 1.250 |" in text
+    assert "milp's realised / planned above mppi's in 1 of 2 episodes" in text
+
+
+def test_the_model_gap_benchmark_replays_every_plan(tmp_path):
+    bench = load_script("bench_model_gap")
+    arguments = ["--model", str(EXAMPLES / "checkpoints" / "pushing_sparse.pt"), "--planners", "mppi", "random"]
+    arguments += ["--episodes", "1", "--steps", "2", "--budget", "0.05", "--out", str(tmp_path)]
+    assert bench.main(arguments) == 0
+    episodes = json.loads((tmp_path / "bench_model_gap.json").read_text())["episodes"]
+    assert [run["planner"] for run in episodes] == ["mppi", "random"]
+    for run in episodes:
+        assert len(run["steps"]) == 2
+        for step in run["steps"]:
+            assert step["planned"] > 0 and step["realised"] > 0
+            assert 0 <= step["one_step_error"] <= step["horizon_error"] * 9  # the horizon mean includes step 1
+    assert "realised / planned above" in (tmp_path / "bench_model_gap.md").read_text()
