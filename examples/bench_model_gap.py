@@ -14,10 +14,13 @@ the object at rest in the pose its keypoints give), and both trajectories are pr
 - realised: the cost of the states the simulator gives for the same actions.
 
 A planner that exploits the model's error finds plans whose planned cost is low and whose realised cost is
-not: its realised / planned ratio is the larger. Reported per planner: the final task cost (median), the
-sums of planned and realised cost over all steps and their ratio, the median per-step ratio, and the mean
-absolute error of the predicted states (after one step and over the horizon), in state units; and per
-episode, in how many the first planner's realised / planned ratio is above each other planner's.
+not: its realised / planned ratio is the larger. Planners are named as in bench_planners.py, variants
+included (e.g. `milp+ranges`: the MILP's neuron bounds cut to the model's recorded data ranges).
+
+Reported per planner: the final task cost (median), the sums of planned and realised cost over all steps
+and their ratio, the median per-step ratio, and the mean absolute error of the predicted states (after
+one step and over the horizon), in state units; and per episode, in how many the first planner's
+realised / planned ratio is above each other planner's.
 
 Writes OUT/bench_model_gap.json (every step's figures and the settings) and OUT/bench_model_gap.md (the
 table, also printed).
@@ -29,12 +32,16 @@ import argparse
 import json
 import os
 import statistics
+import sys
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_planners import planner_options, planner_spec  # noqa: E402  (planner names with variants: milp+ranges)
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
@@ -50,9 +57,9 @@ def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
     from mpc.problem import trajectory_cost
 
     task = control_task(checkpoint.metadata, settings)
-    controller = RecedingHorizonController(
-        make_planner(planner_name, checkpoint.model, seed=seed), task, make_fallback_planner(checkpoint.model, seed)
-    )
+    name, options = planner_options(planner_name)
+    planner = make_planner(name, checkpoint.model, seed=seed, **options)
+    controller = RecedingHorizonController(planner, task, make_fallback_planner(checkpoint.model, seed))
     env, twin = (gymnasium.make(checkpoint.metadata["env_id"]) for _ in range(2))
     observation, info = env.reset(seed=seed)
     goal = env.unwrapped.goal
@@ -128,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         help="checkpoint (default: the bundled 60-ReLU pushing model)",
     )
     parser.add_argument(
-        "--planners", nargs="+", default=["milp", "mppi"], help="planner names (make_planner; default: milp mppi)"
+        "--planners",
+        nargs="+",
+        type=planner_spec,
+        default=["milp", "mppi"],
+        help="planners as bench_planners.py names them, e.g. milp+ranges (default: milp mppi)",
     )
     parser.add_argument("--budget", type=float, default=0.5, help="planning seconds per step (default: 0.5)")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per planner (default: 20)")
