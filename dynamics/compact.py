@@ -3,10 +3,10 @@
 A `GatedMLP` evaluates every neuron of its full-width layers and then gates it (ReLU, identity or
 zero), so a sparsified model costs as much as the dense one it came from. `compact` replaces every
 gated MLP of a model by a `CompactMLP` of its frozen export (`GatedMLP.export`: removed neurons
-dropped, ReLU-free layers folded), in float32: the same function as the hard-gated model (eval mode),
-up to float32 rounding, in a fraction of the operations. The sampling planners evaluate their model
-this way: 1.5-2.5x more iterations per second on the planning suite's pushing MLPs and sorting graph model
-on the CPU (examples/bench_sampling_speed.py, docs/sampling.md).
+dropped, ReLU-free layers folded), in the gated MLP's dtype: the same function as the hard-gated
+model (eval mode), up to rounding, in a fraction of the operations. The sampling planners evaluate
+their model this way: 1.5-2.5x more iterations per second on the planning suite's pushing MLPs and
+sorting graph model on the CPU (examples/bench_sampling_speed.py, docs/sampling.md).
 """
 
 from __future__ import annotations
