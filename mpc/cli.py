@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from dynamics.cli import add_device_argument
-from envs.arguments import count, non_negative_int, positive_number, probability
+from envs.arguments import count, non_negative_int, non_negative_number, positive_number, probability
 from envs.cli import parse_env_kwargs
 from envs.files import check_directory, check_outputs
 from mpc.control.aggregation import COLLECTION_PLANNERS
@@ -100,6 +100,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--video",
         type=Path,
         help="write a GIF of the first episode (.gif, or another animated image format such as .png or .webp)",
+    )
+    control.add_argument(
+        "--obstacle-margin",
+        type=non_negative_number,
+        default=ControlSettings().obstacle_margin,
+        metavar="CM",
+        help="with obstacles (--env-kwargs '{\"obstacles\": 2}'): the band beyond contact where a point pays "
+        "--obstacle-weight per cm of depth, room for the model's error (default: %(default)s)",
+    )
+    control.add_argument(
+        "--obstacle-weight",
+        type=non_negative_number,
+        default=ControlSettings().obstacle_weight,
+        help="with obstacles: cost per cm of a point's depth, per point and step; all of the sampling planners' "
+        "obstacle handling, the MILP's soft band (default: %(default)s)",
     )
     control.add_argument("--no-progress", action="store_true", help="hide the progress bar (on stderr)")
     control.set_defaults(run=run_control)
@@ -201,7 +216,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
-    return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps)
+    """The ControlSettings of a command's arguments (the obstacle options where the command has them)."""
+    obstacles = {name: getattr(args, name) for name in ("obstacle_margin", "obstacle_weight") if hasattr(args, name)}
+    return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps, **obstacles)
 
 
 def load_model(path: Path, horizon: int):

@@ -259,10 +259,17 @@ def test_obstacles_reach_the_planner_and_collisions_are_recorded(tmp_path, metad
     assert "collision" not in summary_table({"run": {**summary, "obstacles": False}})
 
 
-def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys):
+def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys, monkeypatch):
+    import mpc.control.runner as runner
+
     model_path = tmp_path / "model.pt"
     save_checkpoint(model_path, small_model(metadata), metadata, info={"kind_counts": {}})
     out = tmp_path / "results.json"
+    planned_with = []
+    original = runner.control_task
+    monkeypatch.setattr(
+        runner, "control_task", lambda meta, settings: planned_with.append(settings) or original(meta, settings)
+    )
     code = main(
         [
             "control",
@@ -279,12 +286,19 @@ def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys):
             "0.5",
             "--env-kwargs",
             '{"obstacles": 1}',
+            "--obstacle-margin",
+            "2",
+            "--obstacle-weight",
+            "5",
             "--out",
             str(out),
         ]
     )
     assert code == 0
-    episode = json.loads(out.read_text())["episodes"][0]
+    assert [(settings.obstacle_margin, settings.obstacle_weight) for settings in planned_with] == [(2.0, 5.0)]
+    results = json.loads(out.read_text())
+    assert (results["config"]["obstacle_margin"], results["config"]["obstacle_weight"]) == (2.0, 5.0)
+    episode = results["episodes"][0]
     assert len(episode["obstacles"]) == 1 and "collision_steps" in episode
     printed = capsys.readouterr()
     assert "plans predicting a collision" in printed.out and "control:" in printed.err  # the progress bar
