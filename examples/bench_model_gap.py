@@ -53,12 +53,13 @@ def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
     import envs  # noqa: F401  (registers the environments)
     from mpc.control.controller import RecedingHorizonController
     from mpc.control.task import control_task, goal_features
-    from mpc.planners import make_fallback_planner, make_planner
+    from mpc.planners import graph_objects, make_fallback_planner, make_planner
     from mpc.problem import trajectory_cost
 
     task = control_task(checkpoint.metadata, settings)
     name, options = planner_options(planner_name)
-    planner = make_planner(name, checkpoint.model, seed=seed, **options)
+    num_objects = graph_objects(checkpoint.metadata)  # a graph model's MILP: on the env's objects
+    planner = make_planner(name, checkpoint.model, seed=seed, num_objects=num_objects, **options)
     controller = RecedingHorizonController(planner, task, make_fallback_planner(checkpoint.model, seed))
     env, twin = (gymnasium.make(checkpoint.metadata["env_id"]) for _ in range(2))
     observation, info = env.reset(seed=seed)
