@@ -47,52 +47,54 @@ CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
 def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
-    """One closed-loop episode; every step's plan also replayed open loop in a twin env."""
+    """One closed-loop episode (`mpc.control.runner.run_episode`); every step's plan also replayed open loop in a
+    twin env."""
     import gymnasium
 
     import envs  # noqa: F401  (registers the environments)
     from mpc.control.controller import RecedingHorizonController
-    from mpc.control.task import control_task, goal_features
+    from mpc.control.runner import run_episode
+    from mpc.control.task import control_task
     from mpc.planners import graph_objects, make_fallback_planner, make_planner
     from mpc.problem import trajectory_cost
 
-    task = control_task(checkpoint.metadata, settings)
+    class ReplayingController(RecedingHorizonController):
+        """The controller, which also runs each plan it makes in the twin env from the step's state."""
+
+        def act(self, state, goal):
+            action, record = super().act(state, goal)
+            plan = self.previous
+            replayed, _ = twin.reset(seed=seed, options={"state": state, "goal": env.unwrapped.goal})
+            realised = [replayed.astype(np.float64)]
+            for planned_action in plan.actions:
+                replayed, *_ = twin.step(planned_action.astype(np.float32))
+                realised.append(replayed.astype(np.float64))
+            realised = np.array(realised)
+            cost = trajectory_cost(
+                self.task.problem(state, goal), torch.as_tensor(realised)[None], torch.as_tensor(plan.actions)[None]
+            )
+            steps.append(
+                {
+                    "planned": float(plan.objective),
+                    "realised": float(cost[0]),
+                    "one_step_error": float(np.abs(plan.states[1] - realised[1]).mean()),
+                    "horizon_error": float(np.abs(plan.states - realised).mean()),
+                }
+            )
+            return action, record
+
     name, options = planner_options(planner_name)
     num_objects = graph_objects(checkpoint.metadata)  # a graph model's MILP: on the env's objects
     planner = make_planner(name, checkpoint.model, seed=seed, num_objects=num_objects, **options)
-    controller = RecedingHorizonController(planner, task, make_fallback_planner(checkpoint.model, seed))
+    controller = ReplayingController(
+        planner, control_task(checkpoint.metadata, settings), make_fallback_planner(checkpoint.model, seed)
+    )
     env, twin = (gymnasium.make(checkpoint.metadata["env_id"]) for _ in range(2))
-    observation, info = env.reset(seed=seed)
-    goal = env.unwrapped.goal
-    features = goal_features(task, goal)
-    steps = []
-    for _ in range(settings.steps):
-        state = observation.astype(np.float64)
-        action, _ = controller.act(state, features)
-        plan = controller.previous
-        replayed, _ = twin.reset(seed=seed, options={"state": observation, "goal": goal})
-        realised = [replayed.astype(np.float64)]
-        for planned_action in plan.actions:
-            replayed, *_ = twin.step(planned_action.astype(np.float32))
-            realised.append(replayed.astype(np.float64))
-        realised = np.array(realised)
-        cost = trajectory_cost(
-            task.problem(state, features), torch.as_tensor(realised)[None], torch.as_tensor(plan.actions)[None]
-        )
-        steps.append(
-            {
-                "planned": float(plan.objective),
-                "realised": float(cost[0]),
-                "one_step_error": float(np.abs(plan.states[1] - realised[1]).mean()),
-                "horizon_error": float(np.abs(plan.states - realised).mean()),
-            }
-        )
-        observation, _, terminated, truncated, info = env.step(action.astype(np.float32))
-        if terminated or truncated:
-            break
+    steps: list[dict] = []
+    result = run_episode(env, controller, seed, settings.steps, settings=settings)
     env.close()
     twin.close()
-    return {"planner": planner_name, "seed": seed, "final_cost": float(info["cost"]), "steps": steps}
+    return {"planner": planner_name, "seed": seed, "final_cost": result["final_cost"], "steps": steps}
 
 
 def table(episodes: list[dict]) -> str:
