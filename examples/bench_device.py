@@ -168,15 +168,18 @@ def time_training(data, config, lane: dict, epochs: int) -> dict:
 # --- 2. sampling throughput --------------------------------------------------------------------------------
 
 
-def first_problem(checkpoint, horizon: int, time_limit: float, seed: int):
-    """The control task of the checkpoint's env from the first state of the held-out episode `seed`."""
+def first_problem(checkpoint, horizon: int, time_limit: float, seed: int, env_kwargs: dict | None = None):
+    """The control task of the checkpoint's env (with other options `env_kwargs`, e.g. another number of objects)
+    from the first state of the held-out episode `seed`."""
     import gymnasium
 
     import envs  # noqa: F401  (registers the environments)
+    from mpc.control.runner import env_metadata
     from mpc.control.task import ControlSettings, control_task, goal_features
 
-    task = control_task(checkpoint.metadata, ControlSettings(horizon=horizon, time_limit=time_limit))
-    env = gymnasium.make(checkpoint.metadata["env_id"], **checkpoint.metadata["env_kwargs"])
+    metadata = env_metadata(checkpoint.metadata, env_kwargs) if env_kwargs else checkpoint.metadata
+    task = control_task(metadata, ControlSettings(horizon=horizon, time_limit=time_limit))
+    env = gymnasium.make(metadata["env_id"], **metadata["env_kwargs"])
     observation, _ = env.reset(seed=seed)
     problem = task.problem(observation.astype(np.float64), goal_features(task, env.unwrapped.goal))
     env.close()

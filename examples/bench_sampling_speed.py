@@ -27,21 +27,18 @@ import argparse
 import json
 import os
 import statistics
+import sys
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
-MODELS = {  # name -> checkpoint, horizon, env options (the suite's settings)
-    "pushing16-h8": ("pushing_sparse.pt", 8, {}),
-    "pushing32-h8": ("pushing_relu32.pt", 8, {}),
-    "pushing64-h8": ("pushing_relu64.pt", 8, {}),
-    "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
-    "rope-h8": ("rope_graph_sparse.pt", 8, {}),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_device import first_problem  # noqa: E402
+from bench_planners import CHECKPOINTS, SETTINGS  # noqa: E402
+
+MODELS = ("pushing16-h8", "pushing32-h8", "pushing64-h8", "sorting4-h4", "rope-h8")  # bench_planners' settings
 PLANNERS = ("mppi", "cem", "random", "gd")
 
 
@@ -56,23 +53,6 @@ class Gated(torch.nn.Module):
         return self.held[0](state, action)
 
 
-def first_problem(checkpoint, env_kwargs: dict, horizon: int, budget: float, seed: int):
-    """The control task of the checkpoint's env (with `env_kwargs`) from the first state of episode `seed`."""
-    import gymnasium
-
-    import envs  # noqa: F401  (registers the environments)
-    from mpc.control.runner import env_metadata
-    from mpc.control.task import ControlSettings, control_task, goal_features
-
-    metadata = env_metadata(checkpoint.metadata, env_kwargs)
-    task = control_task(metadata, ControlSettings(horizon=horizon, time_limit=budget))
-    env = gymnasium.make(metadata["env_id"], **metadata["env_kwargs"])
-    observation, _ = env.reset(seed=seed)
-    problem = task.problem(observation.astype(np.float64), goal_features(task, env.unwrapped.goal))
-    env.close()
-    return problem
-
-
 def measure(args: argparse.Namespace) -> list[dict]:
     from dynamics.checkpoint import load_checkpoint
     from mpc.planners import make_planner
@@ -80,9 +60,9 @@ def measure(args: argparse.Namespace) -> list[dict]:
     torch.set_num_threads(1)
     records = []
     for name in args.models:
-        checkpoint_name, horizon, env_kwargs = MODELS[name]
+        checkpoint_name, horizon, env_kwargs = SETTINGS[name]
         checkpoint = load_checkpoint(CHECKPOINTS / checkpoint_name)
-        problem = first_problem(checkpoint, env_kwargs, horizon, args.budget, args.seed)
+        problem = first_problem(checkpoint, horizon, args.budget, args.seed, env_kwargs)
         forms = {"gated": Gated(checkpoint.model), "compact": checkpoint.model}  # the planner compacts the latter
         for planner in args.planners:
             for repeat in range(args.repeats):
