@@ -18,8 +18,9 @@ not: its realised / planned ratio is the larger. Planners are named as in bench_
 included (e.g. `milp+ranges`: the MILP's neuron bounds cut to the model's recorded data ranges).
 
 Reported per planner: the final task cost (median), the sums of planned and realised cost over all steps
-and their ratio, the median per-step ratio, and the mean absolute error of the predicted states (after
-one step and over the horizon), in state units; and per episode, in how many the first planner's
+and their ratio, the median per-step ratio, the mean absolute error of the predicted states (after
+one step and over the horizon), in state units, and the fraction of planned action entries at the action
+box's bounds (within 1% of its width); and per episode, in how many the first planner's
 realised / planned ratio is above each other planner's.
 
 Writes OUT/bench_model_gap.json (every step's figures and the settings) and OUT/bench_model_gap.md (the
@@ -79,6 +80,7 @@ def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
                     "realised": float(cost[0]),
                     "one_step_error": float(np.abs(plan.states[1] - realised[1]).mean()),
                     "horizon_error": float(np.abs(plan.states - realised).mean()),
+                    "at_bound": float(at_bound(plan.actions, self.task)),
                 }
             )
             return action, record
@@ -97,11 +99,17 @@ def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
     return {"planner": planner_name, "seed": seed, "final_cost": result["final_cost"], "steps": steps}
 
 
+def at_bound(actions: np.ndarray, task) -> float:
+    """Fraction of the action entries (H, nu) within 1% of the action box's width of its bounds."""
+    tolerance = 0.01 * (task.action_high - task.action_low)
+    return np.mean((actions <= task.action_low + tolerance) | (actions >= task.action_high - tolerance))
+
+
 def table(episodes: list[dict]) -> str:
     lines = [
         "| planner | episodes | median final cost | planned (sum) | realised (sum) | realised / planned "
-        "| median step ratio | one-step error | horizon error |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| median step ratio | one-step error | horizon error | actions at bound |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(run["planner"] for run in episodes):
         runs = [run for run in episodes if run["planner"] == name]
@@ -111,7 +119,8 @@ def table(episodes: list[dict]) -> str:
             f"| {name} | {len(runs)} | {statistics.median(run['final_cost'] for run in runs):.2f} "
             f"| {planned.sum():.0f} | {realised.sum():.0f} | {realised.sum() / planned.sum():.3f} "
             f"| {np.median(realised / planned):.3f} | {np.mean([s['one_step_error'] for s in steps]):.3f} "
-            f"| {np.mean([s['horizon_error'] for s in steps]):.3f} |"
+            f"| {np.mean([s['horizon_error'] for s in steps]):.3f} "
+            f"| {np.mean([s['at_bound'] for s in steps]):.2f} |"
         )
     names = list(dict.fromkeys(run["planner"] for run in episodes))
     ratios = {
@@ -150,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=25, help="control steps per episode (default: 25)")
     parser.add_argument("--horizon", type=int, default=8, help="planning horizon (default: 8)")
     parser.add_argument(
+        "--action-weight",
+        type=float,
+        default=ControlSettings.action_weight,
+        help="L1 cost per action unit (cm) in the plans' cost, the realised cost's too (default: %(default)s)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("runs/bench_model_gap"),
@@ -158,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
-    settings = ControlSettings(horizon=args.horizon, time_limit=args.budget, steps=args.steps)
+    settings = ControlSettings(
+        horizon=args.horizon, time_limit=args.budget, steps=args.steps, action_weight=args.action_weight
+    )
     episodes = [
         episode(checkpoint, name, settings, args.seed + index)
         for index in range(args.episodes)
