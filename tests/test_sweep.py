@@ -21,6 +21,7 @@ from mpc.control.sweep import (
     run_episode_task,
     run_sweep,
     sweep_table,
+    task_key,
 )
 from mpc.errors import MPCError
 from mpc.main import main
@@ -53,6 +54,7 @@ def test_spec_expands_to_one_task_per_episode_and_refuses_mistakes(tmp_path):
     assert len(tasks) == 2 * 2 * 2 * 3
     assert {task["seed"] for task in tasks} == {5000, 5001, 5002}
     assert all(Path(task["checkpoint"]).is_absolute() for task in tasks)
+    assert all(task["settings"] == {} for task in tasks)
     for mistake in (
         {"runs": [["nope", "sparse"]]},
         {"runs": [["mppi", "other"]]},
@@ -60,6 +62,11 @@ def test_spec_expands_to_one_task_per_episode_and_refuses_mistakes(tmp_path):
         {"horizons": []},
         {"episodes": -1},
         {"unknown": 1},
+        {"settings": {"horizon": 4}},
+        {"settings": {"action_wieght": 0.1}},
+        {"settings": {"obstacle_margin": -1}},
+        {"settings": {"obstacle_spacing": 0}},
+        {"settings": [0.1]},
     ):
         with pytest.raises(MPCError):
             SweepSpec.load(write_spec(tmp_path, **mistake))
@@ -155,3 +162,22 @@ def test_an_episode_task_with_obstacles_records_collisions_and_the_table_shows_t
     table = sweep_table([summary])
     assert "collision episodes" in table and f"| {summary['collision_episodes']} |" in table
     assert "collision" not in sweep_table([{**summary, "obstacles": False}])
+
+
+def test_spec_settings_reach_every_episode_s_task(tmp_path, monkeypatch):
+    import mpc.control.runner
+
+    spec = SweepSpec.load(write_spec(tmp_path, settings={"action_weight": 0.5, "obstacle_margin": 2}))
+    (task,) = spec.tasks()
+    assert task["settings"] == {"action_weight": 0.5, "obstacle_margin": 2}
+    seen = []
+
+    def closed_loop(planner, metadata, settings, *args, **kwargs):
+        seen.append(settings)
+        raise RuntimeError("stop after the settings")
+
+    monkeypatch.setattr(mpc.control.runner, "run_closed_loop", closed_loop)
+    with pytest.raises(RuntimeError, match="stop after"):
+        run_episode_task(task)
+    assert seen[0].action_weight == 0.5 and seen[0].obstacle_margin == 2 and seen[0].steps == 2
+    assert task_key({k: v for k, v in task.items() if k != "settings"}) == task_key(task | {"settings": {}})

@@ -15,7 +15,11 @@ A spec is a JSON object (`sparsedyn sweep SPEC.json`):
     {"models": {"sparse": "examples/checkpoints/pushing_sparse.pt", "dense": "..."},
      "runs": [["milp", "sparse"], ["mppi", "sparse"], ["mppi", "dense"]],
      "time_limits": [0.5, 2.0], "horizons": [8], "episodes": 20, "seed": 5000, "steps": 30,
-     "env_kwargs": {}, "device": "auto", "samples": null, "tasks_per_gpu": 1}
+     "env_kwargs": {}, "settings": {}, "device": "auto", "samples": null, "tasks_per_gpu": 1}
+
+`settings` sets the task's other weights for every episode, as `sparsedyn control`'s options do: any field
+of mpc.control.task.ControlSettings but the three the spec has its own keys for (horizon, time_limit, steps),
+e.g. {"action_weight": 0.1, "obstacle_margin": 2.0, "obstacle_weight": 40}.
 
 Model paths are relative to the spec file. Episode i of every run uses env seed `seed + i` (the
 same initial states and goals for every planner) and planner seed `seed + i`.
@@ -33,7 +37,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +60,8 @@ class SweepSpec:
         seed: the first env seed (held-out seeds: training data uses SeedSequence-derived seeds).
         steps: control steps per episode.
         env_kwargs: env options replacing the models' own (e.g. {"num_objects": 6}).
+        settings: ControlSettings fields for every episode (weights, obstacle margin and spacing), all but
+            horizon, time_limit and steps; the rest keep their defaults.
         bounds: MILP bound mode; None: each MILP planner's default.
         device: "auto", "cpu" or "cuda": where the sampling planners run (the MILP's on the CPU).
         samples: K of the sampling planners (gd: starts); None: the device's default
@@ -64,7 +70,7 @@ class SweepSpec:
 
     Raises:
         MPCError: from `load`, for a spec that is not valid JSON or names unknown planners, models,
-            or non-positive counts and budgets, or an unknown device.
+            settings, or non-positive counts and budgets, or an unknown device.
     """
 
     models: dict[str, str]
@@ -75,6 +81,7 @@ class SweepSpec:
     seed: int = 5000
     steps: int = 30
     env_kwargs: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
     bounds: str | None = None
     device: str = "auto"
     samples: int | None = None
@@ -84,6 +91,7 @@ class SweepSpec:
     def load(path: Path) -> SweepSpec:
         """Read and check a spec file; model paths become relative to its folder."""
         from dynamics.device import DEVICE_CHOICES
+        from mpc.control.task import ControlSettings
         from mpc.planners import PLANNER_NAMES
 
         try:
@@ -110,6 +118,18 @@ class SweepSpec:
                 f"sweep spec {path}: runs, time_limits and horizons must be non-empty, and every "
                 "budget, horizon, episode and step count positive and finite"
             )
+        settable = {f.name for f in fields(ControlSettings)} - {"horizon", "time_limit", "steps"}
+        if not isinstance(spec.settings, dict) or not all(
+            key in settable
+            and isinstance(value, (int, float))
+            and np.isfinite(value)
+            and (value > 0 if key == "obstacle_spacing" else value >= 0)
+            for key, value in spec.settings.items()
+        ):
+            raise MPCError(
+                f"sweep spec {path}: settings {spec.settings!r} must map fields of {', '.join(sorted(settable))} "
+                "to non-negative numbers (obstacle_spacing positive)"
+            )
         if spec.device not in DEVICE_CHOICES:
             raise MPCError(f"sweep spec {path}: device {spec.device!r} is not one of {', '.join(DEVICE_CHOICES)}")
         for name in ("samples", "tasks_per_gpu"):
@@ -135,6 +155,7 @@ class SweepSpec:
                 "seed": self.seed + episode,
                 "steps": self.steps,
                 "env_kwargs": self.env_kwargs,
+                "settings": self.settings,
                 "bounds": self.bounds,
                 "device": self.task_device(planner),
                 "samples": self.samples,
@@ -164,8 +185,8 @@ def run_episode_task(task: dict) -> dict:
     The record holds the task, the initial and final task cost, success, the cost curve, every
     step's planning time and status, the counts of fallbacks and budget overruns, whether the episode
     had obstacles, and the counts of steps with a collision in the simulator and of plans predicting one.
-    A task without "device" or "samples" (one recorded before they existed) runs on the CPU with the
-    default samples.
+    A task without "device", "samples" or "settings" (one recorded before they existed) runs on the CPU with
+    the default samples and settings.
     """
     import torch
 
@@ -187,7 +208,9 @@ def run_episode_task(task: dict) -> dict:
         device=device,
         samples=task.get("samples"),
     )
-    settings = ControlSettings(horizon=task["horizon"], time_limit=task["time_limit"], steps=task["steps"])
+    settings = ControlSettings(
+        horizon=task["horizon"], time_limit=task["time_limit"], steps=task["steps"], **task.get("settings", {})
+    )
     episode = run_closed_loop(
         planner,
         metadata,
@@ -227,9 +250,9 @@ def _checkpoint(path: str):
 
 
 def task_key(task: dict) -> str:
-    """A task's identity in a results file; a task recorded before "device" and "samples" existed ran on the
-    CPU with the default samples, and matches the task that says so."""
-    return json.dumps({"device": "cpu", "samples": None, **task}, sort_keys=True)
+    """A task's identity in a results file; a task recorded before "device", "samples" and "settings" existed
+    ran on the CPU with the default samples and settings, and matches the task that says so."""
+    return json.dumps({"device": "cpu", "samples": None, "settings": {}, **task}, sort_keys=True)
 
 
 def finished_records(results: Path) -> list[dict]:
