@@ -320,7 +320,7 @@ class ObjectPushingEnv(table.TableEnv):
     def _object_points(self) -> np.ndarray:
         return self.keypoints_at(*self._object.position, self._object.angle)
 
-    def _cost(self, observation: np.ndarray) -> float:
+    def task_cost(self, observation: np.ndarray) -> float:
         """Mean distance (cm) of the object keypoints to the goal keypoints."""
         return float(self._goal_distances(observation).mean())
 

@@ -255,7 +255,7 @@ class RopeShapingEnv(table.TableEnv):
     def _object_points(self) -> np.ndarray:
         return np.array([body.position for body in self._segments])
 
-    def _cost(self, observation: np.ndarray) -> float:
+    def task_cost(self, observation: np.ndarray) -> float:
         """Mean distance (cm) of the particles to their goal positions."""
         return float(self._goal_distances(observation).mean())
 

@@ -215,7 +215,7 @@ class ObjectSortingEnv(table.TableEnv):
     def _object_points(self) -> np.ndarray:
         return np.array([body.position for body in self._objects])
 
-    def _cost(self, observation: np.ndarray) -> float:
+    def task_cost(self, observation: np.ndarray) -> float:
         """Sum over discs of the distance (cm) of the disc centre to its class target."""
         return float(self._goal_distances(observation).sum())
 

@@ -200,7 +200,8 @@ class TableEnv(gymnasium.Env):
       pusher's start (cm), which a sampled task may have to keep clear of;
     - `_start_episode(objects, task)`: keep the objects and the task of the new episode;
     - `_object_points()`: the object part of the observation (cm), any shape (it is flattened);
-    - `_cost(observation)`: the task cost, reward is minus the cost (`_goal_distances` helps);
+    - `task_cost(observation)`: the task cost of an observation, reward is minus the cost (`_goal_distances`
+      helps); public, so that states a model predicts can be priced as the env prices its own;
     - `_draw(draw)`: draw the goal and the objects on the table (PIL ImageDraw, see `pixels`, `draw_disc`);
     - `_info(cost)`: the info dict (default `{"cost": cost}`).
 
@@ -316,7 +317,7 @@ class TableEnv(gymnasium.Env):
         self._pusher = add_pusher(space, pusher)
         self._start_episode(objects, task)
         observation = self._observation()
-        return observation, self._info(self._cost(observation))
+        return observation, self._info(self.task_cost(observation))
 
     def step(self, action):
         """Move the pusher by `action` (cm, clipped to [-2.5, 2.5]) over 0.1 s, then let the objects settle.
@@ -333,7 +334,7 @@ class TableEnv(gymnasium.Env):
             raise gymnasium.error.ResetNeeded("call reset() before step()")
         move_pusher(self._space, self._pusher, action)
         observation = self._observation()
-        cost = self._cost(observation)
+        cost = self.task_cost(observation)
         return observation, -cost, False, False, self._info(cost)
 
     def render(self) -> np.ndarray | None:
@@ -398,7 +399,7 @@ class TableEnv(gymnasium.Env):
     def _object_points(self) -> np.ndarray:
         raise NotImplementedError
 
-    def _cost(self, observation: np.ndarray) -> float:
+    def task_cost(self, observation: np.ndarray) -> float:
         raise NotImplementedError
 
     def _draw(self, draw: ImageDraw.ImageDraw) -> None:

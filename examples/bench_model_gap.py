@@ -14,7 +14,13 @@ the object at rest in the pose its keypoints give), and both trajectories are pr
 - realised: the cost of the states the simulator gives for the same actions.
 
 A planner that exploits the model's error finds plans whose planned cost is low and whose realised cost is
-not: its realised / planned ratio is the larger. Planners are named as in bench_planners.py, variants
+not: its realised / planned ratio is the larger.
+
+`--world model` runs the same closed loop with the model as the world: every step's next state is the
+model's prediction (`ModelWorld`, priced by the env's own `task_cost`), the env only gives the episode's
+start and goal. Nothing is left of the model's error (realised = planned up to float32 rounding), so the
+final costs compare the planners as optimisers alone, in closed loop: what an exact planner gains where the
+model were right. Planners are named as in bench_planners.py, variants
 included (e.g. `milp+ranges`: the MILP's neuron bounds cut to the model's recorded data ranges).
 
 Reported per planner: the final task cost (median), the sums of planned and realised cost over all steps
@@ -38,6 +44,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import gymnasium  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -47,12 +54,35 @@ from bench_planners import planner_options, planner_spec  # noqa: E402  (planner
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
-def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
-    """One closed-loop episode (`mpc.control.runner.run_episode`); every step's plan also replayed open loop in a
-    twin env."""
-    import gymnasium
+class ModelWorld(gymnasium.Wrapper):
+    """An env whose transitions are a dynamics model's predictions: reset is the wrapped env's (its start
+    state, goal and task cost), every step the model's next state from the current one (float32, as the
+    model's own calls), priced by the env's `task_cost`.
 
+    Shapes: observations (n,), actions (m,), as the wrapped env's.
+    """
+
+    def __init__(self, env: gymnasium.Env, model: torch.nn.Module):
+        super().__init__(env)
+        self.model, self.state = model, None
+
+    def reset(self, **kwargs):
+        self.state, info = self.env.reset(**kwargs)
+        return self.state, info
+
+    def step(self, action):
+        with torch.no_grad():
+            predicted = self.model(torch.as_tensor(self.state)[None], torch.as_tensor(action)[None])[0]
+        self.state = predicted.numpy()
+        cost = self.env.unwrapped.task_cost(self.state)
+        return self.state, -cost, False, False, {"cost": cost}
+
+
+def episode(checkpoint, planner_name: str, settings, seed: int, world: str = "simulator") -> dict:
+    """One closed-loop episode (`mpc.control.runner.run_episode`); every step's plan also replayed open loop in a
+    twin env, or by the model where the model is the world (`ModelWorld`)."""
     import envs  # noqa: F401  (registers the environments)
+    from dynamics.evaluate import rollout
     from mpc.control.controller import RecedingHorizonController
     from mpc.control.runner import run_episode
     from mpc.control.task import control_task
@@ -65,12 +95,17 @@ def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
         def act(self, state, goal):
             action, record = super().act(state, goal)
             plan = self.previous
-            replayed, _ = twin.reset(seed=seed, options={"state": state, "goal": env.unwrapped.goal})
-            realised = [replayed.astype(np.float64)]
-            for planned_action in plan.actions:
-                replayed, *_ = twin.step(planned_action.astype(np.float32))
-                realised.append(replayed.astype(np.float64))
-            realised = np.array(realised)
+            if world == "model":
+                with torch.no_grad():
+                    start, actions = torch.as_tensor(state).float(), torch.as_tensor(plan.actions)[None].float()
+                    realised = rollout(checkpoint.model, start, actions)[0].double().numpy()
+            else:
+                replayed, _ = twin.reset(seed=seed, options={"state": state, "goal": env.unwrapped.goal})
+                realised = [replayed.astype(np.float64)]
+                for planned_action in plan.actions:
+                    replayed, *_ = twin.step(planned_action.astype(np.float32))
+                    realised.append(replayed.astype(np.float64))
+                realised = np.array(realised)
             cost = trajectory_cost(
                 self.task.problem(state, goal), torch.as_tensor(realised)[None], torch.as_tensor(plan.actions)[None]
             )
@@ -92,6 +127,8 @@ def episode(checkpoint, planner_name: str, settings, seed: int) -> dict:
         planner, control_task(checkpoint.metadata, settings), make_fallback_planner(checkpoint.model, seed)
     )
     env, twin = (gymnasium.make(checkpoint.metadata["env_id"]) for _ in range(2))
+    if world == "model":
+        env = ModelWorld(env, checkpoint.model)
     steps: list[dict] = []
     result = run_episode(env, controller, seed, settings.steps, settings=settings)
     env.close()
@@ -165,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         help="L1 cost per action unit (cm) in the plans' cost, the realised cost's too (default: %(default)s)",
     )
     parser.add_argument(
+        "--world",
+        choices=("simulator", "model"),
+        default="simulator",
+        help="what the closed loop controls: the simulator or the model itself (ModelWorld; default: %(default)s)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("runs/bench_model_gap"),
@@ -177,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         horizon=args.horizon, time_limit=args.budget, steps=args.steps, action_weight=args.action_weight
     )
     episodes = [
-        episode(checkpoint, name, settings, args.seed + index)
+        episode(checkpoint, name, settings, args.seed + index, args.world)
         for index in range(args.episodes)
         for name in args.planners
     ]

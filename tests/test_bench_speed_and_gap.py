@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import types
 from pathlib import Path
 
+import gymnasium
+import numpy as np
 import pytest
 import torch
 
@@ -50,12 +53,13 @@ def test_the_model_gap_table_counts_episodes_whose_plans_promise_more():
     bench = load_script("bench_model_gap")
 
     def run(planner, seed, realised):
-        step = {"planned": 10.0, "realised": realised, "one_step_error": 0.1, "horizon_error": 0.2}
+        step = {"planned": 10.0, "realised": realised, "one_step_error": 0.1, "horizon_error": 0.2, "at_bound": 0.25}
         return {"planner": planner, "seed": seed, "final_cost": 1.0, "steps": [step, step]}
 
     episodes = [run("milp", 0, 15.0), run("mppi", 0, 12.0), run("milp", 1, 11.0), run("mppi", 1, 13.0)]
     text = bench.table(episodes)
     assert "| milp | 2 | 1.00 | 40 | 52 | 1.300 |" in text and "| mppi | 2 | 1.00 | 40 | 50 | 1.250 |" in text
+    assert text.count("| 0.25 |") == 2
     assert "milp's realised / planned above mppi's in 1 of 2 episodes" in text
 
 
@@ -72,3 +76,30 @@ def test_the_model_gap_benchmark_replays_every_plan(tmp_path):
             assert step["planned"] > 0 and step["realised"] > 0
             assert 0 <= step["one_step_error"] <= step["horizon_error"] * 9  # the horizon mean includes step 1
     assert "realised / planned above" in (tmp_path / "bench_model_gap.md").read_text()
+
+
+def test_actions_at_the_box_bounds_are_counted_per_entry():
+    bench = load_script("bench_model_gap")
+    task = types.SimpleNamespace(action_low=np.array([-2.5, -1.0]), action_high=np.array([2.5, 1.0]))
+    actions = np.array([[2.5, 0.0], [-2.46, 0.985], [0.0, -0.97]])  # 2.46 is 0.8% of the width from -2.5
+    assert bench.at_bound(actions, task) == pytest.approx(3 / 6)
+
+
+def test_the_model_world_steps_by_the_model_and_its_plans_realise_what_they_promise(tmp_path):
+    bench = load_script("bench_model_gap")
+    checkpoint = load_checkpoint(EXAMPLES / "checkpoints" / "pushing_sparse.pt")
+    world = bench.ModelWorld(gymnasium.make(checkpoint.metadata["env_id"]), checkpoint.model)
+    state, _ = world.reset(seed=3)
+    action = np.array([1.0, -2.0], dtype=np.float32)
+    following, reward, *_, info = world.step(action)
+    with torch.no_grad():
+        expected = checkpoint.model(torch.as_tensor(state)[None], torch.as_tensor(action)[None])[0].numpy()
+    np.testing.assert_array_equal(following, expected)
+    assert info["cost"] == world.unwrapped.task_cost(expected) == -reward
+    arguments = ["--model", str(EXAMPLES / "checkpoints" / "pushing_sparse.pt"), "--planners", "milp", "mppi"]
+    arguments += ["--world", "model", "--episodes", "1", "--steps", "2", "--budget", "0.1", "--out", str(tmp_path)]
+    assert bench.main(arguments) == 0
+    for run in json.loads((tmp_path / "bench_model_gap.json").read_text())["episodes"]:
+        for step in run["steps"]:
+            assert step["realised"] == pytest.approx(step["planned"], rel=1e-4)
+            assert step["horizon_error"] < 1e-3
