@@ -13,7 +13,7 @@ from dynamics.cli import add_device_argument
 from envs.arguments import count, non_negative_int, non_negative_number, positive_number, probability
 from envs.cli import parse_env_kwargs
 from envs.files import check_directory, check_outputs
-from mpc.control.aggregation import COLLECTION_PLANNERS
+from mpc.control.aggregation import COLLECTION_PLANNERS, ControllerPolicy
 from mpc.control.task import ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
@@ -135,8 +135,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="collect transitions with a controller on a model in the loop (data aggregation)",
         description="Roll out the model's env with a receding-horizon controller on the model (mixed with the env's "
         "exploration policy) and save the transitions, to train on together with the exploration data "
-        "(`sparsedyn train EXPLORATION.npz ONPOLICY.npz ...`). The controller runs a fixed number of "
-        "iterations per step, so a seeded collection is reproducible.",
+        "(`sparsedyn train EXPLORATION.npz ONPOLICY.npz ...`). A sampling controller runs a fixed number of "
+        "iterations per step, so a seeded collection is reproducible; the MILP controller (--planner milp) plans to "
+        "--time-limit seconds per step, so its collection is not.",
     )
     onpolicy.add_argument("model", type=Path, help="checkpoint the controller plans on")
     onpolicy.add_argument("--episodes", type=count, default=100, help="number of episodes (default: 100)")
@@ -145,7 +146,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     onpolicy.add_argument("--out", type=Path, required=True, help="output .npz file")
     onpolicy.add_argument("--planner", choices=COLLECTION_PLANNERS, default="mppi")
     onpolicy.add_argument("--horizon", type=count, default=8, help="planning horizon in steps (default: 8)")
-    onpolicy.add_argument("--iterations", type=count, default=8, help="planner iterations per step (default: 8)")
+    onpolicy.add_argument(
+        "--iterations", type=count, default=8, help="sampling planner's iterations per step (default: 8)"
+    )
+    onpolicy.add_argument(
+        "--time-limit",
+        type=positive_number,
+        default=ControllerPolicy.time_limit,
+        help="the milp planner's seconds per step (default: %(default)s)",
+    )
     onpolicy.add_argument(
         "--explore",
         type=probability,
@@ -361,13 +370,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_collect_onpolicy(args: argparse.Namespace) -> int:
     from envs.collect import collect_transitions
-    from mpc.control.aggregation import ControllerPolicy
 
     check_outputs({"--out": args.out}, {"MODEL": args.model}, MPCError)
     checkpoint = load_model(args.model, args.horizon)
     metadata = checkpoint.metadata
     env_kwargs = {**metadata["env_kwargs"], **(parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})}
-    policy = ControllerPolicy(str(args.model.resolve()), args.planner, args.horizon, args.iterations, args.explore)
+    policy = ControllerPolicy(
+        str(args.model.resolve()), args.planner, args.horizon, args.iterations, args.explore, args.time_limit
+    )
     transitions = collect_transitions(
         metadata["env_id"],
         args.episodes,

@@ -324,3 +324,16 @@ def test_collect_onpolicy_writes_reproducible_controller_data(tmp_path, capsys):
         np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
     assert "controller (mppi" in capsys.readouterr().out
     assert main(["collect-onpolicy", str(checkpoint), "--explore", "1.5", "--out", str(tmp_path / "c.npz")]) == 2
+
+
+def test_collect_onpolicy_with_the_milp_controller_plans_to_its_time_limit(tmp_path, capsys):
+    checkpoint = Path(__file__).resolve().parent.parent / "examples" / "checkpoints" / "pushing_sparse.pt"
+    out = tmp_path / "milp.npz"
+    arguments = ["collect-onpolicy", str(checkpoint), "--planner", "milp", "--time-limit", "0.05", "--explore", "0"]
+    assert main([*arguments, "--episodes", "1", "--steps", "3", "--out", str(out), "--no-progress"]) == 0
+    data = load_transitions(out)
+    assert len(data) == 3 and data.metadata["exploration"] == "controller (milp, H=8, 0.05 s, explore 0)"
+    assert np.all(np.abs(data.actions) <= 2.5)
+    explored = collect_transitions(ENV_ID, episodes=1, steps=3, seed=1)  # the exploration policy's own actions
+    assert not np.array_equal(data.actions, explored.actions)
+    assert main([*arguments, "--time-limit", "0", "--out", str(tmp_path / "c.npz")]) == 2  # the last one counts

@@ -9,7 +9,10 @@ policy for an action (so that its pushes keep going) and, with probability `expl
 otherwise it takes the receding-horizon controller's action on the model.
 
 The controller is a sampling planner with a fixed number of iterations per step, not a wall-clock
-budget, so that a seeded collection is reproducible bit for bit like any other.
+budget, so that a seeded collection is reproducible bit for bit like any other; or the anytime MILP
+planner ("milp"), which plans to a wall-clock budget per step (`time_limit`): its data are where the exact
+planner goes, the states and actions on which it would exploit the model's error (docs/models.md), and
+a collection with it is not reproducible bit for bit.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COLLECTION_PLANNERS = ("mppi", "cem", "random")
+COLLECTION_PLANNERS = ("mppi", "cem", "random", "milp")
 _CHECKPOINTS: dict = {}
 
 
@@ -29,10 +32,12 @@ class ControllerPolicy:
 
     Args:
         checkpoint: path of the model the controller plans on (a `sparsedyn train` checkpoint).
-        planner: the sampling planner ("mppi", "cem" or "random").
+        planner: the sampling planner ("mppi", "cem" or "random"), or "milp" (mpc.milp.anytime).
         horizon: planning horizon in control steps.
-        iterations: the planner's iterations per control step (its budget).
+        iterations: a sampling planner's iterations per control step (its budget).
         explore: probability that a step takes the exploration policy's action instead.
+        time_limit: the MILP planner's budget per control step, in seconds (a sampling planner's is
+            `iterations`).
 
     Picklable (collection runs in worker processes); each worker loads the checkpoint once.
     """
@@ -42,11 +47,13 @@ class ControllerPolicy:
     horizon: int = 8
     iterations: int = 8
     explore: float = 0.3
+    time_limit: float = 0.2
 
     @property
     def name(self) -> str:
         """How the data was collected (the file's metadata "exploration")."""
-        return f"controller ({self.planner}, H={self.horizon}, {self.iterations} iterations, explore {self.explore:g})"
+        budget = f"{self.time_limit:g} s" if self.planner == "milp" else f"{self.iterations} iterations"
+        return f"controller ({self.planner}, H={self.horizon}, {budget}, explore {self.explore:g})"
 
     def __call__(self, env, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
         """The policy of one episode, made after the env's reset (its goal is set)."""
@@ -55,16 +62,24 @@ class ControllerPolicy:
         from envs.exploration import exploration_policy
         from mpc.control.controller import RecedingHorizonController
         from mpc.control.task import ControlSettings, control_task, goal_features
+        from mpc.planners import make_fallback_planner, make_planner
         from mpc.sampling.cem import CEMPlanner
         from mpc.sampling.mppi import MPPIPlanner
         from mpc.sampling.random_shooting import RandomShootingPlanner
 
         torch.set_num_threads(1)
-        model = _model(self.checkpoint)
-        task = control_task(env.unwrapped.dataset_metadata(), ControlSettings(horizon=self.horizon, time_limit=1e6))
-        planner_class = {"mppi": MPPIPlanner, "cem": CEMPlanner, "random": RandomShootingPlanner}[self.planner]
-        planner = planner_class(model, seed=int(rng.integers(2**31)), max_iterations=self.iterations)
-        controller = RecedingHorizonController(planner, task)
+        model, seed = _model(self.checkpoint), int(rng.integers(2**31))
+        metadata = env.unwrapped.dataset_metadata()
+        if self.planner == "milp":
+            task = control_task(metadata, ControlSettings(horizon=self.horizon, time_limit=self.time_limit))
+            controller = RecedingHorizonController(
+                make_planner("milp", model, seed=seed), task, make_fallback_planner(model, seed)
+            )
+        else:
+            task = control_task(metadata, ControlSettings(horizon=self.horizon, time_limit=1e6))
+            planner_class = {"mppi": MPPIPlanner, "cem": CEMPlanner, "random": RandomShootingPlanner}[self.planner]
+            planner = planner_class(model, seed=seed, max_iterations=self.iterations)
+            controller = RecedingHorizonController(planner, task)
         goal = goal_features(task, env.unwrapped.goal)
         exploration = exploration_policy(env.spec.id)(env, rng)
 
