@@ -78,11 +78,12 @@ class ModelWorld(gymnasium.Wrapper):
         return self.state, -cost, False, False, {"cost": cost}
 
 
-def episode(checkpoint, planner_name: str, settings, seed: int, world: str = "simulator") -> dict:
+def episode(checkpoint, metadata: dict, planner_name: str, settings, seed: int, world: str = "simulator") -> dict:
     """One closed-loop episode (`mpc.control.runner.run_episode`); every step's plan also replayed open loop in a
     twin env, or by the model where the model is the world (`ModelWorld`)."""
     import envs  # noqa: F401  (registers the environments)
     from dynamics.evaluate import rollout
+    from envs.collect import make_env
     from mpc.control.controller import RecedingHorizonController
     from mpc.control.runner import run_episode
     from mpc.control.task import control_task
@@ -121,12 +122,12 @@ def episode(checkpoint, planner_name: str, settings, seed: int, world: str = "si
             return action, record
 
     name, options = planner_options(planner_name)
-    num_objects = graph_objects(checkpoint.metadata)  # a graph model's MILP: on the env's objects
+    num_objects = graph_objects(metadata)  # a graph model's MILP: on the env's objects
     planner = make_planner(name, checkpoint.model, seed=seed, num_objects=num_objects, **options)
     controller = ReplayingController(
-        planner, control_task(checkpoint.metadata, settings), make_fallback_planner(checkpoint.model, seed)
+        planner, control_task(metadata, settings), make_fallback_planner(checkpoint.model, seed)
     )
-    env, twin = (gymnasium.make(checkpoint.metadata["env_id"]) for _ in range(2))
+    env, twin = (make_env(metadata["env_id"], metadata["env_kwargs"], max_episode_steps=None) for _ in range(2))
     if world == "model":
         env = ModelWorld(env, checkpoint.model)
     steps: list[dict] = []
@@ -174,6 +175,8 @@ def table(episodes: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from dynamics.checkpoint import load_checkpoint
+    from envs.cli import parse_env_kwargs
+    from mpc.control.runner import env_metadata
     from mpc.control.task import ControlSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -202,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         help="L1 cost per action unit (cm) in the plans' cost, the realised cost's too (default: %(default)s)",
     )
     parser.add_argument(
+        "--env-kwargs",
+        metavar="JSON",
+        help="env options replacing the model's, e.g. '{\"obstacles\": 2}' (default: the model's env)",
+    )
+    parser.add_argument(
         "--world",
         choices=("simulator", "model"),
         default="simulator",
@@ -216,11 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
+    metadata = env_metadata(checkpoint.metadata, parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})
     settings = ControlSettings(
         horizon=args.horizon, time_limit=args.budget, steps=args.steps, action_weight=args.action_weight
     )
     episodes = [
-        episode(checkpoint, name, settings, args.seed + index, args.world)
+        episode(checkpoint, metadata, name, settings, args.seed + index, args.world)
         for index in range(args.episodes)
         for name in args.planners
     ]
