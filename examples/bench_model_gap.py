@@ -29,7 +29,11 @@ one step and over the horizon), in state units, and the fraction of planned acti
 box's bounds (within 1% of its width); and per episode, in how many the first planner's
 realised / planned ratio is above each other planner's.
 
-Writes OUT/bench_model_gap.json (every step's figures and the settings) and OUT/bench_model_gap.md (the
+`--env-kwargs` runs another form of the model's env (e.g. `'{"obstacles": 2}'`: the task keeps out of the
+episode's obstacles as `sparsedyn control` does).
+
+Writes OUT/bench_model_gap.json (the settings; per episode the final cost, success, the number of obstacles,
+the steps with a collision in the simulator, and every step's figures) and OUT/bench_model_gap.md (the
 table, also printed).
 """
 
@@ -134,7 +138,15 @@ def episode(checkpoint, metadata: dict, planner_name: str, settings, seed: int, 
     result = run_episode(env, controller, seed, settings.steps, settings=settings)
     env.close()
     twin.close()
-    return {"planner": planner_name, "seed": seed, "final_cost": result["final_cost"], "steps": steps}
+    return {
+        "planner": planner_name,
+        "seed": seed,
+        "final_cost": result["final_cost"],
+        "success": result["success"],
+        "obstacles": len(result.get("obstacles", [])),
+        "collision_steps": result["collision_steps"],
+        "steps": steps,
+    }
 
 
 def at_bound(actions: np.ndarray, task) -> float:

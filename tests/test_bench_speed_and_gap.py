@@ -103,3 +103,12 @@ def test_the_model_world_steps_by_the_model_and_its_plans_realise_what_they_prom
         for step in run["steps"]:
             assert step["realised"] == pytest.approx(step["planned"], rel=1e-4)
             assert step["horizon_error"] < 1e-3
+
+
+def test_the_model_gap_benchmark_takes_env_options(tmp_path):
+    bench = load_script("bench_model_gap")
+    arguments = ["--model", str(EXAMPLES / "checkpoints" / "pushing_sparse.pt"), "--planners", "mppi"]
+    arguments += ["--env-kwargs", '{"obstacles": 1}', "--episodes", "1", "--steps", "2", "--budget", "0.05"]
+    assert bench.main([*arguments, "--out", str(tmp_path)]) == 0
+    (run,) = json.loads((tmp_path / "bench_model_gap.json").read_text())["episodes"]
+    assert run["obstacles"] == 1 and run["collision_steps"] in (0, 1, 2) and isinstance(run["success"], bool)
