@@ -18,7 +18,7 @@ not: its realised / planned ratio is the larger.
 
 `--world model` runs the same closed loop with the model as the world: every step's next state is the
 model's prediction (`ModelWorld`, priced by the env's own `task_cost`), the env only gives the episode's
-start and goal. Nothing is left of the model's error (realised = planned up to float32 rounding), so the
+start, goal and obstacles. Nothing is left of the model's error (realised = planned up to float32 rounding), so the
 final costs compare the planners as optimisers alone, in closed loop: what an exact planner gains where the
 model were right. Planners are named as in bench_planners.py, variants
 included (e.g. `milp+ranges`: the MILP's neuron bounds cut to the model's recorded data ranges).
@@ -27,7 +27,8 @@ Reported per planner: the final task cost (median), the sums of planned and real
 and their ratio, the median per-step ratio, the mean absolute error of the predicted states (after
 one step and over the horizon), in state units, and the fraction of planned action entries at the action
 box's bounds (within 1% of its width); and per episode, in how many the first planner's
-realised / planned ratio is above each other planner's.
+realised / planned ratio is above each other planner's (in the model world both are 1 up to rounding, and
+this count is noise) and its final cost below.
 
 `--env-kwargs` runs another form of the model's env (e.g. `'{"obstacles": 2}'`: the task keeps out of the
 episode's obstacles as `sparsedyn control` does).
@@ -68,10 +69,11 @@ class ModelWorld(gymnasium.Wrapper):
 
     def __init__(self, env: gymnasium.Env, model: torch.nn.Module):
         super().__init__(env)
-        self.model, self.state = model, None
+        self.model, self.state, self.obstacles = model, None, None
 
     def reset(self, **kwargs):
         self.state, info = self.env.reset(**kwargs)
+        self.obstacles = info.get("obstacles")
         return self.state, info
 
     def step(self, action):
@@ -79,7 +81,8 @@ class ModelWorld(gymnasium.Wrapper):
             predicted = self.model(torch.as_tensor(self.state)[None], torch.as_tensor(action)[None])[0]
         self.state = predicted.numpy()
         cost = self.env.unwrapped.task_cost(self.state)
-        return self.state, -cost, False, False, {"cost": cost}
+        info = {"cost": cost} if self.obstacles is None else {"cost": cost, "obstacles": self.obstacles}
+        return self.state, -cost, False, False, info
 
 
 def episode(checkpoint, metadata: dict, planner_name: str, settings, seed: int, world: str = "simulator") -> dict:
@@ -179,9 +182,12 @@ def table(episodes: list[dict]) -> str:
         for run in episodes
     }
     seeds = sorted({run["seed"] for run in episodes})
-    for other in names[1:]:  # per episode: the first planner's realised / planned against each other's
+    finals = {(run["planner"], run["seed"]): run["final_cost"] for run in episodes}
+    for other in names[1:]:  # per episode: the first planner's realised / planned and final cost against each other's
         above = sum(ratios[names[0], seed] > ratios[other, seed] for seed in seeds)
+        lower = sum(finals[names[0], seed] < finals[other, seed] for seed in seeds)
         lines.append(f"\n{names[0]}'s realised / planned above {other}'s in {above} of {len(seeds)} episodes")
+        lines.append(f"{names[0]}'s final cost below {other}'s in {lower} of {len(seeds)} episodes")
     return "\n".join(lines)
 
 

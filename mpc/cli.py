@@ -144,16 +144,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     onpolicy.add_argument("--steps", type=count, default=50, help="steps per episode (default: 50)")
     onpolicy.add_argument("--seed", type=non_negative_int, default=1, help="base seed (default: 1)")
     onpolicy.add_argument("--out", type=Path, required=True, help="output .npz file")
-    onpolicy.add_argument("--planner", choices=COLLECTION_PLANNERS, default="mppi")
+    onpolicy.add_argument(
+        "--planner",
+        choices=COLLECTION_PLANNERS,
+        default="mppi",
+        help="the controller: a sampling planner (runs --iterations per step) or milp (plans --time-limit seconds "
+        "per step) (default: %(default)s)",
+    )
     onpolicy.add_argument("--horizon", type=count, default=8, help="planning horizon in steps (default: 8)")
     onpolicy.add_argument(
-        "--iterations", type=count, default=8, help="sampling planner's iterations per step (default: 8)"
+        "--iterations",
+        type=count,
+        default=8,
+        help="a sampling planner's iterations per step; milp ignores it (default: %(default)s)",
     )
     onpolicy.add_argument(
         "--time-limit",
         type=positive_number,
         default=ControllerPolicy.time_limit,
-        help="the milp planner's seconds per step (default: %(default)s)",
+        help="the milp planner's seconds per step; the sampling planners ignore it (default: %(default)s)",
     )
     onpolicy.add_argument(
         "--explore",

@@ -61,6 +61,7 @@ def test_the_model_gap_table_counts_episodes_whose_plans_promise_more():
     assert "| milp | 2 | 1.00 | 40 | 52 | 1.300 |" in text and "| mppi | 2 | 1.00 | 40 | 50 | 1.250 |" in text
     assert text.count("| 0.25 |") == 2
     assert "milp's realised / planned above mppi's in 1 of 2 episodes" in text
+    assert "milp's final cost below mppi's in 0 of 2 episodes" in text  # all final costs equal
 
 
 def test_the_model_gap_benchmark_replays_every_plan(tmp_path):
@@ -109,6 +110,7 @@ def test_the_model_gap_benchmark_takes_env_options(tmp_path):
     bench = load_script("bench_model_gap")
     arguments = ["--model", str(EXAMPLES / "checkpoints" / "pushing_sparse.pt"), "--planners", "mppi"]
     arguments += ["--env-kwargs", '{"obstacles": 1}', "--episodes", "1", "--steps", "2", "--budget", "0.05"]
-    assert bench.main([*arguments, "--out", str(tmp_path)]) == 0
-    (run,) = json.loads((tmp_path / "bench_model_gap.json").read_text())["episodes"]
-    assert run["obstacles"] == 1 and run["collision_steps"] in (0, 1, 2) and isinstance(run["success"], bool)
+    for world in ("simulator", "model"):
+        assert bench.main([*arguments, "--world", world, "--out", str(tmp_path / world)]) == 0
+        (run,) = json.loads((tmp_path / world / "bench_model_gap.json").read_text())["episodes"]
+        assert run["obstacles"] == 1 and run["collision_steps"] in (0, 1, 2) and isinstance(run["success"], bool)

@@ -62,14 +62,20 @@ def test_spec_expands_to_one_task_per_episode_and_refuses_mistakes(tmp_path):
         {"horizons": []},
         {"episodes": -1},
         {"unknown": 1},
-        {"settings": {"horizon": 4}},
-        {"settings": {"action_wieght": 0.1}},
-        {"settings": {"obstacle_margin": -1}},
-        {"settings": {"obstacle_spacing": 0}},
-        {"settings": [0.1]},
     ):
         with pytest.raises(MPCError):
             SweepSpec.load(write_spec(tmp_path, **mistake))
+    for settings, message in (
+        ({"horizon": 4}, "'horizon' is not one of .* own key"),
+        ({"action_wieght": 0.1}, "'action_wieght' is not one of action_weight, obstacle_margin"),
+        ({"obstacle_margin": -1}, "obstacle_margin must be a non-negative number, got -1"),
+        ({"obstacle_spacing": 0}, "obstacle_spacing must be a positive number"),
+        ({"action_weight": "0.1"}, "action_weight must be"),
+        ({"action_weight": True}, "action_weight must be"),
+        ([0.1], "must be a JSON object"),
+    ):
+        with pytest.raises(MPCError, match=message):
+            SweepSpec.load(write_spec(tmp_path, settings=settings))
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(MPCError, match="cannot read"):
         SweepSpec.load(tmp_path / "bad.json")

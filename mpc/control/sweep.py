@@ -119,17 +119,22 @@ class SweepSpec:
                 "budget, horizon, episode and step count positive and finite"
             )
         settable = {f.name for f in fields(ControlSettings)} - {"horizon", "time_limit", "steps"}
-        if not isinstance(spec.settings, dict) or not all(
-            key in settable
-            and isinstance(value, (int, float))
-            and np.isfinite(value)
-            and (value > 0 if key == "obstacle_spacing" else value >= 0)
-            for key, value in spec.settings.items()
-        ):
-            raise MPCError(
-                f"sweep spec {path}: settings {spec.settings!r} must map fields of {', '.join(sorted(settable))} "
-                "to non-negative numbers (obstacle_spacing positive)"
-            )
+        if not isinstance(spec.settings, dict):
+            raise MPCError(f"sweep spec {path}: settings must be a JSON object, got {spec.settings!r}")
+        for key, value in spec.settings.items():
+            if key not in settable:
+                raise MPCError(
+                    f"sweep spec {path}: settings key {key!r} is not one of {', '.join(sorted(settable))}"
+                    + (" (the spec has its own key for it)" if key in {"horizon", "time_limit", "steps"} else "")
+                )
+            least = "positive" if key == "obstacle_spacing" else "non-negative"
+            if not (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and np.isfinite(value)
+                and (value > 0 if key == "obstacle_spacing" else value >= 0)
+            ):
+                raise MPCError(f"sweep spec {path}: settings {key} must be a {least} number, got {value!r}")
         if spec.device not in DEVICE_CHOICES:
             raise MPCError(f"sweep spec {path}: device {spec.device!r} is not one of {', '.join(DEVICE_CHOICES)}")
         for name in ("samples", "tasks_per_gpu"):
