@@ -134,13 +134,16 @@ def episode(checkpoint, metadata: dict, planner_name: str, settings, seed: int, 
     controller = ReplayingController(
         planner, control_task(metadata, settings), make_fallback_planner(checkpoint.model, seed)
     )
-    env, twin = (make_env(metadata["env_id"], metadata["env_kwargs"], max_episode_steps=None) for _ in range(2))
-    if world == "model":
+    env = make_env(metadata["env_id"], metadata["env_kwargs"], max_episode_steps=None)
+    if world == "model":  # the plans are replayed by the model itself: no twin
         env = ModelWorld(env, checkpoint.model)
+    else:
+        twin = make_env(metadata["env_id"], metadata["env_kwargs"], max_episode_steps=None)
     steps: list[dict] = []
     result = run_episode(env, controller, seed, settings.steps, settings=settings)
     env.close()
-    twin.close()
+    if world != "model":
+        twin.close()
     return {
         "planner": planner_name,
         "seed": seed,

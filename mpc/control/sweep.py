@@ -118,23 +118,23 @@ class SweepSpec:
                 f"sweep spec {path}: runs, time_limits and horizons must be non-empty, and every "
                 "budget, horizon, episode and step count positive and finite"
             )
-        settable = {f.name for f in fields(ControlSettings)} - {"horizon", "time_limit", "steps"}
+        own_keys = {"horizon", "time_limit", "steps"}  # the spec's own keys set these
+        settable = {f.name for f in fields(ControlSettings)} - own_keys
         if not isinstance(spec.settings, dict):
             raise MPCError(f"sweep spec {path}: settings must be a JSON object, got {spec.settings!r}")
         for key, value in spec.settings.items():
             if key not in settable:
                 raise MPCError(
                     f"sweep spec {path}: settings key {key!r} is not one of {', '.join(sorted(settable))}"
-                    + (" (the spec has its own key for it)" if key in {"horizon", "time_limit", "steps"} else "")
+                    + (" (the spec has its own key for it)" if key in own_keys else "")
                 )
-            least = "positive" if key == "obstacle_spacing" else "non-negative"
-            if not (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and np.isfinite(value)
-                and (value > 0 if key == "obstacle_spacing" else value >= 0)
-            ):
-                raise MPCError(f"sweep spec {path}: settings {key} must be a {least} number, got {value!r}")
+            positive = key == "obstacle_spacing"
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+            if not (is_number and (value > 0 if positive else value >= 0)):
+                raise MPCError(
+                    f"sweep spec {path}: settings {key} must be a {'positive' if positive else 'non-negative'} "
+                    f"number, got {value!r}"
+                )
         if spec.device not in DEVICE_CHOICES:
             raise MPCError(f"sweep spec {path}: device {spec.device!r} is not one of {', '.join(DEVICE_CHOICES)}")
         for name in ("samples", "tasks_per_gpu"):
