@@ -10,7 +10,7 @@ second copy of the env, reset to the step's observation and goal (`reset(options
 the object at rest in the pose its keypoints give), and both trajectories are priced by the same cost
 (`mpc.problem.trajectory_cost`):
 
-- planned: the plan's objective, the cost of the model's predicted states;
+- planned: the cost of the model's predicted states (the plan's objective, but for a disagreement's price);
 - realised: the cost of the states the simulator gives for the same actions.
 
 A planner that exploits the model's error finds plans whose planned cost is low and whose realised cost is
@@ -29,6 +29,10 @@ one step and over the horizon), in state units, and the fraction of planned acti
 box's bounds (within 1% of its width); and per episode, in how many the first planner's
 realised / planned ratio is above each other planner's (in the model world both are 1 up to rounding, and
 this count is noise) and its final cost below.
+
+`--disagreement MODEL2` plans on the pair of models (`dynamics.disagreement.DisagreementDynamics`: the
+first's predictions, paying `--disagreement-weight` per cm of the second's disagreement with them on the goal
+entries); the world, the replay and both costs stay the first model's and the env's.
 
 `--env-kwargs` runs another form of the model's env (e.g. `'{"obstacles": 2}'`: the task keeps out of the
 episode's obstacles as `sparsedyn control` does).
@@ -85,15 +89,20 @@ class ModelWorld(gymnasium.Wrapper):
         return self.state, -cost, False, False, info
 
 
-def episode(checkpoint, metadata: dict, planner_name: str, settings, seed: int, world: str = "simulator") -> dict:
+def episode(
+    checkpoint, metadata: dict, planner_name: str, settings, seed: int, world: str = "simulator", other=None
+) -> dict:
     """One closed-loop episode (`mpc.control.runner.run_episode`); every step's plan also replayed open loop in a
-    twin env, or by the model where the model is the world (`ModelWorld`)."""
+    twin env, or by the model where the model is the world (`ModelWorld`). With `other` (a second checkpoint) the
+    planners plan on the pair's `DisagreementDynamics` with `settings.disagreement_weight`; the world, the replay
+    and the planned and realised costs are the first model's and the env's task alone (`observed_task`)."""
     import envs  # noqa: F401  (registers the environments)
+    from dynamics.disagreement import DisagreementDynamics
     from dynamics.evaluate import rollout
     from envs.collect import make_env
     from mpc.control.controller import RecedingHorizonController
     from mpc.control.runner import run_episode
-    from mpc.control.task import control_task
+    from mpc.control.task import control_task, goal_features, observed_task
     from mpc.planners import graph_objects, make_fallback_planner, make_planner
     from mpc.problem import trajectory_cost
 
@@ -114,15 +123,19 @@ def episode(checkpoint, metadata: dict, planner_name: str, settings, seed: int, 
                     replayed, *_ = twin.step(planned_action.astype(np.float32))
                     realised.append(replayed.astype(np.float64))
                 realised = np.array(realised)
-            cost = trajectory_cost(
-                self.task.problem(state, goal), torch.as_tensor(realised)[None], torch.as_tensor(plan.actions)[None]
+            task = observed_task(self.task)
+            problem = task.problem(state, goal_features(task, env.unwrapped.goal))
+            actions, predicted = torch.as_tensor(plan.actions)[None], plan.states[:, : len(state)]
+            planned, cost = (
+                float(trajectory_cost(problem, torch.as_tensor(states)[None], actions)[0])
+                for states in (predicted, realised)
             )
             steps.append(
                 {
-                    "planned": float(plan.objective),
-                    "realised": float(cost[0]),
-                    "one_step_error": float(np.abs(plan.states[1] - realised[1]).mean()),
-                    "horizon_error": float(np.abs(plan.states - realised).mean()),
+                    "planned": planned,
+                    "realised": cost,
+                    "one_step_error": float(np.abs(predicted[1] - realised[1]).mean()),
+                    "horizon_error": float(np.abs(predicted - realised).mean()),
                     "at_bound": float(at_bound(plan.actions, self.task)),
                 }
             )
@@ -130,10 +143,13 @@ def episode(checkpoint, metadata: dict, planner_name: str, settings, seed: int, 
 
     name, options = planner_options(planner_name)
     num_objects = graph_objects(metadata)  # a graph model's MILP: on the env's objects
-    planner = make_planner(name, checkpoint.model, seed=seed, num_objects=num_objects, **options)
-    controller = ReplayingController(
-        planner, control_task(metadata, settings), make_fallback_planner(checkpoint.model, seed)
+    model = (
+        checkpoint.model
+        if other is None
+        else DisagreementDynamics(checkpoint.model, other.model, metadata["goal_indices"])
     )
+    planner = make_planner(name, model, seed=seed, num_objects=num_objects, **options)
+    controller = ReplayingController(planner, control_task(metadata, settings), make_fallback_planner(model, seed))
     env = make_env(metadata["env_id"], metadata["env_kwargs"], max_episode_steps=None)
     if world == "model":  # the plans are replayed by the model itself: no twin
         env = ModelWorld(env, checkpoint.model)
@@ -226,6 +242,19 @@ def main(argv: list[str] | None = None) -> int:
         help="L1 cost per action unit (cm) in the plans' cost, the realised cost's too (default: %(default)s)",
     )
     parser.add_argument(
+        "--disagreement",
+        type=Path,
+        metavar="MODEL",
+        help="plan on --model and this second model of the same env together, paying --disagreement-weight per "
+        "cm of their disagreement on the goal entries (dynamics.disagreement; MLP models)",
+    )
+    parser.add_argument(
+        "--disagreement-weight",
+        type=float,
+        default=1.0,
+        help="with --disagreement: cost per cm of disagreement, per goal entry and step (default: %(default)s)",
+    )
+    parser.add_argument(
         "--env-kwargs",
         metavar="JSON",
         help="env options replacing the model's, e.g. '{\"obstacles\": 2}' (default: the model's env)",
@@ -246,11 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
     metadata = env_metadata(checkpoint.metadata, parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})
+    other = None if args.disagreement is None else load_checkpoint(args.disagreement)
     settings = ControlSettings(
-        horizon=args.horizon, time_limit=args.budget, steps=args.steps, action_weight=args.action_weight
+        horizon=args.horizon,
+        time_limit=args.budget,
+        steps=args.steps,
+        action_weight=args.action_weight,
+        disagreement_weight=0.0 if other is None else args.disagreement_weight,
     )
     episodes = [
-        episode(checkpoint, metadata, name, settings, args.seed + index, args.world)
+        episode(checkpoint, metadata, name, settings, args.seed + index, args.world, other)
         for index in range(args.episodes)
         for name in args.planners
     ]

@@ -116,6 +116,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="with obstacles: cost per cm of a point's depth, per point and step; all of the sampling planners' "
         "obstacle handling, the MILP's soft band (default: %(default)s)",
     )
+    control.add_argument(
+        "--disagreement",
+        type=Path,
+        metavar="MODEL2",
+        help="plan on MODEL and a second MLP model of the same env together, paying --disagreement-weight per cm of "
+        "their disagreement on the goal entries at every planned step: keeps plans where the models agree "
+        "(dynamics.disagreement; every planner, the MILP exactly, with both models' ReLUs)",
+    )
+    control.add_argument(
+        "--disagreement-weight",
+        type=positive_number,
+        default=1.0,
+        help="with --disagreement: cost per cm of disagreement, per goal entry and step (default: %(default)s)",
+    )
     control.add_argument("--no-progress", action="store_true", help="hide the progress bar (on stderr)")
     control.set_defaults(run=run_control)
 
@@ -234,8 +248,11 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
-    """The ControlSettings of a command's arguments (the obstacle options where the command has them)."""
+    """The ControlSettings of a command's arguments (the obstacle and disagreement options where the command has
+    them)."""
     obstacles = {name: getattr(args, name) for name in ("obstacle_margin", "obstacle_weight") if hasattr(args, name)}
+    if getattr(args, "disagreement", None) is not None:
+        obstacles["disagreement_weight"] = args.disagreement_weight
     return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps, **obstacles)
 
 
@@ -255,7 +272,9 @@ def run_control(args: argparse.Namespace) -> int:
     from mpc.control.results import save_gif, save_json, summary_table, video_format
     from mpc.control.runner import env_metadata, run_closed_loop
 
-    check_outputs({"--out": args.out, "--video": args.video}, {"MODEL": args.model}, MPCError)
+    check_outputs(
+        {"--out": args.out, "--video": args.video}, {"MODEL": args.model, "--disagreement": args.disagreement}, MPCError
+    )
     if args.video is not None:
         video_format(args.video)
     device = planner_device(args.planner, args.device)  # DeviceError before any work
@@ -265,9 +284,20 @@ def run_control(args: argparse.Namespace) -> int:
     if args.env_kwargs is not None:
         metadata = env_metadata(metadata, parse_env_kwargs(args.env_kwargs))
     check_model_fits(checkpoint.model, metadata)
+    model = checkpoint.model
+    if args.disagreement is not None:
+        from dynamics.disagreement import DisagreementDynamics
+
+        other = load_model(args.disagreement, args.horizon)
+        if other.metadata["env_id"] != checkpoint.metadata["env_id"]:
+            raise MPCError(
+                f"--disagreement's model is of {other.metadata['env_id']}, MODEL of {checkpoint.metadata['env_id']}"
+            )
+        check_model_fits(other.model, metadata)
+        model = DisagreementDynamics(checkpoint.model, other.model, metadata["goal_indices"])
     planner = make_planner(
         args.planner,
-        checkpoint.model,
+        model,
         seed=args.seed,
         bounds=args.bounds,
         solver=args.solver,
@@ -286,7 +316,7 @@ def run_control(args: argparse.Namespace) -> int:
         settings,
         args.episodes,
         args.seed,
-        make_fallback_planner(checkpoint.model, args.seed, device),
+        make_fallback_planner(model, args.seed, device),
         frames,
         show_progress=not args.no_progress,
     )
@@ -296,6 +326,7 @@ def run_control(args: argparse.Namespace) -> int:
         "bounds": args.bounds,
         "solver": args.solver,
         "data_ranges": args.data_ranges,
+        "disagreement": None if args.disagreement is None else str(args.disagreement),
         "cut_rounds": args.cut_rounds,
         "highs_options": dict(args.highs_option),
         "env_kwargs": metadata["env_kwargs"],

@@ -185,6 +185,9 @@ class Task:
             20 cm of L1 goal distance at one step, more than cutting through an obstacle can gain);
             non-negative. All of the sampling planners' obstacle handling; for the MILP planners, only
             the soft band's cost (Obstacle).
+        unobserved: state entries of the model that the env does not observe, after its observed ones (e.g.
+            dynamics.disagreement's disagreement of two models), >= 0: `problem` appends as many zeros to the
+            observed state; shapes above count them in n.
 
     A Task is checked when it becomes a problem (`problem`, PlanningProblem.validate).
     """
@@ -202,14 +205,17 @@ class Task:
     time_limit: float = 1.0
     obstacles: tuple[Obstacle, ...] = ()
     obstacle_weight: float = OBSTACLE_WEIGHT
+    unobserved: int = 0
 
     def problem(self, state: np.ndarray, goal: np.ndarray, warm_start: np.ndarray | None = None) -> PlanningProblem:
-        """This task from `state` (n,) toward `goal` (k,), starting from `warm_start` (H, m) if given.
+        """This task from the observed `state` (n - unobserved,) toward `goal` (k,), starting from `warm_start`
+        (H, m) if given; the problem's state is `state` followed by `unobserved` zeros.
 
         Raises:
             ProblemError: see PlanningProblem.
         """
         task = {item.name: getattr(self, item.name) for item in fields(Task)}
+        state = np.concatenate([np.asarray(state, dtype=np.float64).reshape(-1), np.zeros(self.unobserved)])
         return PlanningProblem(state=state, goal=goal, warm_start=warm_start, **task)
 
 
@@ -223,7 +229,8 @@ class PlanningProblem(Task):
         warm_start: an action sequence to start from, shape (H, m); every planner clips it into the
             action box, so plans and objectives stay in the box; None means the centre of the box.
         horizon, action_low, action_high, state_weights, terminal_weights, action_weight, cost_matrix,
-        state_constraints, workspace_low, workspace_high, time_limit, obstacles, obstacle_weight: see Task.
+        state_constraints, workspace_low, workspace_high, time_limit, obstacles, obstacle_weight, unobserved:
+            see Task (`state` holds the unobserved entries).
 
     All arguments are keywords. Inputs are converted to float64 arrays.
 
@@ -297,6 +304,8 @@ class PlanningProblem(Task):
         n, k = self.state_dim, self.feature_dim
         if self.horizon < 1:
             raise ProblemError(f"horizon must be at least 1, got {self.horizon}")
+        if not 0 <= self.unobserved <= n:
+            raise ProblemError(f"unobserved must count 0 to {n} state entries, got {self.unobserved}")
         if self.cost_matrix is not None and (self.cost_matrix.ndim != 2 or self.cost_matrix.shape[1] != n):
             raise ProblemError(f"cost_matrix must be (features, {n})")
         for name in ("goal", "state_weights", "terminal_weights"):

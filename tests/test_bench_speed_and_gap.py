@@ -114,3 +114,18 @@ def test_the_model_gap_benchmark_takes_env_options(tmp_path):
         assert bench.main([*arguments, "--world", world, "--out", str(tmp_path / world)]) == 0
         (run,) = json.loads((tmp_path / world / "bench_model_gap.json").read_text())["episodes"]
         assert run["obstacles"] == 1 and run["collision_steps"] in (0, 1, 2) and isinstance(run["success"], bool)
+
+
+def test_with_a_second_model_the_gap_prices_the_first_model_s_predictions_alone(tmp_path):
+    """In the model world the first model's plans realise what they promise: the disagreement's price is planned
+    with, never counted in the planned cost."""
+    bench = load_script("bench_model_gap")
+    arguments = ["--model", str(EXAMPLES / "checkpoints" / "pushing_sparse.pt"), "--planners", "milp", "mppi"]
+    arguments += ["--disagreement", str(EXAMPLES / "checkpoints" / "pushing_relu32.pt"), "--disagreement-weight", "5"]
+    arguments += ["--world", "model", "--episodes", "1", "--steps", "2", "--budget", "0.2", "--out", str(tmp_path)]
+    assert bench.main(arguments) == 0
+    saved = json.loads((tmp_path / "bench_model_gap.json").read_text())
+    assert saved["settings"]["disagreement_weight"] == 5
+    for run in saved["episodes"]:
+        for step in run["steps"]:
+            assert step["realised"] == pytest.approx(step["planned"], rel=1e-4)

@@ -152,6 +152,26 @@ def test_control_command_errors_are_one_line(tmp_path, metadata, capsys, argumen
     assert code == 1 and message in error and len(error.strip().splitlines()) == 1
 
 
+def test_control_command_plans_on_two_models_with_their_disagreement_priced(tmp_path, metadata, capsys):
+    paths = [tmp_path / "main.pt", tmp_path / "other.pt"]
+    for seed, path in enumerate(paths):
+        save_checkpoint(path, small_model(metadata, seed), metadata, info={})
+    out = tmp_path / "results.json"
+    arguments = ["control", str(paths[0]), "--disagreement", str(paths[1]), "--disagreement-weight", "2"]
+    arguments += ["--horizon", "3", "--episodes", "1", "--steps", "2", "--time-limit", "0.5", "--out", str(out)]
+    assert main([*arguments, "--no-progress"]) == 0
+    results = json.loads(out.read_text())
+    assert results["config"]["disagreement"] == str(paths[1]) and results["config"]["disagreement_weight"] == 2.0
+    (episode,) = results["episodes"]
+    assert len(episode["steps"]) == 2 and not any(step["fallback"] for step in episode["steps"])
+    sorting = gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=2).unwrapped.dataset_metadata(seed=0)
+    save_checkpoint(tmp_path / "sorting.pt", small_model(sorting), sorting, info={})
+    capsys.readouterr()
+    code = main(["control", str(paths[0]), "--disagreement", str(tmp_path / "sorting.pt"), "--out", str(out)])
+    error = capsys.readouterr().err
+    assert code == 1 and "is of sparsedyn/ObjectSorting-v0" in error and len(error.strip().splitlines()) == 1
+
+
 def test_success_is_judged_by_the_env_threshold():
     sorting = gymnasium.make("sparsedyn/ObjectSorting-v0", num_objects=2).unwrapped.dataset_metadata(seed=0)
     model = small_model(sorting)

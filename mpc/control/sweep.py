@@ -18,8 +18,9 @@ A spec is a JSON object (`sparsedyn sweep SPEC.json`):
      "env_kwargs": {}, "settings": {}, "device": "auto", "samples": null, "tasks_per_gpu": 1}
 
 `settings` sets the task's other weights for every episode, as `sparsedyn control`'s options do: any field
-of mpc.control.task.ControlSettings but the three the spec has its own keys for (horizon, time_limit, steps),
-e.g. {"action_weight": 0.1, "obstacle_margin": 2.0, "obstacle_weight": 40}.
+of mpc.control.task.ControlSettings but the three the spec has its own keys for (horizon, time_limit, steps)
+and the disagreement weight (it needs a pair of models), e.g.
+{"action_weight": 0.1, "obstacle_margin": 2.0, "obstacle_weight": 40}.
 
 Model paths are relative to the spec file. Episode i of every run uses env seed `seed + i` (the
 same initial states and goals for every planner) and planner seed `seed + i`.
@@ -119,7 +120,8 @@ class SweepSpec:
                 "budget, horizon, episode and step count positive and finite"
             )
         own_keys = {"horizon", "time_limit", "steps"}  # the spec's own keys set these
-        settable = {f.name for f in fields(ControlSettings)} - own_keys
+        # A disagreement weight needs a pair of models (dynamics.disagreement); a sweep's run has one.
+        settable = {f.name for f in fields(ControlSettings)} - own_keys - {"disagreement_weight"}
         if not isinstance(spec.settings, dict):
             raise MPCError(f"sweep spec {path}: settings must be a JSON object, got {spec.settings!r}")
         for key, value in spec.settings.items():

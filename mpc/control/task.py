@@ -2,7 +2,8 @@
 
 `control_task` builds the Task (mpc.problem: a planning problem minus state, goal and warm start) of
 `sparsedyn control` from an env's dataset metadata and the ControlSettings; `goal_features` puts
-the env's goal in that task's cost-feature order; `with_obstacles` adds an episode's obstacles.
+the env's goal in that task's cost-feature order; `with_obstacles` adds an episode's obstacles;
+`observed_task` drops what the env does not observe (a disagreement's entries).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class ControlSettings:
             steps (mpc.problem.Obstacle's soft_margin).
         obstacle_weight: the hinge weight on a point's depth (cost per cm, per point and step;
             mpc.problem.Task): all of the sampling planners' obstacle handling, the MILP's soft band.
+        disagreement_weight: L1 weight of the disagreement of two models on every goal entry, at steps 1..H
+            (cost per state unit); 0: none. Above 0 the model must carry it (dynamics.disagreement, on the
+            env's goal entries); see control_task.
     """
 
     horizon: int = 8
@@ -49,6 +53,7 @@ class ControlSettings:
     obstacle_spacing: float = 2.0
     obstacle_margin: float = 1.0
     obstacle_weight: float = OBSTACLE_WEIGHT
+    disagreement_weight: float = 0.0
 
 
 def control_task(metadata: dict, settings: ControlSettings) -> Task:
@@ -60,6 +65,11 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
     touches the object, and no planner can see which way to go from farther than its horizon. The
     action box and the workspace box come from the metadata.
 
+    With a disagreement weight the model's state is the env's followed by g unobserved entries, the
+    disagreement of two models on the g goal entries (dynamics.disagreement.DisagreementDynamics with the
+    metadata's goal_indices): g more cost features, goal 0, weighted by it at every step, unbounded in
+    the workspace box.
+
     Args:
         metadata: an env's dataset metadata ("state_layout", "goal_indices", "action_low",
             "action_high", "workspace_low", "workspace_high").
@@ -67,7 +77,8 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
 
     Shapes:
         with n state entries, g goal entries and nu action entries: cost_matrix (k, n) with k = g, or
-        g + 2 with the reach term; state and terminal weights (k,); action box (nu,); workspace (n,).
+        g + 2 with the reach term (and g more with the disagreement, whose entries make n + g columns);
+        state and terminal weights (k,); action box (nu,); workspace (n,) (n + g).
     """
     layout, goal_indices = metadata["state_layout"], list(metadata["goal_indices"])
     rows = np.eye(len(layout))[goal_indices]
@@ -82,6 +93,16 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
         rows = np.vstack([rows, reach])
         running = np.append(running, [settings.reach_weight] * 2)
         terminal = np.append(terminal, [settings.reach_weight] * 2)
+    workspace_low, workspace_high = np.asarray(metadata["workspace_low"]), np.asarray(metadata["workspace_high"])
+    unobserved = len(goal_indices) if settings.disagreement_weight > 0 else 0
+    if unobserved:
+        rows = np.block(
+            [[rows, np.zeros((len(rows), unobserved))], [np.zeros((unobserved, len(layout))), np.eye(unobserved)]]
+        )
+        running = np.append(running, [settings.disagreement_weight] * unobserved)
+        terminal = np.append(terminal, [settings.disagreement_weight] * unobserved)
+        workspace_low = np.append(workspace_low, [-np.inf] * unobserved)
+        workspace_high = np.append(workspace_high, [np.inf] * unobserved)
     return Task(
         horizon=settings.horizon,
         action_low=np.asarray(metadata["action_low"], dtype=np.float64),
@@ -90,10 +111,34 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
         terminal_weights=terminal,
         action_weight=settings.action_weight,
         cost_matrix=rows,
-        workspace_low=np.asarray(metadata["workspace_low"]),
-        workspace_high=np.asarray(metadata["workspace_high"]),
+        workspace_low=workspace_low,
+        workspace_high=workspace_high,
         time_limit=settings.time_limit,
         obstacle_weight=settings.obstacle_weight,
+        unobserved=unobserved,
+    )
+
+
+def observed_task(task: Task) -> Task:
+    """The task on the env's observed state alone: without its unobserved state entries (Task.unobserved)
+    and the cost features, workspace entries and obstacle point columns over them (control_task's
+    disagreement); the task itself where it has none. Prices what the env gives: the realised cost of a plan."""
+    if not task.unobserved:
+        return task
+    observed = task.cost_matrix.shape[1] - task.unobserved
+    keep = ~task.cost_matrix[:, observed:].any(axis=1)
+    obstacles = tuple(
+        dataclasses.replace(obstacle, points=obstacle.points[..., :observed]) for obstacle in task.obstacles
+    )
+    return dataclasses.replace(
+        task,
+        cost_matrix=task.cost_matrix[keep, :observed],
+        state_weights=task.state_weights[keep],
+        terminal_weights=task.terminal_weights[keep],
+        workspace_low=task.workspace_low[:observed],
+        workspace_high=task.workspace_high[:observed],
+        obstacles=obstacles,
+        unobserved=0,
     )
 
 
@@ -130,7 +175,9 @@ def with_obstacles(task: Task, metadata: dict, polygons, state: np.ndarray, sett
         return dataclasses.replace(task, obstacles=())
     if "obstacles" not in metadata:
         raise MPCError(f"{metadata['env_id']} has obstacles but its metadata does not describe them")
-    described, n = metadata["obstacles"], len(state)
+    described = metadata["obstacles"]
+    state = np.concatenate([state, np.zeros(task.unobserved)])  # the model's state: point maps over all of it
+    n = len(state)
     pusher, corners = point_maps([described["pusher"]], n), point_maps(described["outline"], n)
     outline, gap = [], 0.0
     for first, second in zip(corners, np.roll(corners, -1, axis=0)):
