@@ -19,6 +19,7 @@ _LAZY = {  # public name -> "module" that defines it, or "module:name there"
     "save_checkpoint": "dynamics.checkpoint",
     "MLPDynamics": "dynamics.mlp",
     "GraphDynamics": "dynamics.graph",
+    "DisagreementDynamics": "dynamics.disagreement",
     "NeuronKind": "dynamics.gates",
     "count_kinds": "dynamics.gates",
     "FrozenLayer": "dynamics.frozen",

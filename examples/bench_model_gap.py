@@ -38,8 +38,8 @@ entries); the world, the replay and both costs stay the first model's and the en
 episode's obstacles as `sparsedyn control` does).
 
 Writes OUT/bench_model_gap.json (the settings; per episode the final cost, success, the number of obstacles,
-the steps with a collision in the simulator, and every step's figures) and OUT/bench_model_gap.md (the
-table, also printed).
+the steps with a collision in the simulator, and every step's figures, the plan's objective among them) and
+OUT/bench_model_gap.md (the table, also printed).
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ def episode(
             )
             steps.append(
                 {
+                    "objective": float(plan.objective),
                     "planned": planned,
                     "realised": cost,
                     "one_step_error": float(np.abs(predicted[1] - realised[1]).mean()),

@@ -31,6 +31,7 @@ _LAZY = {  # public name -> "module" that defines it, or "module:name there"
     "ControlSettings": "mpc.control.task",
     "control_task": "mpc.control.task",
     "goal_features": "mpc.control.task",
+    "observed_task": "mpc.control.task",
     "RecedingHorizonController": "mpc.control.controller",
     "run_closed_loop": "mpc.control.runner",
     "env_metadata": "mpc.control.runner",

@@ -129,3 +129,5 @@ def test_with_a_second_model_the_gap_prices_the_first_model_s_predictions_alone(
     for run in saved["episodes"]:
         for step in run["steps"]:
             assert step["realised"] == pytest.approx(step["planned"], rel=1e-4)
+            assert step["objective"] >= step["planned"] * (1 - 1e-4)  # the plan's objective adds the price
+        assert any(step["objective"] > step["planned"] * 1.001 for step in run["steps"])  # two models disagree
