@@ -117,7 +117,7 @@ def episode(
                     start, actions = torch.as_tensor(state).float(), torch.as_tensor(plan.actions)[None].float()
                     realised = rollout(checkpoint.model, start, actions)[0].double().numpy()
             else:
-                replayed, _ = twin.reset(seed=seed, options={"state": state, "goal": env.unwrapped.goal})
+                replayed, _ = twin.reset(seed=seed, options=replay_options(env, state))
                 realised = [replayed.astype(np.float64)]
                 for planned_action in plan.actions:
                     replayed, *_ = twin.step(planned_action.astype(np.float32))
@@ -170,6 +170,15 @@ def episode(
         "collision_steps": result["collision_steps"],
         "steps": steps,
     }
+
+
+def replay_options(env: gymnasium.Env, state: np.ndarray) -> dict:
+    """The reset options that put a twin of `env` in `state` with `env`'s goal and, where it has them, its
+    obstacles (without them a pushing env with obstacles places new ones, and may find no room)."""
+    options = {"state": state, "goal": env.unwrapped.goal}
+    if getattr(env.unwrapped, "obstacles", None) is not None:
+        options["obstacles"] = env.unwrapped.obstacles
+    return options
 
 
 def at_bound(actions: np.ndarray, task) -> float:

@@ -106,6 +106,21 @@ def test_the_model_world_steps_by_the_model_and_its_plans_realise_what_they_prom
             assert step["horizon_error"] < 1e-3
 
 
+@pytest.mark.slow  # the env's placement tries every start it may before it gives up (about 8 s)
+def test_a_replay_keeps_the_episode_s_obstacles_even_where_no_new_ones_would_fit():
+    bench = load_script("bench_model_gap")
+    env, twin = (gymnasium.make("sparsedyn/ObjectPushing-v0", obstacles=2) for _ in range(2))
+    env.reset(seed=5)
+    centre = env.unwrapped.goal.reshape(-1, 2).mean(axis=0)
+    at_goal = np.r_[centre * (1 - 8 / np.linalg.norm(centre)), env.unwrapped.goal]  # the object on its goal
+    with pytest.raises(Exception, match="cannot place"):  # what a replay without the obstacles ran into
+        twin.reset(seed=5, options={"state": at_goal, "goal": env.unwrapped.goal})
+    replayed, info = twin.reset(seed=5, options=bench.replay_options(env, at_goal))
+    np.testing.assert_allclose(replayed, at_goal, atol=1e-4)
+    for mine, theirs in zip(info["obstacles"], env.unwrapped.obstacles, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 def test_the_model_gap_benchmark_takes_env_options(tmp_path):
     bench = load_script("bench_model_gap")
     arguments = ["--model", str(EXAMPLES / "checkpoints" / "pushing_sparse.pt"), "--planners", "mppi"]
