@@ -24,8 +24,10 @@ time its bounds and cuts take:
 
 Settings: pushing with the bundled 16-ReLU model and the 32- and 64-ReLU models of
 examples/checkpoints/make_checkpoints.sh at H = 4 and 8; sorting with the bundled 8-ReLU graph
-model on 4 objects at H = 4. The budget check (does every MILP step end within 1.1x its budget on
-every bundled model?) runs on the dense models and the rope's graph models (BUDGET_SETTINGS):
+model on 4 objects at H = 4. Outside the default suite, `--settings pushing-pair-h8`: the bundled 60-ReLU
+model and its second seed as a pair, the task paying 1 per cm of their disagreement (docs/control.md).
+The budget check (does every MILP step end within 1.1x its budget on every bundled model?) runs on the
+dense models and the rope's graph models (BUDGET_SETTINGS):
 
     python examples/bench_planners.py record --settings pushing-dense-h8 sorting-dense-h4 rope-h8 rope-dense-h8 \
         --out runs/suite_budget.json
@@ -54,6 +56,9 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "pushing32-h8": ("pushing_relu32.pt", 8, {}),
     "pushing64-h4": ("pushing_relu64.pt", 4, {}),
     "pushing64-h8": ("pushing_relu64.pt", 8, {}),
+    # The bundled 60-ReLU model and its second seed as a pair whose disagreement the task prices (weight
+    # PAIR_WEIGHT per cm; dynamics.disagreement): "FIRST+SECOND" names a pair. Not in the default suite.
+    "pushing-pair-h8": ("pushing_onpolicy_relu64.pt+pushing_onpolicy_relu64_seed1.pt", 8, {}),
     "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
     # For the budget check only (how far a MILP step overruns its budget): the dense models and the rope's.
     "pushing-dense-h8": ("pushing_dense.pt", 8, {}),
@@ -62,7 +67,8 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "rope-dense-h8": ("rope_graph_dense.pt", 8, {}),
 }
 BUDGET_SETTINGS = ("pushing-dense-h8", "sorting-dense-h4", "rope-h8", "rope-dense-h8")
-SUITE_SETTINGS = [name for name in SETTINGS if name not in BUDGET_SETTINGS]
+SUITE_SETTINGS = [name for name in SETTINGS if name not in BUDGET_SETTINGS and name != "pushing-pair-h8"]
+PAIR_WEIGHT = 1.0
 PLANNERS = ("milp", "milp-exact", "milp-exact-scip", "milp-cem", "mppi", "cem", "random", "gd")
 SOLVER_SUFFIX = "-scip"  # "milp-exact-scip": milp-exact with SCIP's branch-and-bound (mpc.milp.scip)
 # Variants for the relaxation study: "NAME[@BOUNDS][+FEATURE...]", e.g. "milp@lp", "milp-exact+cuts+heuristics".
@@ -166,17 +172,21 @@ def record_setting(task: dict) -> dict:
     """Closed-loop MPPI episodes of one setting; returns the recorded problems."""
     import torch
 
-    from dynamics.checkpoint import load_checkpoint
     from mpc.control.runner import env_metadata, run_closed_loop
     from mpc.control.task import ControlSettings
     from mpc.planners import make_fallback_planner, make_planner
 
     torch.set_num_threads(1)
     checkpoint_name, horizon, env_kwargs = SETTINGS[task["setting"]]
-    checkpoint = load_checkpoint(CHECKPOINTS / checkpoint_name)
+    checkpoint, _ = setting_model(task["setting"])
     metadata = env_metadata(checkpoint.metadata, env_kwargs)
     recorder = Recorder(make_planner("mppi", checkpoint.model, seed=task["seed"]), task["every"])
-    settings = ControlSettings(horizon=horizon, time_limit=0.5, steps=task["steps"])
+    settings = ControlSettings(
+        horizon=horizon,
+        time_limit=0.5,
+        steps=task["steps"],
+        disagreement_weight=PAIR_WEIGHT if "+" in checkpoint_name else 0.0,
+    )
     run_closed_loop(
         recorder,
         metadata,
@@ -216,14 +226,22 @@ _CHECKPOINTS: dict = {}
 
 
 def setting_model(setting: str):
-    """The checkpoint of a setting (loaded once per worker) and the objects its graph model's MILP encodes."""
+    """The checkpoint of a setting (loaded once per worker) and the objects its graph model's MILP encodes. A pair
+    ("FIRST+SECOND") is the first checkpoint with its model replaced by the pair's DisagreementDynamics."""
+    import dataclasses
+
     from dynamics.checkpoint import load_checkpoint
+    from dynamics.disagreement import DisagreementDynamics
     from mpc.control.runner import env_metadata
     from mpc.planners import graph_objects
 
     checkpoint_name, _, env_kwargs = SETTINGS[setting]
     if checkpoint_name not in _CHECKPOINTS:
-        _CHECKPOINTS[checkpoint_name] = load_checkpoint(CHECKPOINTS / checkpoint_name)
+        first, *second = (load_checkpoint(CHECKPOINTS / name) for name in checkpoint_name.split("+"))
+        if second:
+            pair = DisagreementDynamics(first.model, second[0].model, first.metadata["goal_indices"])
+            first = dataclasses.replace(first, model=pair)
+        _CHECKPOINTS[checkpoint_name] = first
     checkpoint = _CHECKPOINTS[checkpoint_name]
     return checkpoint, graph_objects(env_metadata(checkpoint.metadata, env_kwargs))
 

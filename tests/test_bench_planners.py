@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "bench_planners.py"
 
 
@@ -51,3 +53,23 @@ def test_repeats_run_every_task_again_and_compare_planners_within_a_repeat(tmp_p
     assert rows["milp"]["runs"] == rows["gd"]["runs"] == 2
     assert rows["milp"]["best"] == rows["gd"]["best"] == 1
     assert rows["milp"]["mean_ratio"] == (1.0 + 3.0) / 2  # best known of problem 0: 1.0
+
+
+@pytest.mark.slow  # a 2-step closed loop and two plans (about 5 s)
+def test_the_pair_setting_records_priced_problems_every_planner_plans_on_the_pair():
+    import torch
+
+    from dynamics.disagreement import DisagreementDynamics
+
+    bench = load_script()
+    assert "pushing-pair-h8" not in bench.SUITE_SETTINGS  # not in the default suite
+    checkpoint, _ = bench.setting_model("pushing-pair-h8")
+    assert isinstance(checkpoint.model, DisagreementDynamics)
+    torch.set_num_threads(1)
+    recorded = bench.record_setting({"setting": "pushing-pair-h8", "seed": 5000, "steps": 2, "every": 2})
+    (problem,) = recorded["problems"]
+    assert problem["unobserved"] == 8 and len(problem["state"]) == 18 and not any(problem["state"][10:])
+    for planner in ("milp", "mppi"):
+        task = {"setting": "pushing-pair-h8", "planner": planner, "problem": problem, "time_limit": 0.2, "index": 0}
+        result = bench.plan_task(task)
+        assert "error" not in result and result["objective"] > 0
