@@ -50,7 +50,7 @@ class DisagreementDynamics(nn.Module):
 
     Raises:
         DataError: the models are not MLPDynamics of the same state and action, or `entries` are not
-            distinct indices of the state.
+            distinct indices of the state; `forward` on states of another width than n + g.
     """
 
     def __init__(self, main: nn.Module, other: nn.Module, entries: Sequence[int]) -> None:
@@ -75,6 +75,12 @@ class DisagreementDynamics(nn.Module):
         return self.observed_dim + len(self.entries)
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        if state.shape[-1] != self.state_dim:
+            raise DataError(
+                f"the pair's states have {self.state_dim} entries ({self.observed_dim} observed and "
+                f"{len(self.entries)} of disagreement), got {state.shape[-1]}: plan it with a task that prices the "
+                "disagreement (ControlSettings.disagreement_weight > 0)"
+            )
         observed = state[..., : self.observed_dim]
         predicted = self.main(observed, action)
         disagreement = self.other(observed, action)[..., self.entries] - predicted[..., self.entries]

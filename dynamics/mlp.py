@@ -28,7 +28,8 @@ class MLPDynamics(nn.Module):
         export: a `FrozenNetwork` from [state, action] (n + m) to the next state (n).
 
     Raises:
-        DataError: `check_metadata` on transitions of other state or action widths.
+        DataError: `check_metadata` on transitions of other state or action widths; `forward` on states of
+            another width.
     """
 
     def __init__(self, state_dim: int, action_dim: int, hidden: Sequence[int] = (128, 128)) -> None:
@@ -56,6 +57,8 @@ class MLPDynamics(nn.Module):
                 buffer.copy_(fitted)
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        if state.shape[-1] != self.state_dim:
+            raise DataError(f"the model takes states of {self.state_dim} entries, got {state.shape[-1]}")
         inputs = (torch.cat([state, action], dim=-1) - self.input_mean) / self.input_std
         return state + self.net(inputs) * self.delta_std + self.delta_mean
 

@@ -261,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--disagreement-weight",
         type=float,
-        default=1.0,
-        help="with --disagreement: cost per cm of disagreement, per goal entry and step (default: %(default)s)",
+        help="with --disagreement: cost per cm of disagreement, per goal entry and step, positive (default: 1.0)",
     )
     parser.add_argument(
         "--env-kwargs",
@@ -282,16 +281,20 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for JSON and table (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    if args.disagreement_weight is not None and (args.disagreement is None or not args.disagreement_weight > 0):
+        parser.error("--disagreement-weight takes a positive number, and --disagreement the second model")
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
     metadata = env_metadata(checkpoint.metadata, parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})
     other = None if args.disagreement is None else load_checkpoint(args.disagreement)
+    if other is not None and other.metadata["env_id"] != checkpoint.metadata["env_id"]:
+        parser.error(f"--disagreement's model is of {other.metadata['env_id']}, --model's of {metadata['env_id']}")
     settings = ControlSettings(
         horizon=args.horizon,
         time_limit=args.budget,
         steps=args.steps,
         action_weight=args.action_weight,
-        disagreement_weight=0.0 if other is None else args.disagreement_weight,
+        disagreement_weight=0.0 if other is None else args.disagreement_weight or 1.0,
     )
     episodes = [
         episode(checkpoint, metadata, name, settings, args.seed + index, args.world, other)

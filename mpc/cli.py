@@ -127,8 +127,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     control.add_argument(
         "--disagreement-weight",
         type=positive_number,
-        default=1.0,
-        help="with --disagreement: cost per cm of disagreement, per goal entry and step (default: %(default)s)",
+        help="with --disagreement: cost per cm of disagreement, per goal entry and step, positive (default: 1.0)",
     )
     control.add_argument("--no-progress", action="store_true", help="hide the progress bar (on stderr)")
     control.set_defaults(run=run_control)
@@ -252,7 +251,7 @@ def settings_from(args: argparse.Namespace) -> ControlSettings:
     them)."""
     obstacles = {name: getattr(args, name) for name in ("obstacle_margin", "obstacle_weight") if hasattr(args, name)}
     if getattr(args, "disagreement", None) is not None:
-        obstacles["disagreement_weight"] = args.disagreement_weight
+        obstacles["disagreement_weight"] = 1.0 if args.disagreement_weight is None else args.disagreement_weight
     return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps, **obstacles)
 
 
@@ -277,6 +276,12 @@ def run_control(args: argparse.Namespace) -> int:
     )
     if args.video is not None:
         video_format(args.video)
+    if args.disagreement is None and args.disagreement_weight is not None:
+        raise MPCError(
+            "--disagreement-weight prices the disagreement of two models: give the second with --disagreement"
+        )
+    if args.disagreement is not None and args.data_ranges:
+        raise MPCError("--data-ranges: a pair of models (--disagreement) has no recorded data ranges of its own")
     device = planner_device(args.planner, args.device)  # DeviceError before any work
     torch.set_num_threads(1)
     checkpoint = load_model(args.model, args.horizon)
@@ -338,7 +343,12 @@ def run_control(args: argparse.Namespace) -> int:
     save_json(results, args.out)
     if frames:
         save_gif(frames, args.video)
-    print(summary_table({f"{args.planner} on {args.model.name}": results["summary"]}))
+    pair = (
+        ""
+        if args.disagreement is None
+        else f" + {args.disagreement.name} (disagreement {settings.disagreement_weight:g})"
+    )
+    print(summary_table({f"{args.planner} on {args.model.name}{pair}": results["summary"]}))
     print(f"results: {args.out}" + (f", video: {args.video}" if args.video else ""))
     if results["interrupted"]:
         print(f"interrupted: kept {len(results['episodes'])} finished episode(s)")

@@ -17,6 +17,7 @@ from dynamics.gates import NeuronKind
 from dynamics.graph import GraphDynamics
 from dynamics.mlp import MLPDynamics
 from mpc.control.task import ControlSettings, control_task, goal_features, observed_task, with_obstacles
+from mpc.errors import ProblemError
 from mpc.milp.planner import MILPPlanner
 from mpc.problem import trajectory_cost
 
@@ -68,6 +69,12 @@ def test_models_that_cannot_pair_are_refused():
     for entries in ([], [1, 1], [2], [-1]):
         with pytest.raises(DataError, match="distinct indices"):
             DisagreementDynamics(tiny_model(0), tiny_model(1), entries=entries)
+    pair = DisagreementDynamics(tiny_model(0), tiny_model(1), entries=[0])
+    action = torch.zeros(1, 1, dtype=torch.float64)
+    with pytest.raises(DataError, match="prices the disagreement"):  # the env's state alone
+        pair(torch.zeros(1, 2, dtype=torch.float64), action)
+    with pytest.raises(DataError, match="takes states of 2 entries, got 3"):  # one model on the pair's state
+        tiny_model(0)(torch.zeros(1, 3, dtype=torch.float64), action)
     with pytest.raises(DataError, match="two MLP"):
         DisagreementDynamics(tiny_model(0), GraphDynamics(num_objects=1, action_dim=1), entries=[0])
 
@@ -143,3 +150,6 @@ def test_a_disagreement_weight_prices_unobserved_entries_the_observed_task_drops
         else:
             assert value == expected, field.name
     assert observed_task(untouched) is untouched
+    for weight in (-1.0, float("nan")):
+        with pytest.raises(ProblemError, match="disagreement_weight must be a non-negative number"):
+            control_task(metadata, dataclasses.replace(plain, disagreement_weight=weight))

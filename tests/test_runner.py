@@ -142,6 +142,8 @@ def test_control_command_writes_results_and_video(tmp_path, metadata, capsys):
         (["control", "{model}", "--out", "/nonexistent-dir/results.json"], "cannot write"),
         (["control", "{model}", "--env-kwargs", "[1]"], "must be a JSON object"),
         (["control", "{model}", "--env-kwargs", '{"shape": "t", "num_objects": 3}'], "cannot be made"),
+        (["control", "{model}", "--disagreement-weight", "2"], "give the second with --disagreement"),
+        (["control", "{model}", "--disagreement", "{model}", "--data-ranges"], "has no recorded data ranges"),
     ],
 )
 def test_control_command_errors_are_one_line(tmp_path, metadata, capsys, arguments, message):

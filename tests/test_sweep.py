@@ -72,6 +72,7 @@ def test_spec_expands_to_one_task_per_episode_and_refuses_mistakes(tmp_path):
         ({"obstacle_spacing": 0}, "obstacle_spacing must be a positive number"),
         ({"action_weight": "0.1"}, "action_weight must be"),
         ({"action_weight": True}, "action_weight must be"),
+        ({"disagreement_weight": 1}, "'disagreement_weight' is not one of .* pair of models"),
         ([0.1], "must be a JSON object"),
     ):
         with pytest.raises(MPCError, match=message):

@@ -129,6 +129,7 @@ class SweepSpec:
                 raise MPCError(
                     f"sweep spec {path}: settings key {key!r} is not one of {', '.join(sorted(settable))}"
                     + (" (the spec has its own key for it)" if key in own_keys else "")
+                    + (" (it needs a pair of models; a sweep's run has one)" if key == "disagreement_weight" else "")
                 )
             positive = key == "obstacle_spacing"
             is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)

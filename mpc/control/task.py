@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mpc.errors import MPCError
+from mpc.errors import MPCError, ProblemError
 from mpc.problem import OBSTACLE_WEIGHT, Obstacle, Task, point_maps
 
 
@@ -75,6 +75,9 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
             "action_high", "workspace_low", "workspace_high").
         settings: horizon, time limit and weights.
 
+    Raises:
+        ProblemError: a negative or non-finite disagreement weight.
+
     Shapes:
         with n state entries, g goal entries and nu action entries: cost_matrix (k, n) with k = g, or
         g + 2 with the reach term (and g more with the disagreement, whose entries make n + g columns);
@@ -93,6 +96,8 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
         rows = np.vstack([rows, reach])
         running = np.append(running, [settings.reach_weight] * 2)
         terminal = np.append(terminal, [settings.reach_weight] * 2)
+    if not (np.isfinite(settings.disagreement_weight) and settings.disagreement_weight >= 0):
+        raise ProblemError(f"disagreement_weight must be a non-negative number, got {settings.disagreement_weight}")
     workspace_low, workspace_high = np.asarray(metadata["workspace_low"]), np.asarray(metadata["workspace_high"])
     unobserved = len(goal_indices) if settings.disagreement_weight > 0 else 0
     if unobserved:
