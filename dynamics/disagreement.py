@@ -69,6 +69,20 @@ class DisagreementDynamics(nn.Module):
         self.observed_dim, self.action_dim = main.state_dim, main.action_dim
         self.register_buffer("entries", torch.tensor(entries, dtype=torch.long))
 
+    @staticmethod
+    def of_checkpoints(first, second) -> DisagreementDynamics:
+        """The pair of two checkpoints (dynamics.checkpoint.Checkpoint) of one env, carrying their disagreement on
+        the env's goal entries (the entries mpc.control.task.control_task prices).
+
+        Raises:
+            DataError: the checkpoints are of different envs, or not a pair of MLP models (see the class).
+        """
+        if first.metadata["env_id"] != second.metadata["env_id"]:
+            raise DataError(
+                f"the second model is of {second.metadata['env_id']}, the first of {first.metadata['env_id']}"
+            )
+        return DisagreementDynamics(first.model, second.model, first.metadata["goal_indices"])
+
     @property
     def state_dim(self) -> int:
         """n + g: the observed state and the carried disagreement."""

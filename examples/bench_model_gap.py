@@ -90,14 +90,20 @@ class ModelWorld(gymnasium.Wrapper):
 
 
 def episode(
-    checkpoint, metadata: dict, planner_name: str, settings, seed: int, world: str = "simulator", other=None
+    checkpoint,
+    metadata: dict,
+    planner_name: str,
+    settings,
+    seed: int,
+    world: str = "simulator",
+    planning_model: torch.nn.Module | None = None,
 ) -> dict:
     """One closed-loop episode (`mpc.control.runner.run_episode`); every step's plan also replayed open loop in a
-    twin env, or by the model where the model is the world (`ModelWorld`). With `other` (a second checkpoint) the
-    planners plan on the pair's `DisagreementDynamics` with `settings.disagreement_weight`; the world, the replay
-    and the planned and realised costs are the first model's and the env's task alone (`observed_task`)."""
+    twin env, or by the model where the model is the world (`ModelWorld`). The planners plan on `planning_model`
+    (None: the checkpoint's model), e.g. a pair's `DisagreementDynamics` with `settings.disagreement_weight`; the
+    world, the replay and the planned and realised costs are the checkpoint's model's and the env's task alone
+    (`observed_task`)."""
     import envs  # noqa: F401  (registers the environments)
-    from dynamics.disagreement import DisagreementDynamics
     from dynamics.evaluate import rollout
     from envs.collect import make_env
     from mpc.control.controller import RecedingHorizonController
@@ -144,11 +150,7 @@ def episode(
 
     name, options = planner_options(planner_name)
     num_objects = graph_objects(metadata)  # a graph model's MILP: on the env's objects
-    model = (
-        checkpoint.model
-        if other is None
-        else DisagreementDynamics(checkpoint.model, other.model, metadata["goal_indices"])
-    )
+    model = checkpoint.model if planning_model is None else planning_model
     planner = make_planner(name, model, seed=seed, num_objects=num_objects, **options)
     controller = ReplayingController(planner, control_task(metadata, settings), make_fallback_planner(model, seed))
     env = make_env(metadata["env_id"], metadata["env_kwargs"], max_episode_steps=None)
@@ -222,9 +224,11 @@ def table(episodes: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from dynamics.checkpoint import load_checkpoint
+    from dynamics.disagreement import DisagreementDynamics
+    from dynamics.errors import DataError
     from envs.cli import parse_env_kwargs
     from mpc.control.runner import env_metadata
-    from mpc.control.task import ControlSettings
+    from mpc.control.task import DISAGREEMENT_WEIGHT, ControlSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -261,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--disagreement-weight",
         type=float,
-        help="with --disagreement: cost per cm of disagreement, per goal entry and step, positive (default: 1.0)",
+        help="with --disagreement: cost per cm of disagreement, per goal entry and step, positive "
+        f"(default: {DISAGREEMENT_WEIGHT})",
     )
     parser.add_argument(
         "--env-kwargs",
@@ -286,18 +291,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
     metadata = env_metadata(checkpoint.metadata, parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})
-    other = None if args.disagreement is None else load_checkpoint(args.disagreement)
-    if other is not None and other.metadata["env_id"] != checkpoint.metadata["env_id"]:
-        parser.error(f"--disagreement's model is of {other.metadata['env_id']}, --model's of {metadata['env_id']}")
+    pair = None
+    if args.disagreement is not None:
+        try:
+            pair = DisagreementDynamics.of_checkpoints(checkpoint, load_checkpoint(args.disagreement))
+        except DataError as error:
+            parser.error(f"--disagreement: {error}")
     settings = ControlSettings(
         horizon=args.horizon,
         time_limit=args.budget,
         steps=args.steps,
         action_weight=args.action_weight,
-        disagreement_weight=0.0 if other is None else args.disagreement_weight or 1.0,
+        disagreement_weight=0.0 if pair is None else args.disagreement_weight or DISAGREEMENT_WEIGHT,
     )
     episodes = [
-        episode(checkpoint, metadata, name, settings, args.seed + index, args.world, other)
+        episode(checkpoint, metadata, name, settings, args.seed + index, args.world, pair)
         for index in range(args.episodes)
         for name in args.planners
     ]

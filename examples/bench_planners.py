@@ -56,8 +56,9 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "pushing32-h8": ("pushing_relu32.pt", 8, {}),
     "pushing64-h4": ("pushing_relu64.pt", 4, {}),
     "pushing64-h8": ("pushing_relu64.pt", 8, {}),
-    # The bundled 60-ReLU model and its second seed as a pair whose disagreement the task prices (weight
-    # PAIR_WEIGHT per cm; dynamics.disagreement): "FIRST+SECOND" names a pair. Not in the default suite.
+    # The bundled 60-ReLU model and its second seed as a pair whose disagreement the task prices
+    # (mpc.control.task.DISAGREEMENT_WEIGHT per cm; dynamics.disagreement): "FIRST+SECOND" names a pair. Not in
+    # the default suite.
     "pushing-pair-h8": ("pushing_onpolicy_relu64.pt+pushing_onpolicy_relu64_seed1.pt", 8, {}),
     "sorting4-h4": ("sorting_graph_sparse.pt", 4, {"num_objects": 4}),
     # For the budget check only (how far a MILP step overruns its budget): the dense models and the rope's.
@@ -68,7 +69,6 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
 }
 BUDGET_SETTINGS = ("pushing-dense-h8", "sorting-dense-h4", "rope-h8", "rope-dense-h8")
 SUITE_SETTINGS = [name for name in SETTINGS if name not in BUDGET_SETTINGS and name != "pushing-pair-h8"]
-PAIR_WEIGHT = 1.0
 PLANNERS = ("milp", "milp-exact", "milp-exact-scip", "milp-cem", "mppi", "cem", "random", "gd")
 SOLVER_SUFFIX = "-scip"  # "milp-exact-scip": milp-exact with SCIP's branch-and-bound (mpc.milp.scip)
 # Variants for the relaxation study: "NAME[@BOUNDS][+FEATURE...]", e.g. "milp@lp", "milp-exact+cuts+heuristics".
@@ -172,12 +172,13 @@ def record_setting(task: dict) -> dict:
     """Closed-loop MPPI episodes of one setting; returns the recorded problems."""
     import torch
 
+    from dynamics.disagreement import DisagreementDynamics
     from mpc.control.runner import env_metadata, run_closed_loop
-    from mpc.control.task import ControlSettings
+    from mpc.control.task import DISAGREEMENT_WEIGHT, ControlSettings
     from mpc.planners import make_fallback_planner, make_planner
 
     torch.set_num_threads(1)
-    checkpoint_name, horizon, env_kwargs = SETTINGS[task["setting"]]
+    _, horizon, env_kwargs = SETTINGS[task["setting"]]
     checkpoint, _ = setting_model(task["setting"])
     metadata = env_metadata(checkpoint.metadata, env_kwargs)
     recorder = Recorder(make_planner("mppi", checkpoint.model, seed=task["seed"]), task["every"])
@@ -185,7 +186,7 @@ def record_setting(task: dict) -> dict:
         horizon=horizon,
         time_limit=0.5,
         steps=task["steps"],
-        disagreement_weight=PAIR_WEIGHT if "+" in checkpoint_name else 0.0,
+        disagreement_weight=DISAGREEMENT_WEIGHT if isinstance(checkpoint.model, DisagreementDynamics) else 0.0,
     )
     run_closed_loop(
         recorder,
@@ -239,8 +240,7 @@ def setting_model(setting: str):
     if checkpoint_name not in _CHECKPOINTS:
         first, *second = (load_checkpoint(CHECKPOINTS / name) for name in checkpoint_name.split("+"))
         if second:
-            pair = DisagreementDynamics(first.model, second[0].model, first.metadata["goal_indices"])
-            first = dataclasses.replace(first, model=pair)
+            first = dataclasses.replace(first, model=DisagreementDynamics.of_checkpoints(first, second[0]))
         _CHECKPOINTS[checkpoint_name] = first
     checkpoint = _CHECKPOINTS[checkpoint_name]
     return checkpoint, graph_objects(env_metadata(checkpoint.metadata, env_kwargs))

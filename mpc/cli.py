@@ -14,7 +14,7 @@ from envs.arguments import count, non_negative_int, non_negative_number, positiv
 from envs.cli import parse_env_kwargs
 from envs.files import check_directory, check_outputs
 from mpc.control.aggregation import COLLECTION_PLANNERS, ControllerPolicy
-from mpc.control.task import ControlSettings
+from mpc.control.task import DISAGREEMENT_WEIGHT, ControlSettings
 from mpc.errors import MPCError
 from mpc.milp.bounds.modes import BOUND_MODES, DEFAULT_BOUNDS
 from mpc.planners import (
@@ -127,7 +127,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     control.add_argument(
         "--disagreement-weight",
         type=positive_number,
-        help="with --disagreement: cost per cm of disagreement, per goal entry and step, positive (default: 1.0)",
+        help="with --disagreement: cost per cm of disagreement, per goal entry and step, positive "
+        f"(default: {DISAGREEMENT_WEIGHT})",
     )
     control.add_argument("--no-progress", action="store_true", help="hide the progress bar (on stderr)")
     control.set_defaults(run=run_control)
@@ -251,7 +252,7 @@ def settings_from(args: argparse.Namespace) -> ControlSettings:
     them)."""
     obstacles = {name: getattr(args, name) for name in ("obstacle_margin", "obstacle_weight") if hasattr(args, name)}
     if getattr(args, "disagreement", None) is not None:
-        obstacles["disagreement_weight"] = 1.0 if args.disagreement_weight is None else args.disagreement_weight
+        obstacles["disagreement_weight"] = args.disagreement_weight or DISAGREEMENT_WEIGHT
     return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps, **obstacles)
 
 
@@ -292,14 +293,14 @@ def run_control(args: argparse.Namespace) -> int:
     model = checkpoint.model
     if args.disagreement is not None:
         from dynamics.disagreement import DisagreementDynamics
+        from dynamics.errors import DataError
 
         other = load_model(args.disagreement, args.horizon)
-        if other.metadata["env_id"] != checkpoint.metadata["env_id"]:
-            raise MPCError(
-                f"--disagreement's model is of {other.metadata['env_id']}, MODEL of {checkpoint.metadata['env_id']}"
-            )
+        try:
+            model = DisagreementDynamics.of_checkpoints(checkpoint, other)
+        except DataError as error:
+            raise MPCError(f"--disagreement: {error}") from error
         check_model_fits(other.model, metadata)
-        model = DisagreementDynamics(checkpoint.model, other.model, metadata["goal_indices"])
     planner = make_planner(
         args.planner,
         model,

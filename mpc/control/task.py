@@ -17,6 +17,8 @@ import numpy as np
 from mpc.errors import MPCError, ProblemError
 from mpc.problem import OBSTACLE_WEIGHT, Obstacle, Task, point_maps
 
+DISAGREEMENT_WEIGHT = 1.0  # cost per cm of two models' disagreement where a pair is given without a weight
+
 
 @dataclass
 class ControlSettings:
