@@ -49,8 +49,9 @@ class DisagreementDynamics(nn.Module):
         export: a `FrozenNetwork` from [state, action] (n + g + m) to the next state (n + g).
 
     Raises:
-        DataError: the models are not MLPDynamics of the same state and action, or `entries` are not
-            distinct indices of the state; `forward` on states of another width than n + g.
+        DataError: the models are not MLPDynamics of the same state and action, or are the same model (equal
+            parameters: they never disagree), or `entries` are not distinct indices of the state; `forward` on
+            states of another width than n + g.
     """
 
     def __init__(self, main: nn.Module, other: nn.Module, entries: Sequence[int]) -> None:
@@ -61,6 +62,11 @@ class DisagreementDynamics(nn.Module):
             raise DataError(
                 f"the two models differ: state and action {main.state_dim} and {main.action_dim} against "
                 f"{other.state_dim} and {other.action_dim}"
+            )
+        if main is other or _same_parameters(main, other):
+            raise DataError(
+                "the two models are the same (equal parameters): they never disagree; give a second model trained "
+                "with another seed"
             )
         entries = [int(entry) for entry in entries]
         if not entries or len(set(entries)) != len(entries) or not all(0 <= e < main.state_dim for e in entries):
@@ -133,6 +139,14 @@ class DisagreementDynamics(nn.Module):
         skip[n:, reads] = other.skip[entries] - main.skip[entries]
         layers.append(FrozenLayer(weight, bias, np.zeros(n + g, dtype=bool)))
         return FrozenNetwork(layers=tuple(layers), skip=skip)
+
+
+def _same_parameters(first: nn.Module, second: nn.Module) -> bool:
+    """Whether two models hold the same parameters and buffers (names, shapes and values)."""
+    first, second = first.state_dict(), second.state_dict()
+    return first.keys() == second.keys() and all(
+        first[name].shape == second[name].shape and torch.equal(first[name], second[name]) for name in first
+    )
 
 
 def _deepened(network: FrozenNetwork, depth: int) -> FrozenNetwork:

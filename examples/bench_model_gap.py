@@ -97,12 +97,14 @@ def episode(
     seed: int,
     world: str = "simulator",
     planning_model: torch.nn.Module | None = None,
+    shadow_name: str | None = None,
 ) -> dict:
     """One closed-loop episode (`mpc.control.runner.run_episode`); every step's plan also replayed open loop in a
     twin env, or by the model where the model is the world (`ModelWorld`). The planners plan on `planning_model`
     (None: the checkpoint's model), e.g. a pair's `DisagreementDynamics` with `settings.disagreement_weight`; the
     world, the replay and the planned and realised costs are the checkpoint's model's and the env's task alone
-    (`observed_task`)."""
+    (`observed_task`). With `shadow_name`, that planner also plans from every step's state (its own controller, its
+    own warm starts; its actions are not taken), and each step's record holds its plan's figures as "shadow"."""
     import envs  # noqa: F401  (registers the environments)
     from dynamics.evaluate import rollout
     from envs.collect import make_env
@@ -112,47 +114,64 @@ def episode(
     from mpc.planners import graph_objects, make_fallback_planner, make_planner
     from mpc.problem import trajectory_cost
 
+    def priced(plan, task, state, goal) -> dict:
+        """The plan's figures: its objective, planned and realised cost, prediction errors, actions at bound."""
+        if world == "model":
+            with torch.no_grad():
+                start, actions = torch.as_tensor(state).float(), torch.as_tensor(plan.actions)[None].float()
+                realised = rollout(checkpoint.model, start, actions)[0].double().numpy()
+        else:
+            replayed, _ = twin.reset(seed=seed, options=replay_options(env, state))
+            realised = [replayed.astype(np.float64)]
+            for planned_action in plan.actions:
+                replayed, *_ = twin.step(planned_action.astype(np.float32))
+                realised.append(replayed.astype(np.float64))
+            realised = np.array(realised)
+        observed = observed_task(task)
+        problem = observed.problem(state, goal_features(observed, env.unwrapped.goal))
+        actions, predicted = torch.as_tensor(plan.actions)[None], plan.states[:, : len(state)]
+        planned, cost = (
+            float(trajectory_cost(problem, torch.as_tensor(states)[None], actions)[0])
+            for states in (predicted, realised)
+        )
+        return {
+            "objective": float(plan.objective),
+            "planned": planned,
+            "realised": cost,
+            "one_step_error": float(np.abs(predicted[1] - realised[1]).mean()),
+            "horizon_error": float(np.abs(predicted - realised).mean()),
+            "at_bound": float(at_bound(plan.actions, task)),
+        }
+
     class ReplayingController(RecedingHorizonController):
-        """The controller, which also runs each plan it makes in the twin env from the step's state."""
+        """The controller, which also runs each plan it makes in the twin env from the step's state, and lets the
+        shadow controller plan from the same state."""
+
+        def reset(self):
+            super().reset()
+            if shadow is not None:
+                shadow.task = self.task  # the episode's obstacles, where it has them
+                shadow.reset()
 
         def act(self, state, goal):
             action, record = super().act(state, goal)
-            plan = self.previous
-            if world == "model":
-                with torch.no_grad():
-                    start, actions = torch.as_tensor(state).float(), torch.as_tensor(plan.actions)[None].float()
-                    realised = rollout(checkpoint.model, start, actions)[0].double().numpy()
-            else:
-                replayed, _ = twin.reset(seed=seed, options=replay_options(env, state))
-                realised = [replayed.astype(np.float64)]
-                for planned_action in plan.actions:
-                    replayed, *_ = twin.step(planned_action.astype(np.float32))
-                    realised.append(replayed.astype(np.float64))
-                realised = np.array(realised)
-            task = observed_task(self.task)
-            problem = task.problem(state, goal_features(task, env.unwrapped.goal))
-            actions, predicted = torch.as_tensor(plan.actions)[None], plan.states[:, : len(state)]
-            planned, cost = (
-                float(trajectory_cost(problem, torch.as_tensor(states)[None], actions)[0])
-                for states in (predicted, realised)
-            )
-            steps.append(
-                {
-                    "objective": float(plan.objective),
-                    "planned": planned,
-                    "realised": cost,
-                    "one_step_error": float(np.abs(predicted[1] - realised[1]).mean()),
-                    "horizon_error": float(np.abs(predicted - realised).mean()),
-                    "at_bound": float(at_bound(plan.actions, self.task)),
-                }
-            )
+            step = priced(self.previous, self.task, state, goal)
+            if shadow is not None:
+                shadow.act(state, goal)
+                step["shadow"] = priced(shadow.previous, shadow.task, state, goal)
+            steps.append(step)
             return action, record
 
-    name, options = planner_options(planner_name)
     num_objects = graph_objects(metadata)  # a graph model's MILP: on the env's objects
     model = checkpoint.model if planning_model is None else planning_model
-    planner = make_planner(name, model, seed=seed, num_objects=num_objects, **options)
-    controller = ReplayingController(planner, control_task(metadata, settings), make_fallback_planner(model, seed))
+
+    def controller_of(name: str, kind=RecedingHorizonController):
+        name, options = planner_options(name)
+        planner = make_planner(name, model, seed=seed, num_objects=num_objects, **options)
+        return kind(planner, control_task(metadata, settings), make_fallback_planner(model, seed))
+
+    shadow = None if shadow_name is None else controller_of(shadow_name)
+    controller = controller_of(planner_name, ReplayingController)
     env = make_env(metadata["env_id"], metadata["env_kwargs"], max_episode_steps=None)
     if world == "model":  # the plans are replayed by the model itself: no twin
         env = ModelWorld(env, checkpoint.model)
@@ -165,6 +184,7 @@ def episode(
         twin.close()
     return {
         "planner": planner_name,
+        "shadow": shadow_name,
         "seed": seed,
         "final_cost": result["final_cost"],
         "success": result["success"],
@@ -219,13 +239,36 @@ def table(episodes: list[dict]) -> str:
         lower = sum(finals[names[0], seed] < finals[other, seed] for seed in seeds)
         lines.append(f"\n{names[0]}'s realised / planned above {other}'s in {above} of {len(seeds)} episodes")
         lines.append(f"{names[0]}'s final cost below {other}'s in {lower} of {len(seeds)} episodes")
+    for name in names:
+        lines.extend(same_state_lines([run for run in episodes if run["planner"] == name]))
     return "\n".join(lines)
+
+
+def same_state_lines(runs: list[dict]) -> list[str]:
+    """With a shadow planner: its plans against the planner's own, from the same states (the planner's loop)."""
+    steps = [step for run in runs for step in run["steps"] if "shadow" in step]
+    if not steps:
+        return []
+    name, shadow = runs[0]["planner"], runs[0]["shadow"]
+    own, other = (
+        {key: np.array([s[key] for s in part]) for key in ("planned", "realised")}
+        for part in (steps, [step["shadow"] for step in steps])
+    )
+    promised = own["planned"] < other["planned"]
+    return [
+        f"\nsame states ({name}'s loop, {len(steps)} steps), {name} against {shadow}: mean planned "
+        f"{own['planned'].mean():.1f} / {other['planned'].mean():.1f}, mean realised {own['realised'].mean():.1f} / "
+        f"{other['realised'].mean():.1f}",
+        f"{name}'s plan planned below {shadow}'s in {promised.sum()} of {len(steps)} steps, realised below in "
+        f"{(own['realised'] < other['realised']).sum()}; of the steps it planned below, realised below in "
+        f"{(promised & (own['realised'] < other['realised'])).sum()}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     from dynamics.checkpoint import load_checkpoint
     from dynamics.disagreement import DisagreementDynamics
-    from dynamics.errors import DataError
+    from dynamics.errors import CheckpointError, DataError
     from envs.cli import parse_env_kwargs
     from mpc.control.runner import env_metadata
     from mpc.control.task import DISAGREEMENT_WEIGHT, ControlSettings
@@ -254,6 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=ControlSettings.action_weight,
         help="L1 cost per action unit (cm) in the plans' cost, the realised cost's too (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shadow",
+        type=planner_spec,
+        metavar="PLANNER",
+        help="this planner also plans from every state of each planner's loop (its own warm starts; its actions "
+        "are not taken) and its plans are replayed too: the planners' plans compared on the same states",
     )
     parser.add_argument(
         "--disagreement",
@@ -295,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.disagreement is not None:
         try:
             pair = DisagreementDynamics.of_checkpoints(checkpoint, load_checkpoint(args.disagreement))
-        except DataError as error:
+        except (CheckpointError, DataError) as error:
             parser.error(f"--disagreement: {error}")
     settings = ControlSettings(
         horizon=args.horizon,
@@ -305,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         disagreement_weight=0.0 if pair is None else args.disagreement_weight or DISAGREEMENT_WEIGHT,
     )
     episodes = [
-        episode(checkpoint, metadata, name, settings, args.seed + index, args.world, pair)
+        episode(checkpoint, metadata, name, settings, args.seed + index, args.world, pair, args.shadow)
         for index in range(args.episodes)
         for name in args.planners
     ]

@@ -135,9 +135,11 @@ def problem_to_json(problem) -> dict:
 
     def plain(value):
         if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, tuple):
+            return plain(value.tolist())
+        if isinstance(value, (tuple, list)):
             return [plain(item) for item in value]
+        if isinstance(value, float) and not np.isfinite(value):
+            return str(value)  # "inf" (an unbounded workspace entry): standard JSON; read back as a float
         return value
 
     return {field.name: plain(getattr(problem, field.name)) for field in fields(problem)}

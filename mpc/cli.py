@@ -102,6 +102,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="write a GIF of the first episode (.gif, or another animated image format such as .png or .webp)",
     )
     control.add_argument(
+        "--action-weight",
+        type=non_negative_number,
+        default=ControlSettings().action_weight,
+        help="L1 cost per action unit (cm of pusher motion), per action entry and planned step, in every plan's "
+        "cost; the reported costs are the env's and do not include it (default: %(default)s)",
+    )
+    control.add_argument(
         "--obstacle-margin",
         type=non_negative_number,
         default=ControlSettings().obstacle_margin,
@@ -248,9 +255,10 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
-    """The ControlSettings of a command's arguments (the obstacle and disagreement options where the command has
-    them)."""
-    obstacles = {name: getattr(args, name) for name in ("obstacle_margin", "obstacle_weight") if hasattr(args, name)}
+    """The ControlSettings of a command's arguments (the action cost, obstacle and disagreement options where the
+    command has them)."""
+    names = ("action_weight", "obstacle_margin", "obstacle_weight")
+    obstacles = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if getattr(args, "disagreement", None) is not None:
         obstacles["disagreement_weight"] = args.disagreement_weight or DISAGREEMENT_WEIGHT
     return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps, **obstacles)
@@ -293,12 +301,12 @@ def run_control(args: argparse.Namespace) -> int:
     model = checkpoint.model
     if args.disagreement is not None:
         from dynamics.disagreement import DisagreementDynamics
-        from dynamics.errors import DataError
+        from dynamics.errors import CheckpointError, DataError
 
-        other = load_model(args.disagreement, args.horizon)
         try:
+            other = load_model(args.disagreement, args.horizon)
             model = DisagreementDynamics.of_checkpoints(checkpoint, other)
-        except DataError as error:
+        except (CheckpointError, DataError) as error:
             raise MPCError(f"--disagreement: {error}") from error
         check_model_fits(other.model, metadata)
     planner = make_planner(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "bench_planners.py"
@@ -69,6 +70,11 @@ def test_the_pair_setting_records_priced_problems_every_planner_plans_on_the_pai
     recorded = bench.record_setting({"setting": "pushing-pair-h8", "seed": 5000, "steps": 2, "every": 2})
     (problem,) = recorded["problems"]
     assert problem["unobserved"] == 8 and len(problem["state"]) == 18 and not any(problem["state"][10:])
+    # The disagreement entries' workspace is unbounded: written as "inf" strings (standard JSON), read as floats.
+    assert problem["workspace_high"][10:] == ["inf"] * 8 and problem["workspace_low"][10:] == ["-inf"] * 8
+    problem = json.loads(json.dumps(problem, allow_nan=False))
+    read = bench.problem_from_json(problem, 0.2)
+    assert np.isposinf(read.workspace_high[10:]).all() and np.isneginf(read.workspace_low[10:]).all()
     for planner in ("milp", "mppi"):
         task = {"setting": "pushing-pair-h8", "planner": planner, "problem": problem, "time_limit": 0.2, "index": 0}
         result = bench.plan_task(task)

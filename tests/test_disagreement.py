@@ -56,11 +56,13 @@ def test_the_export_is_the_pair_s_function_and_carries_the_disagreement(main, ot
     np.testing.assert_allclose(frozen.forward(np.c_[moved.numpy(), actions.numpy()]), predicted, atol=1e-10)
 
 
-def test_a_pair_of_the_same_model_never_disagrees():
+def test_a_pair_of_one_model_is_refused_it_never_disagrees():
     model = tiny_model(0)
-    pair = DisagreementDynamics(model, model, entries=[0, 1])
-    inputs = np.random.default_rng(1).normal(size=(20, 5))
-    assert np.abs(pair.export().forward(inputs)[:, 2:]).max() < 1e-12
+    copy = tiny_model(0)  # another module with the same parameters (e.g. one checkpoint loaded twice)
+    for other in (model, copy):
+        with pytest.raises(DataError, match="never disagree"):
+            DisagreementDynamics(model, other, entries=[0, 1])
+    DisagreementDynamics(model, tiny_model(1), entries=[0, 1])  # another seed pairs
 
 
 def test_models_that_cannot_pair_are_refused():

@@ -144,6 +144,8 @@ def test_control_command_writes_results_and_video(tmp_path, metadata, capsys):
         (["control", "{model}", "--env-kwargs", '{"shape": "t", "num_objects": 3}'], "cannot be made"),
         (["control", "{model}", "--disagreement-weight", "2"], "give the second with --disagreement"),
         (["control", "{model}", "--disagreement", "{model}", "--data-ranges"], "has no recorded data ranges"),
+        (["control", "{model}", "--disagreement", "missing.pt"], "--disagreement: model file missing.pt does not"),
+        (["control", "{model}", "--disagreement", "{model}"], "they never disagree"),
     ],
 )
 def test_control_command_errors_are_one_line(tmp_path, metadata, capsys, arguments, message):
@@ -281,7 +283,7 @@ def test_obstacles_reach_the_planner_and_collisions_are_recorded(tmp_path, metad
     assert "collision" not in summary_table({"run": {**summary, "obstacles": False}})
 
 
-def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys, monkeypatch):
+def test_control_command_passes_obstacles_and_an_action_cost_to_the_task(tmp_path, metadata, capsys, monkeypatch):
     import mpc.control.runner as runner
 
     model_path = tmp_path / "model.pt"
@@ -312,14 +314,18 @@ def test_control_command_runs_with_obstacles(tmp_path, metadata, capsys, monkeyp
             "2",
             "--obstacle-weight",
             "5",
+            "--action-weight",
+            "0.3",
             "--out",
             str(out),
         ]
     )
     assert code == 0
-    assert [(settings.obstacle_margin, settings.obstacle_weight) for settings in planned_with] == [(2.0, 5.0)]
+    chosen = [(settings.obstacle_margin, settings.obstacle_weight, settings.action_weight) for settings in planned_with]
+    assert chosen == [(2.0, 5.0, 0.3)]
     results = json.loads(out.read_text())
-    assert (results["config"]["obstacle_margin"], results["config"]["obstacle_weight"]) == (2.0, 5.0)
+    config = results["config"]
+    assert (config["obstacle_margin"], config["obstacle_weight"], config["action_weight"]) == (2.0, 5.0, 0.3)
     episode = results["episodes"][0]
     assert len(episode["obstacles"]) == 1 and "collision_steps" in episode
     printed = capsys.readouterr()
