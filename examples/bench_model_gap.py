@@ -25,10 +25,17 @@ included (e.g. `milp+ranges`: the MILP's neuron bounds cut to the model's record
 
 Reported per planner: the final task cost (median), the sums of planned and realised cost over all steps
 and their ratio, the median per-step ratio, the mean absolute error of the predicted states (after
-one step and over the horizon), in state units, and the fraction of planned action entries at the action
-box's bounds (within 1% of its width); and per episode, in how many the first planner's
-realised / planned ratio is above each other planner's (in the model world both are 1 up to rounding, and
-this count is noise) and its final cost below.
+one step and over the horizon), in state units, the fraction of planned action entries at the action
+box's bounds (within 1% of its width), and the replanning change (how far each plan departs from the
+previous one where they overlap, mean absolute action difference: a receding-horizon loop carries out
+only first actions, so plans that change every step are not carried out as planned); and per episode, in
+how many the first planner's realised / planned ratio is above each other planner's (in the model world both
+are 1 up to rounding, and this count is noise) and its final cost below.
+
+`--shadow PLANNER` compares plans on the same states: at every step of each planner's loop, PLANNER also plans
+from the step's state (its own controller and warm starts; its actions are not taken) and its plan is replayed
+too; the step's record holds its figures as "shadow", and the table adds, per planner, the mean planned and
+realised cost of both planners' plans on those states and in how many steps each promised and gave less.
 
 `--disagreement MODEL2` plans on the pair of models (`dynamics.disagreement.DisagreementDynamics`: the
 first's predictions, paying `--disagreement-weight` per cm of the second's disagreement with them on the goal
@@ -38,8 +45,8 @@ entries); the world, the replay and both costs stay the first model's and the en
 episode's obstacles as `sparsedyn control` does).
 
 Writes OUT/bench_model_gap.json (the settings; per episode the final cost, success, the number of obstacles,
-the steps with a collision in the simulator, and every step's figures, the plan's objective among them) and
-OUT/bench_model_gap.md (the table, also printed).
+the steps with a collision in the simulator, and every step's figures, the plan's objective and actions among
+them) and OUT/bench_model_gap.md (the table, also printed).
 """
 
 from __future__ import annotations
@@ -141,6 +148,7 @@ def episode(
             "one_step_error": float(np.abs(predicted[1] - realised[1]).mean()),
             "horizon_error": float(np.abs(predicted - realised).mean()),
             "at_bound": float(at_bound(plan.actions, task)),
+            "actions": plan.actions.tolist(),
         }
 
     class ReplayingController(RecedingHorizonController):
@@ -209,11 +217,18 @@ def at_bound(actions: np.ndarray, task) -> float:
     return np.mean((actions <= task.action_low + tolerance) | (actions >= task.action_high - tolerance))
 
 
+def replanning_changes(steps: list[dict]) -> list[float]:
+    """How far each plan departs from the one before it, where they overlap: the mean absolute difference of its
+    first H - 1 actions and the previous plan's last H - 1 (action units, cm), one per step after the first."""
+    plans = [np.asarray(step["actions"]) for step in steps]
+    return [float(np.abs(plan[:-1] - previous[1:]).mean()) for previous, plan in zip(plans, plans[1:])]
+
+
 def table(episodes: list[dict]) -> str:
     lines = [
         "| planner | episodes | median final cost | planned (sum) | realised (sum) | realised / planned "
-        "| median step ratio | one-step error | horizon error | actions at bound |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| median step ratio | one-step error | horizon error | actions at bound | replanning change |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(run["planner"] for run in episodes):
         runs = [run for run in episodes if run["planner"] == name]
@@ -224,7 +239,8 @@ def table(episodes: list[dict]) -> str:
             f"| {planned.sum():.0f} | {realised.sum():.0f} | {realised.sum() / planned.sum():.3f} "
             f"| {np.median(realised / planned):.3f} | {np.mean([s['one_step_error'] for s in steps]):.3f} "
             f"| {np.mean([s['horizon_error'] for s in steps]):.3f} "
-            f"| {np.mean([s['at_bound'] for s in steps]):.2f} |"
+            f"| {np.mean([s['at_bound'] for s in steps]):.2f} "
+            f"| {np.mean([change for run in runs for change in replanning_changes(run['steps'])]):.3f} |"
         )
     names = list(dict.fromkeys(run["planner"] for run in episodes))
     ratios = {

@@ -54,12 +54,15 @@ def test_the_model_gap_table_counts_episodes_whose_plans_promise_more():
 
     def run(planner, seed, realised):
         step = {"planned": 10.0, "realised": realised, "one_step_error": 0.1, "horizon_error": 0.2, "at_bound": 0.25}
-        return {"planner": planner, "seed": seed, "final_cost": 1.0, "steps": [step, step]}
+        # Plans of 3 actions of 1 entry; the second keeps the first's last two (change 0) or not (change 1).
+        second = [[1.0], [2.0], [2.0]] if planner == "milp" else [[2.0], [3.0], [3.0]]
+        steps = [{**step, "actions": [[0.0], [1.0], [2.0]]}, {**step, "actions": second}]
+        return {"planner": planner, "seed": seed, "final_cost": 1.0, "steps": steps}
 
     episodes = [run("milp", 0, 15.0), run("mppi", 0, 12.0), run("milp", 1, 11.0), run("mppi", 1, 13.0)]
     text = bench.table(episodes)
     assert "| milp | 2 | 1.00 | 40 | 52 | 1.300 |" in text and "| mppi | 2 | 1.00 | 40 | 50 | 1.250 |" in text
-    assert text.count("| 0.25 |") == 2
+    assert "| 0.25 | 0.000 |" in text and "| 0.25 | 1.000 |" in text  # actions at bound, replanning change
     assert "milp's realised / planned above mppi's in 1 of 2 episodes" in text
     assert "milp's final cost below mppi's in 0 of 2 episodes" in text  # all final costs equal
 
@@ -146,3 +149,39 @@ def test_with_a_second_model_the_gap_prices_the_first_model_s_predictions_alone(
             assert step["realised"] == pytest.approx(step["planned"], rel=1e-4)
             assert step["objective"] >= step["planned"] * (1 - 1e-4)  # the plan's objective adds the price
         assert any(step["objective"] > step["planned"] * 1.001 for step in run["steps"])  # two models disagree
+
+
+def test_a_shadow_planner_plans_from_the_same_states_as_the_loop_s_planner(tmp_path):
+    """In the model world a plan realises what it promises only when replayed from the state it was planned from:
+    the shadow's plans do, so it planned from the loop's states."""
+    bench = load_script("bench_model_gap")
+    arguments = ["--model", str(EXAMPLES / "checkpoints" / "pushing_sparse.pt"), "--planners", "mppi"]
+    arguments += ["--shadow", "random", "--world", "model", "--episodes", "1", "--steps", "3", "--budget", "0.05"]
+    assert bench.main([*arguments, "--out", str(tmp_path)]) == 0
+    (run,) = json.loads((tmp_path / "bench_model_gap.json").read_text())["episodes"]
+    assert run["shadow"] == "random" and len(run["steps"]) == 3
+    for step in run["steps"]:
+        assert step["shadow"]["realised"] == pytest.approx(step["shadow"]["planned"], rel=1e-4)
+        assert step["shadow"]["planned"] != step["planned"]  # its own plan, not the loop planner's
+    assert "same states (mppi's loop, 3 steps), mppi against random" in (tmp_path / "bench_model_gap.md").read_text()
+
+
+def test_the_same_state_lines_count_steps_whose_plans_promise_and_give_less():
+    bench = load_script("bench_model_gap")
+
+    def step(planned, realised, shadow_planned, shadow_realised):
+        return {
+            "planned": planned,
+            "realised": realised,
+            "shadow": {"planned": shadow_planned, "realised": shadow_realised},
+        }
+
+    # milp promises less in steps 1 and 2, gives less in steps 2 and 3.
+    steps = [step(8.0, 14.0, 10.0, 12.0), step(9.0, 10.0, 10.0, 11.0), step(11.0, 11.0, 10.0, 12.0)]
+    lines = bench.same_state_lines([{"planner": "milp", "shadow": "mppi", "steps": steps}])
+    assert "mean planned 9.3 / 10.0, mean realised 11.7 / 11.7" in lines[0]
+    assert lines[1] == (
+        "milp's plan planned below mppi's in 2 of 3 steps, realised below in 2; of the steps it planned below, "
+        "realised below in 1"
+    )
+    assert bench.same_state_lines([{"planner": "milp", "shadow": None, "steps": [{"planned": 1.0}]}]) == []
