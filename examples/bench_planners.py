@@ -77,6 +77,9 @@ FEATURES = {  # feature -> make_planner options
     "heuristics": {"highs_options": {"mip_heuristic_effort": 0.3}},  # HiGHS's default: 0.05
     "heuristics-max": {"highs_options": {"mip_heuristic_effort": 1.0}},
     "gd": {"anytime_samplers": ("cem", "mppi", "gd")},  # gradient descent's paths as starts after CEM's and MPPI's
+    # MPPI's round first (from the warm start), then gradient descent's and CEM's: on a first step far from the object
+    # (the cost flat but for the reach term) only MPPI's averaged samples reach contact (docs/benchmarks.md).
+    "mppi-first": {"anytime_samplers": ("mppi", "gd", "cem")},
     # The anytime planner's samplers and rounds before gradient descent's paths became its first starts.
     "cem-mppi": {"anytime_samplers": ("cem", "mppi"), "sampling_share": 0.25, "round_time": 0.125},
     # The anytime planner without its constant-sequence starts (mpc.milp.anytime.constant_sequences): as before them.
