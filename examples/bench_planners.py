@@ -56,6 +56,9 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "pushing32-h8": ("pushing_relu32.pt", 8, {}),
     "pushing64-h4": ("pushing_relu64.pt", 4, {}),
     "pushing64-h8": ("pushing_relu64.pt", 8, {}),
+    # The closed-loop benchmark's 60-ReLU model (on-policy data; `sparsedyn demo`, bench_model_gap.py). Not in the
+    # default suite.
+    "pushing60-h8": ("pushing_onpolicy_relu64.pt", 8, {}),
     # The bundled 60-ReLU model and its second seed as a pair whose disagreement the task prices
     # (mpc.control.task.DISAGREEMENT_WEIGHT per cm; dynamics.disagreement): "FIRST+SECOND" names a pair. Not in
     # the default suite.
@@ -68,7 +71,7 @@ SETTINGS = {  # name -> checkpoint, horizon, env options
     "rope-dense-h8": ("rope_graph_dense.pt", 8, {}),
 }
 BUDGET_SETTINGS = ("pushing-dense-h8", "sorting-dense-h4", "rope-h8", "rope-dense-h8")
-SUITE_SETTINGS = [name for name in SETTINGS if name not in BUDGET_SETTINGS and name != "pushing-pair-h8"]
+SUITE_SETTINGS = [name for name in SETTINGS if name not in (*BUDGET_SETTINGS, "pushing60-h8", "pushing-pair-h8")]
 PLANNERS = ("milp", "milp-exact", "milp-exact-scip", "milp-cem", "mppi", "cem", "random", "gd")
 SOLVER_SUFFIX = "-scip"  # "milp-exact-scip": milp-exact with SCIP's branch-and-bound (mpc.milp.scip)
 # Variants for the relaxation study: "NAME[@BOUNDS][+FEATURE...]", e.g. "milp@lp", "milp-exact+cuts+heuristics".
@@ -161,13 +164,14 @@ def problem_from_json(data: dict, time_limit: float):
 
 
 class Recorder:
-    """A planner that keeps the problems it is given every `every`-th call, and lets MPPI plan them."""
+    """A planner that keeps the problems it is given every `every`-th call (and the first, with `first`), and lets
+    MPPI plan them."""
 
-    def __init__(self, planner, every: int) -> None:
-        self.planner, self.every, self.calls, self.problems = planner, every, 0, []
+    def __init__(self, planner, every: int, first: bool = False) -> None:
+        self.planner, self.every, self.first, self.calls, self.problems = planner, every, first, 0, []
 
     def plan(self, problem):
-        if self.calls % self.every == self.every - 1:
+        if self.calls % self.every == self.every - 1 or (self.first and self.calls == 0):
             self.problems.append(problem)
         self.calls += 1
         return self.planner.plan(problem)
@@ -186,7 +190,9 @@ def record_setting(task: dict) -> dict:
     _, horizon, env_kwargs = SETTINGS[task["setting"]]
     checkpoint, _ = setting_model(task["setting"])
     metadata = env_metadata(checkpoint.metadata, env_kwargs)
-    recorder = Recorder(make_planner("mppi", checkpoint.model, seed=task["seed"]), task["every"])
+    recorder = Recorder(
+        make_planner("mppi", checkpoint.model, seed=task["seed"]), task["every"], task.get("first", False)
+    )
     settings = ControlSettings(
         horizon=horizon,
         time_limit=0.5,
@@ -210,6 +216,7 @@ def record(args: argparse.Namespace) -> None:
 
     tasks = [
         {"setting": setting, "seed": args.seed + episode, "steps": args.steps, "every": args.every}
+        | ({"first": True} if args.first else {})  # without it, the tasks of records made before the option
         for setting in args.settings
         for episode in range(args.episodes)
     ]
@@ -518,6 +525,12 @@ def main() -> None:
     rec.add_argument("--episodes", type=int, default=2, help="held-out episodes per setting")
     rec.add_argument("--steps", type=int, default=24, help="control steps per episode")
     rec.add_argument("--every", type=int, default=6, help="keep every EVERY-th step's problem")
+    rec.add_argument(
+        "--first",
+        action="store_true",
+        help="also keep each episode's first problem (warm-started by the controller's random-shooting fallback, "
+        "not by a previous plan; the pusher mostly far from the object)",
+    )
     rec.add_argument("--seed", type=int, default=5000)
     ref = commands.add_parser("reference", help="every planner on every problem with a long budget")
     ref.add_argument("suite", type=Path)
