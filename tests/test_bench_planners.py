@@ -79,3 +79,16 @@ def test_the_pair_setting_records_priced_problems_every_planner_plans_on_the_pai
         task = {"setting": "pushing-pair-h8", "planner": planner, "problem": problem, "time_limit": 0.2, "index": 0}
         result = bench.plan_task(task)
         assert "error" not in result and result["objective"] > 0
+
+
+def test_the_recorder_keeps_every_nth_problem_and_with_first_the_first_too():
+    bench = load_script()
+
+    class Counting:
+        def plan(self, problem):
+            return problem * 10
+
+    for first, kept in ((False, [2, 5]), (True, [0, 2, 5])):
+        recorder = bench.Recorder(Counting(), every=3, first=first)
+        assert [recorder.plan(step) for step in range(7)] == [step * 10 for step in range(7)]  # MPPI plans them all
+        assert recorder.problems == kept
