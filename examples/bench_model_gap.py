@@ -8,7 +8,7 @@ warm start, the default task) on the held-out episodes SEED, SEED+1, ... of the 
 after the other, 1 torch thread. At every step the whole plan (H actions) is also run open loop in a
 second copy of the env, reset to the step's observation and goal (`reset(options={"state", "goal"})`:
 the object at rest in the pose its keypoints give), and both trajectories are priced by the same cost
-(`mpc.problem.trajectory_cost`):
+(`mpc.problem.trajectory_cost`; each step's share too, `step_costs`):
 
 - planned: the cost of the model's predicted states (the plan's objective, but for a disagreement's price);
 - realised: the cost of the states the simulator gives for the same actions.
@@ -119,7 +119,7 @@ def episode(
     from mpc.control.runner import run_episode
     from mpc.control.task import control_task, goal_features, observed_task
     from mpc.planners import graph_objects, make_fallback_planner, make_planner
-    from mpc.problem import trajectory_cost
+    from mpc.problem import step_costs
 
     def priced(plan, task, state, goal) -> dict:
         """The plan's figures: its objective, planned and realised cost, prediction errors, actions at bound."""
@@ -138,13 +138,14 @@ def episode(
         problem = observed.problem(state, goal_features(observed, env.unwrapped.goal))
         actions, predicted = torch.as_tensor(plan.actions)[None], plan.states[:, : len(state)]
         planned, cost = (
-            float(trajectory_cost(problem, torch.as_tensor(states)[None], actions)[0])
-            for states in (predicted, realised)
+            step_costs(problem, torch.as_tensor(states)[None], actions)[0].tolist() for states in (predicted, realised)
         )
         return {
             "objective": float(plan.objective),
-            "planned": planned,
-            "realised": cost,
+            "planned": sum(planned),
+            "realised": sum(cost),
+            "planned_steps": planned,
+            "realised_steps": cost,
             "one_step_error": float(np.abs(predicted[1] - realised[1]).mean()),
             "horizon_error": float(np.abs(predicted - realised).mean()),
             "at_bound": float(at_bound(plan.actions, task)),
@@ -271,6 +272,10 @@ def same_state_lines(runs: list[dict]) -> list[str]:
         for part in (steps, [step["shadow"] for step in steps])
     )
     promised = own["planned"] < other["planned"]
+    # The step the loop takes: the realised cost of each plan's first action alone (its state after one step).
+    first, other_first = (
+        np.array([s["realised_steps"][0] for s in part]) for part in (steps, [s["shadow"] for s in steps])
+    )
     return [
         f"\nsame states ({name}'s loop, {len(steps)} steps), {name} against {shadow}: mean planned "
         f"{own['planned'].mean():.1f} / {other['planned'].mean():.1f}, mean realised {own['realised'].mean():.1f} / "
@@ -278,6 +283,8 @@ def same_state_lines(runs: list[dict]) -> list[str]:
         f"{name}'s plan planned below {shadow}'s in {promised.sum()} of {len(steps)} steps, realised below in "
         f"{(own['realised'] < other['realised']).sum()}; of the steps it planned below, realised below in "
         f"{(promised & (own['realised'] < other['realised'])).sum()}",
+        f"realised cost of the first step alone: mean {first.mean():.2f} / {other_first.mean():.2f}, {name}'s below in "
+        f"{(first < other_first).sum()} of {len(steps)} steps",
     ]
 
 

@@ -442,17 +442,27 @@ def trajectory_cost(problem: PlanningProblem, states: torch.Tensor, actions: tor
     Shapes:
         states (B, H+1, n), actions (B, H, m) -> costs (B,).
     """
+    return step_costs(problem, states, actions).sum(dim=1)
+
+
+def step_costs(problem: PlanningProblem, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """The cost of batched trajectories by step (`trajectory_cost` summed over the steps): entry t holds the
+    weighted goal distance of x_{t+1} (the terminal weights at t = H-1), the action cost of u_t and the
+    obstacle penalty of x_{t+1}.
+
+    Shapes:
+        states (B, H+1, n), actions (B, H, m) -> costs (B, H).
+    """
     import torch
 
     goal, weights, terminal = (
         torch.as_tensor(values, dtype=states.dtype, device=states.device)
         for values in (problem.goal, problem.state_weights, problem.terminal_weights)
     )
-    distance = (problem.cost_features(states[:, 1:]) - goal).abs()
-    running = (distance[:, :-1] * weights).sum(dim=(1, 2))
-    final = (distance[:, -1] * terminal).sum(dim=1)
-    effort = problem.action_weight * actions.abs().sum(dim=(1, 2))
+    by_step = torch.cat([weights.expand(states.shape[1] - 2, -1), terminal[None]])  # (H, k)
+    costs = ((problem.cost_features(states[:, 1:]) - goal).abs() * by_step).sum(dim=2)
+    if problem.action_weight:
+        costs = costs + problem.action_weight * actions.abs().sum(dim=2)
     if not problem.obstacles:
-        return running + final + effort
-    penalty = problem.obstacle_weight * problem.obstacle_depths(states).clamp(min=0.0).sum(dim=(1, 2))
-    return running + final + effort + penalty
+        return costs
+    return costs + problem.obstacle_weight * problem.obstacle_depths(states).clamp(min=0.0).sum(dim=2)

@@ -163,6 +163,9 @@ def test_a_shadow_planner_plans_from_the_same_states_as_the_loop_s_planner(tmp_p
     for step in run["steps"]:
         assert step["shadow"]["realised"] == pytest.approx(step["shadow"]["planned"], rel=1e-4)
         assert step["shadow"]["planned"] != step["planned"]  # its own plan, not the loop planner's
+        for plan in (step, step["shadow"]):  # the cost by step adds up to the plan's cost
+            assert len(plan["realised_steps"]) == len(plan["planned_steps"]) == 8
+            assert sum(plan["planned_steps"]) == pytest.approx(plan["planned"])
     assert "same states (mppi's loop, 3 steps), mppi against random" in (tmp_path / "bench_model_gap.md").read_text()
 
 
@@ -170,13 +173,11 @@ def test_the_same_state_lines_count_steps_whose_plans_promise_and_give_less():
     bench = load_script("bench_model_gap")
 
     def step(planned, realised, shadow_planned, shadow_realised):
-        return {
-            "planned": planned,
-            "realised": realised,
-            "shadow": {"planned": shadow_planned, "realised": shadow_realised},
-        }
+        own = {"planned": planned, "realised": realised, "realised_steps": [realised / 2, realised / 2]}
+        shadow = {"planned": shadow_planned, "realised": shadow_realised, "realised_steps": [1.0, shadow_realised - 1]}
+        return {**own, "shadow": shadow}
 
-    # milp promises less in steps 1 and 2, gives less in steps 2 and 3.
+    # milp promises less in steps 1 and 2, gives less in steps 2 and 3; its first steps all realise more (5.5 or 7).
     steps = [step(8.0, 14.0, 10.0, 12.0), step(9.0, 10.0, 10.0, 11.0), step(11.0, 11.0, 10.0, 12.0)]
     lines = bench.same_state_lines([{"planner": "milp", "shadow": "mppi", "steps": steps}])
     assert "mean planned 9.3 / 10.0, mean realised 11.7 / 11.7" in lines[0]
@@ -184,4 +185,5 @@ def test_the_same_state_lines_count_steps_whose_plans_promise_and_give_less():
         "milp's plan planned below mppi's in 2 of 3 steps, realised below in 2; of the steps it planned below, "
         "realised below in 1"
     )
+    assert lines[2] == "realised cost of the first step alone: mean 5.83 / 1.00, milp's below in 0 of 3 steps"
     assert bench.same_state_lines([{"planner": "milp", "shadow": None, "steps": [{"planned": 1.0}]}]) == []

@@ -341,3 +341,19 @@ def test_milp_cem_starts_the_milp_from_the_cheapest_elite_that_keeps_out_and_fal
     np.testing.assert_allclose(plan.actions, up)
     assert plan.status == "sampled (MILP: NoIncumbentError)" and not problem.predicts_collision(plan.states)
     assert plan.objective == pytest.approx(cost(problem, INTEGRATOR, up), rel=1e-9)
+
+
+def test_the_cost_by_step_adds_up_to_the_trajectory_cost():
+    from mpc.problem import step_costs
+
+    problem = blocked_problem([Obstacle.of_entries(SQUARE, [[0, 1]], 2)], action_weight=0.5)
+    rng = np.random.default_rng(0)
+    states, actions = torch.from_numpy(rng.uniform(-3, 3, (16, 7, 2))), torch.from_numpy(rng.uniform(-1, 1, (16, 6, 2)))
+    by_step = step_costs(problem, states, actions)
+    assert by_step.shape == (16, 6)
+    torch.testing.assert_close(by_step.sum(dim=1), trajectory_cost(problem, states, actions))
+    # The last step is priced by the terminal weights (5 per unit), the others by the running weights (1).
+    inside = (problem.obstacle_depths(states)[:, -1].clamp(min=0).sum(dim=1) * problem.obstacle_weight).numpy()
+    distance = (states[:, -1] - torch.as_tensor(problem.goal)).abs().sum(dim=1).numpy()
+    expected = 5 * distance + 0.5 * actions[:, -1].abs().sum(dim=1).numpy() + inside
+    np.testing.assert_allclose(by_step[:, -1].numpy(), expected)
