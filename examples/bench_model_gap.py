@@ -316,6 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=25, help="control steps per episode (default: 25)")
     parser.add_argument("--horizon", type=int, default=8, help="planning horizon (default: 8)")
     parser.add_argument(
+        "--terminal-weight",
+        type=float,
+        default=ControlSettings.terminal_weight,
+        help="L1 weight of the goal distance at the horizon's last step (the steps before it: "
+        f"{ControlSettings.running_weight}) in the plans' cost, the realised cost's too (default: %(default)s)",
+    )
+    parser.add_argument(
         "--action-weight",
         type=float,
         default=ControlSettings.action_weight,
@@ -374,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         horizon=args.horizon,
         time_limit=args.budget,
         steps=args.steps,
+        terminal_weight=args.terminal_weight,
         action_weight=args.action_weight,
         disagreement_weight=0.0 if pair is None else args.disagreement_weight or DISAGREEMENT_WEIGHT,
     )
