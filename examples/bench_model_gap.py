@@ -35,7 +35,8 @@ are 1 up to rounding, and this count is noise) and its final cost below.
 `--shadow PLANNER` compares plans on the same states: at every step of each planner's loop, PLANNER also plans
 from the step's state (its own controller and warm starts; its actions are not taken) and its plan is replayed
 too; the step's record holds its figures as "shadow", and the table adds, per planner, the mean planned and
-realised cost of both planners' plans on those states and in how many steps each promised and gave less.
+realised cost of both planners' plans on those states, in how many steps each promised and gave less, and the
+realised cost of each plan's first step alone (the action the loop carries out).
 
 `--disagreement MODEL2` plans on the pair of models (`dynamics.disagreement.DisagreementDynamics`: the
 first's predictions, paying `--disagreement-weight` per cm of the second's disagreement with them on the goal
@@ -122,7 +123,8 @@ def episode(
     from mpc.problem import step_costs
 
     def priced(plan, task, state, goal) -> dict:
-        """The plan's figures: its objective, planned and realised cost, prediction errors, actions at bound."""
+        """The plan's figures: its objective, planned and realised cost (in all and by step), prediction errors,
+        actions at bound, and its actions."""
         if world == "model":
             with torch.no_grad():
                 start, actions = torch.as_tensor(state).float(), torch.as_tensor(plan.actions)[None].float()
