@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     from dynamics.checkpoint import load_checkpoint
     from dynamics.disagreement import DisagreementDynamics
     from dynamics.errors import CheckpointError, DataError
+    from envs.arguments import non_negative_number
     from envs.cli import parse_env_kwargs
     from mpc.control.runner import env_metadata
     from mpc.control.task import DISAGREEMENT_WEIGHT, ControlSettings
@@ -319,14 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=8, help="planning horizon (default: 8)")
     parser.add_argument(
         "--terminal-weight",
-        type=float,
+        type=non_negative_number,
         default=ControlSettings.terminal_weight,
         help="L1 weight of the goal distance at the horizon's last step (the steps before it: "
         f"{ControlSettings.running_weight}) in the plans' cost, the realised cost's too (default: %(default)s)",
     )
     parser.add_argument(
         "--action-weight",
-        type=float,
+        type=non_negative_number,
         default=ControlSettings.action_weight,
         help="L1 cost per action unit (cm) in the plans' cost, the realised cost's too (default: %(default)s)",
     )
@@ -368,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for JSON and table (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    if args.shadow in args.planners:
+        parser.error(f"--shadow {args.shadow} is one of --planners: a planner against itself compares nothing")
     if args.disagreement_weight is not None and (args.disagreement is None or not args.disagreement_weight > 0):
         parser.error("--disagreement-weight takes a positive number, and --disagreement the second model")
     torch.set_num_threads(1)

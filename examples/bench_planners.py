@@ -168,11 +168,13 @@ class Recorder:
     MPPI plan them."""
 
     def __init__(self, planner, every: int, first: bool = False) -> None:
-        self.planner, self.every, self.first, self.calls, self.problems = planner, every, first, 0, []
+        self.planner, self.every, self.first, self.calls = planner, every, first, 0
+        self.problems, self.steps = [], []  # the kept problems and their control steps (0: the episode's first)
 
     def plan(self, problem):
         if self.calls % self.every == self.every - 1 or (self.first and self.calls == 0):
             self.problems.append(problem)
+            self.steps.append(self.calls)
         self.calls += 1
         return self.planner.plan(problem)
 
@@ -208,7 +210,11 @@ def record_setting(task: dict) -> dict:
         make_fallback_planner(checkpoint.model, task["seed"]),
         show_progress=False,
     )
-    return {"task": task, "problems": [problem_to_json(problem) for problem in recorder.problems]}
+    return {
+        "task": task,
+        "problems": [problem_to_json(problem) for problem in recorder.problems],
+        "steps": recorder.steps,
+    }
 
 
 def record(args: argparse.Namespace) -> None:
@@ -223,9 +229,10 @@ def record(args: argparse.Namespace) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)  # e.g. runs/ in a fresh clone
     records = run_tasks(record_setting, tasks, args.out.with_suffix(".record.jsonl"), num_cpus=args.num_cpus)
     problems = [
-        {"setting": record["task"]["setting"], "seed": record["task"]["seed"], "problem": problem}
+        {"setting": record["task"]["setting"], "seed": record["task"]["seed"], "step": step, "problem": problem}
         for record in sorted(records, key=lambda record: (record["task"]["setting"], record["task"]["seed"]))
-        for problem in record["problems"]
+        # records made before steps were kept: None
+        for problem, step in zip(record["problems"], record.get("steps", [None] * len(record["problems"])))
     ]
     args.out.write_text(
         json.dumps({"settings": {name: SETTINGS[name] for name in args.settings}, "problems": problems})
@@ -613,4 +620,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from mpc.errors import MPCError
+
+    try:
+        sys.exit(main())
+    except MPCError as error:  # e.g. Ray not installed: one line, not a traceback
+        sys.exit(f"bench_planners.py: error: {error}")

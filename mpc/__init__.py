@@ -14,6 +14,7 @@ from mpc.problem import PLAN_STATUSES, Plan, PlanningProblem, Task
 
 _LAZY = {  # public name -> "module" that defines it, or "module:name there"
     "trajectory_cost": "mpc.problem",
+    "step_costs": "mpc.problem",
     "PLANNER_NAMES": "mpc.planners",
     "make_planner": "mpc.planners",
     "make_fallback_planner": "mpc.planners",

@@ -56,7 +56,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--solver",
         choices=("highs", "scip"),
         default="highs",
-        help='branch-and-bound of milp-exact and milp-cem (scip: pip install "sparsedyn[scip]"; default: %(default)s)',
+        help='branch-and-bound of milp-exact and milp-cem (scip: pip install -e ".[scip]" in the checkout; '
+        "default: %(default)s)",
     )
     control.add_argument(
         "--bounds",

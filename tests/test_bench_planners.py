@@ -69,6 +69,7 @@ def test_the_pair_setting_records_priced_problems_every_planner_plans_on_the_pai
     torch.set_num_threads(1)
     recorded = bench.record_setting({"setting": "pushing-pair-h8", "seed": 5000, "steps": 2, "every": 2})
     (problem,) = recorded["problems"]
+    assert recorded["steps"] == [1]  # every second step's problem, counted from 0
     assert problem["unobserved"] == 8 and len(problem["state"]) == 18 and not any(problem["state"][10:])
     # The disagreement entries' workspace is unbounded: written as "inf" strings (standard JSON), read as floats.
     assert problem["workspace_high"][10:] == ["inf"] * 8 and problem["workspace_low"][10:] == ["-inf"] * 8
@@ -91,4 +92,4 @@ def test_the_recorder_keeps_every_nth_problem_and_with_first_the_first_too():
     for first, kept in ((False, [2, 5]), (True, [0, 2, 5])):
         recorder = bench.Recorder(Counting(), every=3, first=first)
         assert [recorder.plan(step) for step in range(7)] == [step * 10 for step in range(7)]  # MPPI plans them all
-        assert recorder.problems == kept
+        assert recorder.problems == recorder.steps == kept  # the problems here are the step numbers

@@ -302,13 +302,13 @@ def run_tasks(
         gpu_share: the part of a GPU a "cuda" task reserves (1 / tasks that share one GPU at a time).
 
     Raises:
-        MPCError: Ray is not installed (`pip install "sparsedyn[sweep]"`), or a "cuda" task is pending and
+        MPCError: Ray is not installed (`pip install -e ".[sweep]"` in the checkout), or a "cuda" task is pending and
             the Ray cluster has no GPU (it would wait forever).
     """
     try:
         import ray
     except ImportError as error:
-        raise MPCError('sweeps run on Ray: pip install "sparsedyn[sweep]"') from error
+        raise MPCError('sweeps run on Ray: pip install -e ".[sweep]" in the checkout') from error
     from tqdm import tqdm
 
     records = finished_records(results)

@@ -40,7 +40,7 @@ class MILPPlanner:
     model, "linear" back-substitutes within each edge and node network copy, and "lp" adds LP
     tightening of the states. What each mode runs per model kind: mpc.milp.kinds.
 
-    solver: "highs" (mpc.milp.highs) or "scip" (mpc.milp.scip, `pip install "sparsedyn[scip]"`), the
+    solver: "highs" (mpc.milp.highs) or "scip" (mpc.milp.scip, `pip install -e ".[scip]"` in the checkout), the
     branch-and-bound that solves the same program.
 
     cut_rounds: rounds of ideal single-neuron cuts (Anderson et al., 2020; mpc.milp.cuts) added to the

@@ -4,7 +4,7 @@ The same program as HiGHS gets (seam 4), row by row: one SCIP variable per colum
 column is integral with bounds 0 and 1), one linear constraint per row, the linear cost. SCIP's own
 branch-and-bound, cuts and primal heuristics then work on it; `solve_program_scip` returns the same
 `SolveResult` as `mpc.milp.highs.solve_program`, so `MILPPlanner(solver="scip")` is a drop-in
-(`pip install "sparsedyn[scip]"`). Building the model costs a Python call per column and row: a few
+(`pip install -e ".[scip]"` in the checkout). Building the model costs a Python call per column and row: a few
 tens of milliseconds for the pushing programs, charged to the planner's budget like everything else.
 """
 
@@ -50,7 +50,7 @@ def solve_program_scip(
     try:
         import pyscipopt
     except ImportError as error:
-        raise MPCError('the SCIP backend needs pyscipopt: pip install "sparsedyn[scip]"') from error
+        raise MPCError('the SCIP backend needs pyscipopt: pip install -e ".[scip]" in the checkout') from error
     began = time.perf_counter()
     model = pyscipopt.Model()
     model.hideOutput()
