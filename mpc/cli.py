@@ -103,6 +103,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="write a GIF of the first episode (.gif, or another animated image format such as .png or .webp)",
     )
     control.add_argument(
+        "--terminal-weight",
+        type=non_negative_number,
+        default=ControlSettings().terminal_weight,
+        help="L1 weight of the goal distance at the horizon's last step, in every plan's cost (the steps before it: "
+        f"{ControlSettings().running_weight}) (default: %(default)s)",
+    )
+    control.add_argument(
         "--action-weight",
         type=non_negative_number,
         default=ControlSettings().action_weight,
@@ -256,9 +263,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
-    """The ControlSettings of a command's arguments (the action cost, obstacle and disagreement options where the
-    command has them)."""
-    names = ("action_weight", "obstacle_margin", "obstacle_weight")
+    """The ControlSettings of a command's arguments (the terminal weight, action cost, obstacle and disagreement
+    options where the command has them)."""
+    names = ("terminal_weight", "action_weight", "obstacle_margin", "obstacle_weight")
     obstacles = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if getattr(args, "disagreement", None) is not None:
         obstacles["disagreement_weight"] = args.disagreement_weight or DISAGREEMENT_WEIGHT

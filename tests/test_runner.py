@@ -316,16 +316,17 @@ def test_control_command_passes_obstacles_and_an_action_cost_to_the_task(tmp_pat
             "5",
             "--action-weight",
             "0.3",
+            "--terminal-weight",
+            "0.4",
             "--out",
             str(out),
         ]
     )
     assert code == 0
-    chosen = [(settings.obstacle_margin, settings.obstacle_weight, settings.action_weight) for settings in planned_with]
-    assert chosen == [(2.0, 5.0, 0.3)]
+    names = ("obstacle_margin", "obstacle_weight", "action_weight", "terminal_weight")
+    assert [tuple(getattr(settings, name) for name in names) for settings in planned_with] == [(2.0, 5.0, 0.3, 0.4)]
     results = json.loads(out.read_text())
-    config = results["config"]
-    assert (config["obstacle_margin"], config["obstacle_weight"], config["action_weight"]) == (2.0, 5.0, 0.3)
+    assert tuple(results["config"][name] for name in names) == (2.0, 5.0, 0.3, 0.4)
     episode = results["episodes"][0]
     assert len(episode["obstacles"]) == 1 and "collision_steps" in episode
     printed = capsys.readouterr()
