@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     from dynamics.checkpoint import load_checkpoint
     from dynamics.disagreement import DisagreementDynamics
     from dynamics.errors import CheckpointError, DataError
-    from envs.arguments import non_negative_number
+    from envs.arguments import non_negative_number, positive_number
     from envs.cli import parse_env_kwargs
     from mpc.control.runner import env_metadata
     from mpc.control.task import DISAGREEMENT_WEIGHT, ControlSettings
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--disagreement-weight",
-        type=float,
+        type=positive_number,
         help="with --disagreement: cost per cm of disagreement, per goal entry and step, positive "
         f"(default: {DISAGREEMENT_WEIGHT})",
     )
@@ -371,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.shadow in args.planners:
         parser.error(f"--shadow {args.shadow} is one of --planners: a planner against itself compares nothing")
-    if args.disagreement_weight is not None and (args.disagreement is None or not args.disagreement_weight > 0):
-        parser.error("--disagreement-weight takes a positive number, and --disagreement the second model")
+    if args.disagreement_weight is not None and args.disagreement is None:
+        parser.error("--disagreement-weight prices the disagreement of two models: give the second with --disagreement")
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
     metadata = env_metadata(checkpoint.metadata, parse_env_kwargs(args.env_kwargs) if args.env_kwargs else {})

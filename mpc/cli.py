@@ -266,10 +266,10 @@ def settings_from(args: argparse.Namespace) -> ControlSettings:
     """The ControlSettings of a command's arguments (the terminal weight, action cost, obstacle and disagreement
     options where the command has them)."""
     names = ("terminal_weight", "action_weight", "obstacle_margin", "obstacle_weight")
-    obstacles = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    options = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if getattr(args, "disagreement", None) is not None:
-        obstacles["disagreement_weight"] = args.disagreement_weight or DISAGREEMENT_WEIGHT
-    return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps, **obstacles)
+        options["disagreement_weight"] = args.disagreement_weight or DISAGREEMENT_WEIGHT
+    return ControlSettings(horizon=args.horizon, time_limit=args.time_limit, steps=args.steps, **options)
 
 
 def load_model(path: Path, horizon: int):
