@@ -52,6 +52,14 @@ def probability(text: str) -> float:
     return value
 
 
+def discount_factor(text: str) -> float:
+    """A number above 0 and at most 1: a discount on later steps' costs."""
+    value = _number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number above 0 and at most 1, got {text}")
+    return value
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)

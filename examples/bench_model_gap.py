@@ -42,6 +42,9 @@ realised cost of each plan's first step alone (the action the loop carries out).
 first's predictions, paying `--disagreement-weight` per cm of the second's disagreement with them on the goal
 entries); the world, the replay and both costs stay the first model's and the env's.
 
+`--terminal-weight`, `--action-weight` and `--discount` change the plans' cost as in `sparsedyn control`; the
+planned and realised costs are priced with it too.
+
 `--env-kwargs` runs another form of the model's env (e.g. `'{"obstacles": 2}'`: the task keeps out of the
 episode's obstacles as `sparsedyn control` does).
 
@@ -294,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     from dynamics.checkpoint import load_checkpoint
     from dynamics.disagreement import DisagreementDynamics
     from dynamics.errors import CheckpointError, DataError
-    from envs.arguments import non_negative_number, positive_number
+    from envs.arguments import positive_number
     from envs.cli import parse_env_kwargs
+    from mpc.cli import add_cost_arguments
     from mpc.control.runner import env_metadata
     from mpc.control.task import DISAGREEMENT_WEIGHT, ControlSettings
 
@@ -318,19 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5000, help="first held-out env seed (default: 5000)")
     parser.add_argument("--steps", type=int, default=25, help="control steps per episode (default: 25)")
     parser.add_argument("--horizon", type=int, default=8, help="planning horizon (default: 8)")
-    parser.add_argument(
-        "--terminal-weight",
-        type=non_negative_number,
-        default=ControlSettings.terminal_weight,
-        help="L1 weight of the goal distance at the horizon's last step (the steps before it: "
-        f"{ControlSettings.running_weight}) in the plans' cost, the realised cost's too (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--action-weight",
-        type=non_negative_number,
-        default=ControlSettings.action_weight,
-        help="L1 cost per action unit (cm) in the plans' cost, the realised cost's too (default: %(default)s)",
-    )
+    add_cost_arguments(parser)  # the plans' cost; the realised cost is priced with it too
     parser.add_argument(
         "--shadow",
         type=planner_spec,
@@ -388,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         terminal_weight=args.terminal_weight,
         action_weight=args.action_weight,
+        discount=args.discount,
         disagreement_weight=0.0 if pair is None else args.disagreement_weight or DISAGREEMENT_WEIGHT,
     )
     episodes = [

@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 
 from dynamics.cli import add_device_argument
-from envs.arguments import count, non_negative_int, non_negative_number, positive_number, probability
+from envs.arguments import (
+    count,
+    discount_factor,
+    non_negative_int,
+    non_negative_number,
+    positive_number,
+    probability,
+)
 from envs.cli import parse_env_kwargs
 from envs.files import check_directory, check_outputs
 from mpc.control.aggregation import COLLECTION_PLANNERS, ControllerPolicy
@@ -102,20 +109,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="write a GIF of the first episode (.gif, or another animated image format such as .png or .webp)",
     )
-    control.add_argument(
-        "--terminal-weight",
-        type=non_negative_number,
-        default=ControlSettings().terminal_weight,
-        help="L1 weight of the goal distance at the horizon's last step, in every plan's cost (the steps before it: "
-        f"{ControlSettings().running_weight}) (default: %(default)s)",
-    )
-    control.add_argument(
-        "--action-weight",
-        type=non_negative_number,
-        default=ControlSettings().action_weight,
-        help="L1 cost per action unit (cm of pusher motion), per action entry and planned step, in every plan's "
-        "cost; the reported costs are the env's and do not include it (default: %(default)s)",
-    )
+    add_cost_arguments(control)
     control.add_argument(
         "--obstacle-margin",
         type=non_negative_number,
@@ -249,6 +243,33 @@ def add_settings_arguments(parser: argparse.ArgumentParser, defaults: ControlSet
     )
 
 
+def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """The plans' cost options beside the goal distance: --terminal-weight, --action-weight, --discount
+    (ControlSettings' terminal_weight, action_weight, discount; `settings_from` reads them)."""
+    defaults = ControlSettings()
+    parser.add_argument(
+        "--terminal-weight",
+        type=non_negative_number,
+        default=defaults.terminal_weight,
+        help="L1 weight of the goal distance at the horizon's last step, in every plan's cost (the steps before it: "
+        f"{defaults.running_weight}) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--action-weight",
+        type=non_negative_number,
+        default=defaults.action_weight,
+        help="L1 cost per action unit (cm of pusher motion), per action entry and planned step, in every plan's "
+        "cost (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--discount",
+        type=discount_factor,
+        default=defaults.discount,
+        help="factor in (0, 1] on the goal and action weights of each planned step after the first (step t's times "
+        "DISCOUNT^(t-1)): prices the horizon's first steps above its last (default: %(default)s)",
+    )
+
+
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(
         parser, "where the sampling planners (mppi, cem, random, gd, milp-cem's CEM) run; the MILP runs on the CPU"
@@ -263,9 +284,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ControlSettings:
-    """The ControlSettings of a command's arguments (the terminal weight, action cost, obstacle and disagreement
-    options where the command has them)."""
-    names = ("terminal_weight", "action_weight", "obstacle_margin", "obstacle_weight")
+    """The ControlSettings of a command's arguments (the cost options of `add_cost_arguments`, the obstacle and
+    disagreement options where the command has them)."""
+    names = ("terminal_weight", "action_weight", "discount", "obstacle_margin", "obstacle_weight")
     options = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if getattr(args, "disagreement", None) is not None:
         options["disagreement_weight"] = args.disagreement_weight or DISAGREEMENT_WEIGHT

@@ -4,13 +4,15 @@ Every planner, mixed-integer or sampling, takes a PlanningProblem and returns a 
 is linear so the MILP can hold it exactly, and it is evaluated by `trajectory_cost` for every
 planner alike:
 
-    cost = sum_{t=1}^{H-1} state_weights . |C x_t - goal|
-           + terminal_weights . |C x_H - goal|
-           + action_weight * sum_{t=0}^{H-1} |u_t|_1
+    cost = sum_{t=1}^{H-1} discount^(t-1) state_weights . |C x_t - goal|
+           + discount^(H-1) terminal_weights . |C x_H - goal|
+           + action_weight * sum_{t=0}^{H-1} discount^t |u_t|_1
            + obstacle_weight * sum_{t=1}^{H} sum_{obstacles, points} max(0, depth)
 
 C is the optional `cost_matrix` (k, state_dim) of linear cost features, the identity if absent;
-goal and both weight vectors have one entry per feature.
+goal and both weight vectors have one entry per feature. The discount (1 by default) prices the
+horizon's first steps above its last, where a learned model is least accurate; obstacles are
+never discounted.
 
 Obstacles (`Obstacle`) are convex polygons in state coordinates that given points of the state (the
 pusher, object keypoints: linear maps of the state) keep out of at steps 1..H. A point's `depth` is
@@ -169,6 +171,9 @@ class Task:
         state_weights: L1 weights of |C x_t - goal| for t = 1..H-1, shape (k,), non-negative.
         terminal_weights: L1 weights of |C x_H - goal|, shape (k,), non-negative.
         action_weight: L1 weight of every |u_t| (cost units per action unit), non-negative.
+        discount: the factor in (0, 1] on the goal and action weights of each step after the first: step
+            t's (x_t, u_{t-1}; t = 1..H) are multiplied by discount^(t-1) (`step_discounts`); 1 (the
+            default) prices every step by its weights alone. The obstacle penalty is not discounted.
         cost_matrix: C, shape (k, n), the linear cost features of a state (e.g. object keypoints,
             and the pusher's offset from the object's centre); None means the state itself.
         state_constraints: (G, h) with G of shape (r, n) and h of shape (r,), meaning
@@ -198,6 +203,7 @@ class Task:
     state_weights: np.ndarray
     terminal_weights: np.ndarray
     action_weight: float = 0.0
+    discount: float = 1.0
     cost_matrix: np.ndarray | None = None
     state_constraints: tuple[np.ndarray, np.ndarray] | None = None
     workspace_low: np.ndarray | None = None
@@ -218,6 +224,11 @@ class Task:
         state = np.concatenate([np.asarray(state, dtype=np.float64).reshape(-1), np.zeros(self.unobserved)])
         return PlanningProblem(state=state, goal=goal, warm_start=warm_start, **task)
 
+    def step_discounts(self, horizon: int | None = None) -> np.ndarray:
+        """discount^t for t = 0..H-1, shape (H,): the factor on the goal and action weights of each step's cost
+        (`step_costs` entry t: x_{t+1} and u_t); `horizon` in place of the task's where given."""
+        return self.discount ** np.arange(self.horizon if horizon is None else horizon, dtype=np.float64)
+
 
 @dataclass(kw_only=True)
 class PlanningProblem(Task):
@@ -228,7 +239,7 @@ class PlanningProblem(Task):
         goal: the goal in cost-feature order, shape (k,): k = n without cost_matrix.
         warm_start: an action sequence to start from, shape (H, m); every planner clips it into the
             action box, so plans and objectives stay in the box; None means the centre of the box.
-        horizon, action_low, action_high, state_weights, terminal_weights, action_weight, cost_matrix,
+        horizon, action_low, action_high, state_weights, terminal_weights, action_weight, discount, cost_matrix,
         state_constraints, workspace_low, workspace_high, time_limit, obstacles, obstacle_weight, unobserved:
             see Task (`state` holds the unobserved entries).
 
@@ -236,7 +247,8 @@ class PlanningProblem(Task):
 
     Raises:
         ProblemError: a shape that does not fit, a non-finite number (NaN anywhere; inf outside the
-            workspace box), an empty action or workspace box, a negative weight, a time limit that
+            workspace box), an empty action or workspace box, a negative weight, a discount outside
+            (0, 1], a time limit that
             is not positive and finite, or only one side of the workspace box.
     """
 
@@ -344,6 +356,8 @@ class PlanningProblem(Task):
             raise ProblemError("time_limit must be positive and finite (seconds)")
         if self.warm_start is not None and self.warm_start.shape != (self.horizon, self.action_dim):
             raise ProblemError(f"warm_start must have shape ({self.horizon}, {self.action_dim})")
+        if not 0 < self.discount <= 1:
+            raise ProblemError(f"discount must be in (0, 1], got {self.discount}")
         if not 0 <= self.obstacle_weight < np.inf:
             raise ProblemError("obstacle_weight must be non-negative and finite")
         for obstacle in self.obstacles:
@@ -447,8 +461,8 @@ def trajectory_cost(problem: PlanningProblem, states: torch.Tensor, actions: tor
 
 def step_costs(problem: PlanningProblem, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """The cost of batched trajectories by step (`trajectory_cost` summed over the steps): entry t holds the
-    weighted goal distance of x_{t+1} (the terminal weights at t = H-1), the action cost of u_t and the
-    obstacle penalty of x_{t+1}.
+    weighted goal distance of x_{t+1} (the terminal weights at t = H-1) and the action cost of u_t, both times
+    discount^t, and the obstacle penalty of x_{t+1}.
 
     Shapes:
         states (B, H+1, n), actions (B, H, m) -> costs (B, H).
@@ -463,6 +477,10 @@ def step_costs(problem: PlanningProblem, states: torch.Tensor, actions: torch.Te
     costs = ((problem.cost_features(states[:, 1:]) - goal).abs() * by_step).sum(dim=2)
     if problem.action_weight:
         costs = costs + problem.action_weight * actions.abs().sum(dim=2)
+    if problem.discount != 1:
+        costs = costs * torch.as_tensor(
+            problem.step_discounts(states.shape[1] - 1), dtype=costs.dtype, device=costs.device
+        )
     if not problem.obstacles:
         return costs
     return costs + problem.obstacle_weight * problem.obstacle_depths(states).clamp(min=0.0).sum(dim=2)

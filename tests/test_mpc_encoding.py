@@ -49,6 +49,7 @@ def make_problem(state_dim, action_dim, horizon, rng, **extra):
         state_weights=rng.uniform(0, 1, state_dim) * (rng.random(state_dim) < 0.7),
         terminal_weights=rng.uniform(0, 2, state_dim),
         action_weight=float(rng.choice([0.0, 0.3])),
+        discount=float(rng.choice([1.0, 0.7])),
         time_limit=30.0,
         **extra,
     )

@@ -6,7 +6,7 @@ import torch
 
 from mpc.control.controller import RecedingHorizonController
 from mpc.errors import NoIncumbentError, ProblemError
-from mpc.problem import BUDGET, FALLBACK, PLAN_STATUSES, Obstacle, PlanningProblem, Task
+from mpc.problem import BUDGET, FALLBACK, PLAN_STATUSES, Obstacle, PlanningProblem, Task, step_costs
 from mpc.sampling.cem import CEMPlanner
 from mpc.sampling.gradient_descent import GradientDescentPlanner
 from mpc.sampling.mppi import MPPIPlanner
@@ -50,6 +50,9 @@ def problem(**changes):
         ({"time_limit": float("inf")}, "time_limit must be positive and finite"),
         ({"action_weight": float("inf")}, "action_weight is not finite"),
         ({"action_low": np.array([0.0, 2.0])}, "action box is empty"),
+        ({"discount": 0.0}, "discount must be in"),
+        ({"discount": 1.5}, "discount must be in"),
+        ({"discount": float("nan")}, "discount must be in"),
     ],
 )
 def test_a_malformed_problem_raises_when_it_is_made(changes, message):
@@ -59,6 +62,18 @@ def test_a_malformed_problem_raises_when_it_is_made(changes, message):
 
 SQUARE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 PUSHER = [[[1.0, 0.0], [0.0, 1.0]]]  # the point (x0, x1)
+
+
+def test_the_discount_prices_each_steps_goal_and_action_cost_but_not_its_obstacle_penalty():
+    states = torch.tensor([[[0.0, 0.0], [0.5, 0.5], [0.2, 0.9], [0.6, 0.4]]], dtype=torch.float64)
+    actions = torch.tensor([[[0.5, 0.5], [-0.3, 0.4], [0.4, -0.5]]], dtype=torch.float64)
+    square = Obstacle(np.array(SQUARE), PUSHER)  # every state but the start lies inside it
+    base = dict(action_weight=0.3, terminal_weights=np.full(2, 2.0), obstacles=[square])
+    plain, discounted = (step_costs(problem(**base, discount=gamma), states, actions)[0] for gamma in (1.0, 0.5))
+    penalty = plain - step_costs(problem(**base, obstacle_weight=0.0), states, actions)[0]
+    np.testing.assert_allclose(discounted - penalty, (plain - penalty) * 0.5 ** torch.arange(3), rtol=1e-12)
+    assert torch.all(penalty > 0)  # the penalty is there, and the discount left it whole
+    np.testing.assert_array_equal(problem(discount=0.5).step_discounts(), [1.0, 0.5, 0.25])
 
 
 @pytest.mark.parametrize(

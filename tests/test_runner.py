@@ -318,15 +318,18 @@ def test_control_command_passes_obstacles_and_an_action_cost_to_the_task(tmp_pat
             "0.3",
             "--terminal-weight",
             "0.4",
+            "--discount",
+            "0.8",
             "--out",
             str(out),
         ]
     )
     assert code == 0
-    names = ("obstacle_margin", "obstacle_weight", "action_weight", "terminal_weight")
-    assert [tuple(getattr(settings, name) for name in names) for settings in planned_with] == [(2.0, 5.0, 0.3, 0.4)]
+    names = ("obstacle_margin", "obstacle_weight", "action_weight", "terminal_weight", "discount")
+    given = (2.0, 5.0, 0.3, 0.4, 0.8)
+    assert [tuple(getattr(settings, name) for name in names) for settings in planned_with] == [given]
     results = json.loads(out.read_text())
-    assert tuple(results["config"][name] for name in names) == (2.0, 5.0, 0.3, 0.4)
+    assert tuple(results["config"][name] for name in names) == given
     episode = results["episodes"][0]
     assert len(episode["obstacles"]) == 1 and "collision_steps" in episode
     printed = capsys.readouterr()

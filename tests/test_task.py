@@ -20,6 +20,7 @@ def small_task(**changes):
         state_weights=np.full(3, 0.5),
         terminal_weights=np.full(3, 2.0),
         action_weight=0.1,
+        discount=0.9,
         cost_matrix=np.array([[1.0, 0], [0, 1], [1, -1]]),
         state_constraints=(np.array([[1.0, 0.0]]), np.array([4.0])),
         workspace_low=-5 * np.ones(2),
@@ -60,11 +61,17 @@ def pushing():
 
 def test_the_control_task_compares_the_goal_entries_and_adds_the_reach_term(pushing):
     settings = ControlSettings(
-        horizon=5, time_limit=0.3, running_weight=0.2, terminal_weight=1.0, reach_weight=0.1, action_weight=0.05
+        horizon=5,
+        time_limit=0.3,
+        running_weight=0.2,
+        terminal_weight=1.0,
+        reach_weight=0.1,
+        action_weight=0.05,
+        discount=0.8,
     )
     task = control_task(pushing, settings)
     goals = len(pushing["goal_indices"])
-    assert task.horizon == 5 and task.time_limit == 0.3 and task.action_weight == 0.05
+    assert task.horizon == 5 and task.time_limit == 0.3 and task.action_weight == 0.05 and task.discount == 0.8
     assert task.cost_matrix.shape == (goals + 2, len(pushing["state_layout"]))
     identity = np.eye(len(pushing["state_layout"]))
     np.testing.assert_array_equal(task.cost_matrix[:goals], identity[pushing["goal_indices"]])

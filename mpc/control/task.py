@@ -33,6 +33,8 @@ class ControlSettings:
         reach_weight: L1 weight of the pusher's offset from the centre of the goal entries (0: none);
             see control_task.
         action_weight: L1 weight of every action entry (cost per action unit).
+        discount: the factor in (0, 1] on the goal and action weights of each planned step after the first
+            (step t's times discount^(t-1), mpc.problem.Task); 1: none.
         obstacle_spacing: with obstacles, the largest gap (state units, cm) between the points kept out
             along the object's outline (its keypoints and points between them); see with_obstacles.
         obstacle_margin: with obstacles, the soft band (cm) beyond what contact needs, where a point pays
@@ -52,6 +54,7 @@ class ControlSettings:
     terminal_weight: float = 1.0
     reach_weight: float = 0.1
     action_weight: float = 0.0
+    discount: float = 1.0
     obstacle_spacing: float = 2.0
     obstacle_margin: float = 1.0
     obstacle_weight: float = OBSTACLE_WEIGHT
@@ -117,6 +120,7 @@ def control_task(metadata: dict, settings: ControlSettings) -> Task:
         state_weights=running,
         terminal_weights=terminal,
         action_weight=settings.action_weight,
+        discount=settings.discount,
         cost_matrix=rows,
         workspace_low=workspace_low,
         workspace_high=workspace_high,

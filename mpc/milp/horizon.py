@@ -100,6 +100,7 @@ def build_horizon_program(
 
     weights = np.tile(problem.state_weights, (horizon, 1))
     weights[-1] = problem.terminal_weights
+    discounts = problem.step_discounts()[:, None]
     features = states[1:]
     if problem.cost_matrix is not None:
         features = builder.add_columns(
@@ -107,9 +108,11 @@ def build_horizon_program(
         )
         tie = AffineMap.of_columns(states[1:]).then_affine(problem.cost_matrix, 0.0) - AffineMap.of_columns(features)
         tie.constrain(builder, 0.0, 0.0)
-    _add_absolute_values(builder, "state_error", features, problem.goal, weights)
+    _add_absolute_values(builder, "state_error", features, problem.goal, discounts * weights)
     if problem.action_weight > 0:
-        _add_absolute_values(builder, "action_size", actions, 0.0, np.full((horizon, m), problem.action_weight))
+        _add_absolute_values(
+            builder, "action_size", actions, 0.0, discounts * np.full((horizon, m), problem.action_weight)
+        )
 
     if problem.state_constraints is not None:
         matrix, rhs = problem.state_constraints
