@@ -83,6 +83,9 @@ FEATURES = {  # feature -> make_planner options
     # MPPI's round first (from the warm start), then gradient descent's and CEM's: on a first step far from the object
     # (the cost flat but for the reach term) only MPPI's averaged samples reach contact (docs/benchmarks.md).
     "mppi-first": {"anytime_samplers": ("mppi", "gd", "cem")},
+    # MPPI for 60% of the budget, then the exact descent and branch-and-bound within 0.5 cm of its plan per action
+    # entry (mpc.milp.anytime's trust region): MPPI picks the basin, the program refines its plan (docs/benchmarks.md).
+    "mppi-trust": {"anytime_samplers": ("mppi",), "trust_region": 0.5, "sampling_share": 0.6, "round_time": 3600.0},
     # The anytime planner's samplers and rounds before gradient descent's paths became its first starts.
     "cem-mppi": {"anytime_samplers": ("cem", "mppi"), "sampling_share": 0.25, "round_time": 0.125},
     # The anytime planner without its constant-sequence starts (mpc.milp.anytime.constant_sequences): as before them.

@@ -79,6 +79,7 @@ def make_planner(
     extrapolate: bool = True,
     sampling_share: float | None = None,
     round_time: float | None = None,
+    trust_region: float | None = None,
 ):
     """A planner with plan(PlanningProblem) -> Plan, built on `model` (a torch dynamics model).
 
@@ -118,6 +119,8 @@ def make_planner(
             last step (mpc.milp.region.RegionSearch.descend); False: they only cross the boundaries at the optimum.
         sampling_share, round_time: the anytime "milp" planner's sampling rounds: the fraction of the budget and
             the seconds each gets at most; None: the planner's defaults (mpc.milp.anytime.AnytimeMILPPlanner).
+        trust_region: the anytime "milp" planner searches only within this distance (action units, per entry) of
+            its first sampling round's plan, after that one round (mpc.milp.anytime); None: the whole action box.
 
     Raises:
         MPCError: an unknown planner name or anytime sampler.
@@ -155,6 +158,7 @@ def make_planner(
                 bounds=bounds or DEFAULT_ANYTIME_BOUNDS,
                 constant_starts=constant_starts,
                 extrapolate=extrapolate,
+                trust_region=trust_region,
                 **{key: value for key, value in rounds.items() if value is not None},
                 **milp_options,
             )

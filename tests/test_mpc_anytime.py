@@ -355,3 +355,32 @@ def test_no_sampling_round_starts_without_the_time_of_one_iteration(one_thread):
     assert len(sampler.budgets) >= 2
     assert min(sampler.budgets[1:]) >= 0.05
     assert planner.iteration_time[0] >= 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_in_a_trust_region_the_plan_is_the_best_near_the_first_rounds_plan(seed, one_thread):
+    network = tiny_model(seed).export()
+    problem = tiny_problem(seed, horizon=3, time_limit=0.5)
+    anchor, radius = np.full((3, 1), 0.2), 0.1
+    planner = AnytimeMILPPlanner(
+        network, 2, 1, [OneSequenceSampler(network, anchor)], bounds="interval", trust_region=radius
+    )
+    plan = planner.plan(problem)
+    assert np.all(np.abs(plan.actions - anchor) <= radius + 1e-9)
+    assert plan.objective <= cost_of(problem, network, anchor) + 1e-9
+    assert plan.objective == pytest.approx(cost_of(problem, network, plan.actions), rel=1e-9)
+    assert plan.extras["rounds"] == 1 and plan.best_bound == 0.0  # branch-and-bound bounds the region only
+    # With time to spare on a tiny model, branch-and-bound proves it the region's optimum ...
+    program = MILPPlanner(network, 2, 1, bounds="interval").build(problem).program
+    near = program.with_column_bounds(program.action_columns, anchor - radius, anchor + radius)
+    assert plan.objective == pytest.approx(solve_program(near, 60.0, 1e-9).objective, rel=1e-6, abs=1e-6)
+    # ... while the whole action box holds a cheaper plan, far from the anchor.
+    everywhere = MILPPlanner(network, 2, 1, mip_gap=1e-9).plan(dataclasses.replace(problem, time_limit=60.0))
+    assert everywhere.objective < plan.objective - 1e-6
+    assert np.abs(everywhere.actions - anchor).max() > radius
+
+
+@pytest.mark.parametrize("radius", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_trust_region_must_be_a_positive_distance(radius):
+    with pytest.raises(ProblemError, match="trust_region"):
+        AnytimeMILPPlanner(tiny_model(0).export(), 2, 1, [], trust_region=radius)

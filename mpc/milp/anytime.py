@@ -29,6 +29,13 @@ program over the actions (mpc.milp.region). The anytime planner spends one budge
    programs: the planner keeps how far its last branch-and-bound ran past its limit (`exact_lag`) and
    runs the next one only where the time left is at least twice that, with the lag taken off its limit.
 
+With `trust_region=d` the search stays near the first sampling round's plan: every region LP, line search
+and the final branch-and-bound keep each action entry within d of it (a trust region on the actions, the
+program's action columns bounded), and the descents start from that plan and from its sampler's elites
+clipped into the region, cheapest first; no further round runs. The sampler picks the basin, the program
+finds the best plan near it (a refinement of a sampled plan; "milp+trust" in examples/bench_planners.py).
+Branch-and-bound's bound then holds inside the region only, so the plan's best_bound is 0.
+
 The plan is never worse on the model than the warm start or any sampled sequence whose linear region
 is feasible (its predicted states stay in the workspace box and the state constraints, and keep out
 of the obstacles), nor than the best sequence sampled: where the program gave nothing cheaper, the
@@ -45,7 +52,7 @@ import time
 import numpy as np
 
 from dynamics.frozen import FrozenGraph, FrozenNetwork
-from mpc.errors import InfeasibleError, NoIncumbentError
+from mpc.errors import InfeasibleError, NoIncumbentError, ProblemError
 from mpc.milp.highs import presolve_pays, solve_program
 from mpc.milp.local_branching import local_branching_program
 from mpc.milp.planner import MILPPlanner
@@ -102,6 +109,8 @@ class AnytimeMILPPlanner:
             (default): no such phase.
         local_branching_share: fraction of the budget the local branching phase gets, before
             branch-and-bound.
+        trust_region: d in action units: after the first sampling round, the search keeps every action entry
+            within d of that round's plan (see the module docstring); None (default): the whole action box.
         mip_gap, threads: HiGHS's relative gap and thread count.
         cut_rounds: rounds of ideal single-neuron cuts (mpc.milp.cuts) added to the program of the final
             branch-and-bound, in at most half of the time left for it; 0 (default): none.
@@ -131,6 +140,7 @@ class AnytimeMILPPlanner:
         extrapolate: bool = True,
         local_branching: int | None = None,
         local_branching_share: float = 0.3,
+        trust_region: float | None = None,
         mip_gap: float = 1e-4,
         threads: int = 1,
         cut_rounds: int = 0,
@@ -152,6 +162,9 @@ class AnytimeMILPPlanner:
         self.sampling_share, self.round_time, self.exact_share = sampling_share, round_time, exact_share
         self.starts_per_round, self.constant_starts, self.extrapolate = starts_per_round, constant_starts, extrapolate
         self.local_branching, self.local_branching_share = local_branching, local_branching_share
+        if trust_region is not None and not 0 < trust_region < np.inf:
+            raise ProblemError(f"trust_region must be a positive number of action units, got {trust_region}")
+        self.trust_region = trust_region
         self.exact_lag = 0.0  # seconds the last branch-and-bound ran past its time limit
         self.iteration_time: dict[int, float] = {}  # sampler index -> seconds per iteration in its last round
 
@@ -210,7 +223,7 @@ class AnytimeMILPPlanner:
             if optimum is not None and (best is None or optimum.objective < best.objective):
                 best = optimum
 
-        if problem.warm_start is not None:
+        if problem.warm_start is not None and self.trust_region is None:
             descend_from(np.clip(problem.warm_start, problem.action_low, problem.action_high))
         constants = None  # the constant sequences not descended yet, made when the first round is over
         while time.perf_counter() < sample_until():
@@ -228,10 +241,21 @@ class AnytimeMILPPlanner:
             self.iteration_time[turn] = plan.wall_time / max(plan.extras.get("iterations", 1), 1)
             sampled = plan if sampled is None or plan.objective < sampled.objective else sampled
             elites.append(plan.extras["elites"])
-            for actions in plan.extras["elites"][: self.starts_per_round]:
+            starts = plan.extras["elites"][: self.starts_per_round]
+            if self.trust_region is not None:  # from here on the search stays near this plan
+                low = np.maximum(plan.actions - self.trust_region, problem.action_low)
+                high = np.minimum(plan.actions + self.trust_region, problem.action_high)
+                near = program.with_column_bounds(program.action_columns, low, high)
+                horizon_program = dataclasses.replace(horizon_program, program=near)
+                program = near
+                search = RegionSearch(horizon_program, self.exact.threads, self.extrapolate)
+                starts = np.clip(np.concatenate([plan.actions[None], starts]), low, high)
+            for actions in starts:
                 if not search.lp_fits(sample_until()):  # then the next round samples instead
                     break
                 descend_from(actions)
+            if self.trust_region is not None:
+                break
             if self.constant_starts and search.lp_fits(sample_until()):
                 if constants is None:
                     constants = list(constant_sequences(problem, horizon_program))
@@ -301,7 +325,13 @@ class AnytimeMILPPlanner:
         # The cost is a sum of weighted absolute values: 0 bounds it even before HiGHS has a bound of its own.
         # A sample the program holds nothing cheaper than may leave the workspace box: the program's bound
         # is then no bound on it, and 0 is all that is known.
-        bound = 0.0 if result is None or status.startswith(SAMPLED) else min(max(result.best_bound, 0.0), objective)
+        # In a trust region branch-and-bound bounds the plans inside it only.
+        local = self.trust_region is not None
+        bound = (
+            0.0
+            if result is None or local or status.startswith(SAMPLED)
+            else min(max(result.best_bound, 0.0), objective)
+        )
         return Plan(
             actions=actions,
             states=states,
