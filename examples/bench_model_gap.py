@@ -48,9 +48,19 @@ planned and realised costs are priced with it too.
 `--env-kwargs` runs another form of the model's env (e.g. `'{"obstacles": 2}'`: the task keeps out of the
 episode's obstacles as `sparsedyn control` does).
 
-Writes OUT/bench_model_gap.json (the settings; per episode the final cost, success, the number of obstacles,
-the steps with a collision in the simulator, and every step's figures, the plan's objective and actions among
-them) and OUT/bench_model_gap.md (the table, also printed).
+With more than one planner the table also says, per episode (same seeds), where the first planner's loop is
+ahead: its final cost below each other's, and its task cost below theirs at steps 3, 6, ..., 25 of the loop.
+`--compare DIR1 DIR2 ...` runs nothing and prints that table for earlier runs' OUT folders together (runs
+made one planner per process, side by side, on the same seeds):
+
+    python examples/bench_model_gap.py --planners milp --out runs/gap/milp      # beside, on the other core:
+    python examples/bench_model_gap.py --planners mppi --out runs/gap/mppi
+    python examples/bench_model_gap.py --compare runs/gap/milp runs/gap/mppi
+
+Writes OUT/bench_model_gap.json (the settings; per episode the final cost, the task cost after every step
+("cost_curve", the start's first), success, the number of obstacles, the steps with a collision in the
+simulator, and every step's figures, the plan's objective and actions among them) and OUT/bench_model_gap.md
+(the table, also printed).
 """
 
 from __future__ import annotations
@@ -201,6 +211,7 @@ def episode(
         "shadow": shadow_name,
         "seed": seed,
         "final_cost": result["final_cost"],
+        "cost_curve": result["cost_curve"],
         "success": result["success"],
         "obstacles": len(result.get("obstacles", [])),
         "collision_steps": result["collision_steps"],
@@ -215,6 +226,25 @@ def replay_options(env: gymnasium.Env, state: np.ndarray) -> dict:
     if getattr(env.unwrapped, "obstacles", None) is not None:
         options["obstacles"] = env.unwrapped.obstacles
     return options
+
+
+def compared(folders: list[Path]) -> list[dict]:
+    """The episodes of earlier runs' OUT folders, each planner named "planner (folder)".
+
+    Raises:
+        OSError: a folder without bench_model_gap.json; ValueError: one that is not JSON, or runs on other seeds.
+        KeyError: a file without episodes.
+    """
+    episodes, seeds = [], None
+    for folder in folders:
+        runs = json.loads((folder / "bench_model_gap.json").read_text())["episodes"]
+        for run in runs:
+            episodes.append({**run, "planner": f"{run['planner']} ({folder.name})"})
+        these = sorted({run["seed"] for run in runs})
+        if seeds is not None and these != seeds:
+            raise ValueError(f"{folder} ran seeds {these[0]}-{these[-1]}, the first folder {seeds[0]}-{seeds[-1]}")
+        seeds = these
+    return episodes
 
 
 def at_bound(actions: np.ndarray, task) -> float:
@@ -261,9 +291,35 @@ def table(episodes: list[dict]) -> str:
         lower = sum(finals[names[0], seed] < finals[other, seed] for seed in seeds)
         lines.append(f"\n{names[0]}'s realised / planned above {other}'s in {above} of {len(seeds)} episodes")
         lines.append(f"{names[0]}'s final cost below {other}'s in {lower} of {len(seeds)} episodes")
+        lines.extend(along_the_loop(names[0], other, episodes))
     for name in names:
         lines.extend(same_state_lines([run for run in episodes if run["planner"] == name]))
     return "\n".join(lines)
+
+
+ALONG_THE_LOOP = (3, 6, 9, 12, 15, 18, 21, 25)  # the control steps at which `along_the_loop` compares task costs
+
+
+def along_the_loop(name: str, other: str, episodes: list[dict]) -> list[str]:
+    """Where one loop takes the lead: at each step of ALONG_THE_LOOP, in how many episodes (same seeds) `name`'s
+    task cost is below `other`'s, and both medians. Episodes recorded without cost curves (before they were kept)
+    give no line, nor do loops shorter than 3 steps."""
+    curves = {(run["planner"], run["seed"]): run.get("cost_curve") for run in episodes}
+    seeds = sorted({run["seed"] for run in episodes})
+    pairs = [(curves[name, seed], curves[other, seed]) for seed in seeds]
+    if any(own is None or theirs is None for own, theirs in pairs):
+        return []
+    parts = []
+    for step in ALONG_THE_LOOP:
+        at = [(own[step], theirs[step]) for own, theirs in pairs if step < min(len(own), len(theirs))]
+        if at:
+            own, theirs = np.array(at).T
+            parts.append(
+                f"step {step}: {(own < theirs).sum()} of {len(at)} ({np.median(own):.2f} / {np.median(theirs):.2f})"
+            )
+    if not parts:
+        return []
+    return [f"{name}'s task cost below {other}'s along the loop (medians {name} / {other}): " + "; ".join(parts)]
 
 
 def same_state_lines(runs: list[dict]) -> list[str]:
@@ -355,12 +411,26 @@ def main(argv: list[str] | None = None) -> int:
         help="what the closed loop controls: the simulator or the model itself (ModelWorld; default: %(default)s)",
     )
     parser.add_argument(
+        "--compare",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="run nothing: print the table of earlier runs' OUT folders together (e.g. one planner per process, "
+        "side by side), each planner named with its folder",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("runs/bench_model_gap"),
         help="folder for JSON and table (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    if args.compare:
+        try:
+            print(table(compared(args.compare)))
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--compare: {error}")
+        return 0
     if args.shadow in args.planners:
         parser.error(f"--shadow {args.shadow} is one of --planners: a planner against itself compares nothing")
     if args.disagreement_weight is not None and args.disagreement is None:

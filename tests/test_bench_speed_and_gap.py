@@ -76,6 +76,7 @@ def test_the_model_gap_benchmark_replays_every_plan(tmp_path):
     assert [run["planner"] for run in episodes] == ["mppi", "random"]
     for run in episodes:
         assert len(run["steps"]) == 2
+        assert len(run["cost_curve"]) == 3 and run["cost_curve"][-1] == run["final_cost"]
         for step in run["steps"]:
             assert step["planned"] > 0 and step["realised"] > 0
             assert 0 <= step["one_step_error"] <= step["horizon_error"] * 9  # the horizon mean includes step 1
@@ -187,3 +188,58 @@ def test_the_same_state_lines_count_steps_whose_plans_promise_and_give_less():
     )
     assert lines[2] == "realised cost of the first step alone: mean 5.83 / 1.00, milp's below in 0 of 3 steps"
     assert bench.same_state_lines([{"planner": "milp", "shadow": None, "steps": [{"planned": 1.0}]}]) == []
+
+
+def test_along_the_loop_counts_the_episodes_where_the_first_planner_is_ahead_at_each_step():
+    bench = load_script("bench_model_gap")
+    steps = np.arange(26.0)
+
+    def run(planner, seed, curve):
+        return {"planner": planner, "seed": seed, "cost_curve": list(curve)}
+
+    # Seed 0: milp ahead until step 9, behind from step 10; seed 1: milp behind throughout.
+    episodes = [
+        run("milp", 0, np.where(steps < 10, 1.0, 3.0)),
+        run("mppi", 0, np.full(26, 2.0)),
+        run("milp", 1, np.full(26, 5.0)),
+        run("mppi", 1, np.full(26, 4.0)),
+    ]
+    (line,) = bench.along_the_loop("milp", "mppi", episodes)
+    assert line.startswith("milp's task cost below mppi's along the loop (medians milp / mppi): ")
+    assert "step 3: 1 of 2 (3.00 / 3.00); step 6: 1 of 2" in line and "step 9: 1 of 2" in line
+    assert "step 12: 0 of 2 (4.00 / 3.00)" in line and line.endswith("step 25: 0 of 2 (4.00 / 3.00)")
+    episodes[0].pop("cost_curve")  # a run recorded before the curves were kept
+    assert bench.along_the_loop("milp", "mppi", episodes) == []
+
+
+def test_compare_prints_the_table_of_runs_made_apart_and_refuses_other_seeds(tmp_path, capsys):
+    bench = load_script("bench_model_gap")
+    step = {"planned": 10.0, "realised": 12.0, "one_step_error": 0.1, "horizon_error": 0.2, "at_bound": 0.0}
+    step["actions"] = [[0.0], [1.0]]
+
+    def write(folder, planner, seeds, final):
+        runs = [
+            {
+                "planner": planner,
+                "seed": seed,
+                "final_cost": final,
+                "cost_curve": [5.0] * 3 + [final],
+                "steps": [step] * 3,
+            }
+            for seed in seeds
+        ]
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "bench_model_gap.json").write_text(json.dumps({"settings": {}, "episodes": runs}))
+
+    write("a", "milp", [0, 1], 1.0)
+    write("b", "milp", [0, 1], 2.0)  # the same planner in another setting: named by its folder
+    write("c", "mppi", [5, 6], 2.0)
+    assert bench.main(["--compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    text = capsys.readouterr().out
+    assert "| milp (a) | 2 | 1.00 |" in text and "| milp (b) | 2 | 2.00 |" in text
+    assert "milp (a)'s final cost below milp (b)'s in 2 of 2 episodes" in text
+    assert "along the loop (medians milp (a) / milp (b)): step 3: 2 of 2 (1.00 / 2.00)" in text
+    with pytest.raises(SystemExit):
+        bench.main(["--compare", str(tmp_path / "a"), str(tmp_path / "c")])
+    error = capsys.readouterr().err
+    assert "--compare:" in error and "ran seeds 5-6, the first folder 0-1" in error
