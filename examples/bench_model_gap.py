@@ -49,7 +49,9 @@ planned and realised costs are priced with it too.
 episode's obstacles as `sparsedyn control` does).
 
 With more than one planner the table also says, per episode (same seeds), where the first planner's loop is
-ahead: its final cost below each other's, and its task cost below theirs at steps 3, 6, ..., 25 of the loop.
+ahead: its final cost below each other's, and its task cost below and above theirs at steps 3, 6, ..., 25 of the
+loop (the rest are ties, e.g. an object neither loop has touched yet).
+
 `--compare DIR1 DIR2 ...` runs nothing and prints that table for earlier runs' OUT folders together (runs
 made one planner per process, side by side, on the same seeds):
 
@@ -302,7 +304,8 @@ ALONG_THE_LOOP = (3, 6, 9, 12, 15, 18, 21, 25)  # the control steps at which `al
 
 def along_the_loop(name: str, other: str, episodes: list[dict]) -> list[str]:
     """Where one loop takes the lead: at each step of ALONG_THE_LOOP, in how many episodes (same seeds) `name`'s
-    task cost is below `other`'s, and both medians. Episodes recorded without cost curves (before they were kept)
+    task cost is below `other`'s and in how many above (the rest are ties: an object neither has touched yet), and
+    both medians. Episodes recorded without cost curves (before they were kept)
     give no line, nor do loops shorter than 3 steps."""
     curves = {(run["planner"], run["seed"]): run.get("cost_curve") for run in episodes}
     seeds = sorted({run["seed"] for run in episodes})
@@ -315,11 +318,13 @@ def along_the_loop(name: str, other: str, episodes: list[dict]) -> list[str]:
         if at:
             own, theirs = np.array(at).T
             parts.append(
-                f"step {step}: {(own < theirs).sum()} of {len(at)} ({np.median(own):.2f} / {np.median(theirs):.2f})"
+                f"step {step}: {(own < theirs).sum()} / {(own > theirs).sum()} of {len(at)} "
+                f"({np.median(own):.2f} / {np.median(theirs):.2f})"
             )
     if not parts:
         return []
-    return [f"{name}'s task cost below {other}'s along the loop (medians {name} / {other}): " + "; ".join(parts)]
+    heading = f"{name}'s task cost below / above {other}'s along the loop (episodes; medians {name} / {other}): "
+    return [heading + "; ".join(parts)]
 
 
 def same_state_lines(runs: list[dict]) -> list[str]:

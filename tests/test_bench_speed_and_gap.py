@@ -203,11 +203,13 @@ def test_along_the_loop_counts_the_episodes_where_the_first_planner_is_ahead_at_
         run("mppi", 0, np.full(26, 2.0)),
         run("milp", 1, np.full(26, 5.0)),
         run("mppi", 1, np.full(26, 4.0)),
+        run("milp", 2, np.full(26, 4.0)),  # seed 2: a tie throughout, neither below nor above
+        run("mppi", 2, np.full(26, 4.0)),
     ]
     (line,) = bench.along_the_loop("milp", "mppi", episodes)
-    assert line.startswith("milp's task cost below mppi's along the loop (medians milp / mppi): ")
-    assert "step 3: 1 of 2 (3.00 / 3.00); step 6: 1 of 2" in line and "step 9: 1 of 2" in line
-    assert "step 12: 0 of 2 (4.00 / 3.00)" in line and line.endswith("step 25: 0 of 2 (4.00 / 3.00)")
+    assert line.startswith("milp's task cost below / above mppi's along the loop (episodes; medians milp / mppi): ")
+    assert "step 3: 1 / 1 of 3 (4.00 / 4.00); step 6: 1 / 1 of 3" in line and "step 9: 1 / 1 of 3" in line
+    assert "step 12: 0 / 2 of 3 (4.00 / 4.00)" in line and line.endswith("step 25: 0 / 2 of 3 (4.00 / 4.00)")
     episodes[0].pop("cost_curve")  # a run recorded before the curves were kept
     assert bench.along_the_loop("milp", "mppi", episodes) == []
 
@@ -238,7 +240,7 @@ def test_compare_prints_the_table_of_runs_made_apart_and_refuses_other_seeds(tmp
     text = capsys.readouterr().out
     assert "| milp (a) | 2 | 1.00 |" in text and "| milp (b) | 2 | 2.00 |" in text
     assert "milp (a)'s final cost below milp (b)'s in 2 of 2 episodes" in text
-    assert "along the loop (medians milp (a) / milp (b)): step 3: 2 of 2 (1.00 / 2.00)" in text
+    assert "along the loop (episodes; medians milp (a) / milp (b)): step 3: 2 / 0 of 2 (1.00 / 2.00)" in text
     with pytest.raises(SystemExit):
         bench.main(["--compare", str(tmp_path / "a"), str(tmp_path / "c")])
     error = capsys.readouterr().err
