@@ -33,8 +33,10 @@ With `trust_region=d` the search stays near the first sampling round's plan: eve
 and the final branch-and-bound keep each action entry within d of it (a trust region on the actions, the
 program's action columns bounded), and the descents start from that plan and from its sampler's elites
 clipped into the region, cheapest first; no further round runs. The sampler picks the basin, the program
-finds the best plan near it (a refinement of a sampled plan; "milp+trust" in examples/bench_planners.py).
-Branch-and-bound's bound then holds inside the region only, so the plan's best_bound is 0.
+finds the best plan near it (a refinement of a sampled plan; "milp+mppi-trust" in examples/bench_planners.py).
+The warm start is then only the sampler's start (the plan is never worse than that round's plan, not
+necessarily than the warm start), and branch-and-bound's bound holds inside the region only, so the plan's
+best_bound is 0.
 
 The plan is never worse on the model than the warm start or any sampled sequence whose linear region
 is feasible (its predicted states stay in the workspace box and the state constraints, and keep out
@@ -326,10 +328,9 @@ class AnytimeMILPPlanner:
         # A sample the program holds nothing cheaper than may leave the workspace box: the program's bound
         # is then no bound on it, and 0 is all that is known.
         # In a trust region branch-and-bound bounds the plans inside it only.
-        local = self.trust_region is not None
         bound = (
             0.0
-            if result is None or local or status.startswith(SAMPLED)
+            if result is None or self.trust_region is not None or status.startswith(SAMPLED)
             else min(max(result.best_bound, 0.0), objective)
         )
         return Plan(
