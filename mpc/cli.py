@@ -259,7 +259,7 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
         type=non_negative_number,
         default=defaults.action_weight,
         help="L1 cost per action unit (cm of pusher motion), per action entry and planned step, in every plan's "
-        "cost (default: %(default)s)",
+        "cost; the env's task cost does not include it (default: %(default)s)",
     )
     parser.add_argument(
         "--discount",
