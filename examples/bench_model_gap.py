@@ -53,7 +53,8 @@ ahead: its final cost below each other's, and its task cost below and above thei
 loop (the rest are ties, e.g. an object neither loop has touched yet).
 
 `--compare DIR1 DIR2 ...` runs nothing and prints that table for earlier runs' OUT folders together (runs
-made one planner per process, side by side, on the same seeds):
+made one planner per process, side by side, on the same seeds and number of steps; folders of different last
+names, which name the planners; each run's sums are priced by its own task, e.g. its --discount):
 
     python examples/bench_model_gap.py --planners milp --out runs/gap/milp      # beside, on the other core:
     python examples/bench_model_gap.py --planners mppi --out runs/gap/mppi
@@ -231,21 +232,28 @@ def replay_options(env: gymnasium.Env, state: np.ndarray) -> dict:
 
 
 def compared(folders: list[Path]) -> list[dict]:
-    """The episodes of earlier runs' OUT folders, each planner named "planner (folder)".
+    """The episodes of earlier runs' OUT folders, each planner named "planner (folder)" by the folder's last name.
 
     Raises:
-        OSError: a folder without bench_model_gap.json; ValueError: one that is not JSON, or runs on other seeds.
-        KeyError: a file without episodes.
+        OSError: a folder without bench_model_gap.json; ValueError: one that is not JSON, two folders of one name,
+            or runs on other seeds or of another number of steps than the first folder's.
+        KeyError: a file without episodes or settings.
     """
-    episodes, seeds = [], None
+    episodes, first = [], None
+    if len({folder.name for folder in folders}) < len(folders):
+        raise ValueError("two folders have the same last name: give each run a folder of its own name")
     for folder in folders:
-        runs = json.loads((folder / "bench_model_gap.json").read_text())["episodes"]
+        record = json.loads((folder / "bench_model_gap.json").read_text())
+        runs = record["episodes"]
         for run in runs:
             episodes.append({**run, "planner": f"{run['planner']} ({folder.name})"})
-        these = sorted({run["seed"] for run in runs})
-        if seeds is not None and these != seeds:
-            raise ValueError(f"{folder} ran seeds {these[0]}-{these[-1]}, the first folder {seeds[0]}-{seeds[-1]}")
-        seeds = these
+        these = (sorted({run["seed"] for run in runs}), record["settings"]["steps"])
+        if first is not None and these != first:
+            raise ValueError(
+                f"{folder} ran seeds {these[0][0]}-{these[0][-1]} of {these[1]} steps, the first folder "
+                f"{first[0][0]}-{first[0][-1]} of {first[1]}"
+            )
+        first = these
     return episodes
 
 

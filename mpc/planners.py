@@ -121,10 +121,12 @@ def make_planner(
             the seconds each gets at most; None: the planner's defaults (mpc.milp.anytime.AnytimeMILPPlanner).
         trust_region: the anytime "milp" planner searches only within this distance (action units, per entry) of
             its first sampling round's plan, after that one round (mpc.milp.anytime); None: the whole action box.
+            The other planners ignore it.
 
     Raises:
         MPCError: an unknown planner name or anytime sampler.
-        ProblemError: data_ranges for a MILP planner on a model without recorded ranges.
+        ProblemError: data_ranges for a MILP planner on a model without recorded ranges; a trust_region that is not
+            a positive finite number.
     """
     from mpc.milp.anytime import DEFAULT_ANYTIME_BOUNDS, AnytimeMILPPlanner
     from mpc.milp.planner import MILPPlanner

@@ -230,8 +230,9 @@ def test_compare_prints_the_table_of_runs_made_apart_and_refuses_other_seeds(tmp
             }
             for seed in seeds
         ]
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "bench_model_gap.json").write_text(json.dumps({"settings": {}, "episodes": runs}))
+        (tmp_path / folder).mkdir(parents=True)
+        record = {"settings": {"steps": 3}, "episodes": runs}
+        (tmp_path / folder / "bench_model_gap.json").write_text(json.dumps(record))
 
     write("a", "milp", [0, 1], 1.0)
     write("b", "milp", [0, 1], 2.0)  # the same planner in another setting: named by its folder
@@ -244,4 +245,8 @@ def test_compare_prints_the_table_of_runs_made_apart_and_refuses_other_seeds(tmp
     with pytest.raises(SystemExit):
         bench.main(["--compare", str(tmp_path / "a"), str(tmp_path / "c")])
     error = capsys.readouterr().err
-    assert "--compare:" in error and "ran seeds 5-6, the first folder 0-1" in error
+    assert "--compare:" in error and "ran seeds 5-6 of 3 steps, the first folder 0-1 of 3" in error
+    write("d/a", "mppi", [0, 1], 2.0)  # another run in a folder of the first one's name
+    with pytest.raises(SystemExit):
+        bench.main(["--compare", str(tmp_path / "a"), str(tmp_path / "d" / "a")])
+    assert "same last name" in capsys.readouterr().err

@@ -67,9 +67,11 @@ def test_spec_expands_to_one_task_per_episode_and_refuses_mistakes(tmp_path):
             SweepSpec.load(write_spec(tmp_path, **mistake))
     for settings, message in (
         ({"horizon": 4}, "'horizon' is not one of .* own key"),
-        ({"action_wieght": 0.1}, "'action_wieght' is not one of action_weight, obstacle_margin"),
+        ({"action_wieght": 0.1}, "'action_wieght' is not one of action_weight, discount, obstacle_margin"),
         ({"obstacle_margin": -1}, "obstacle_margin must be a non-negative number, got -1"),
         ({"obstacle_spacing": 0}, "obstacle_spacing must be a positive number"),
+        ({"discount": 0}, "discount must be a number in \\(0, 1\\], got 0"),
+        ({"discount": 1.5}, "discount must be a number in \\(0, 1\\], got 1.5"),
         ({"action_weight": "0.1"}, "action_weight must be"),
         ({"action_weight": True}, "action_weight must be"),
         ({"disagreement_weight": 1}, "'disagreement_weight' is not one of .* pair of models"),

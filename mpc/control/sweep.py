@@ -48,6 +48,13 @@ from mpc.errors import MPCError
 OVERRUN = 1.1  # a step whose planning took more than this times its budget overran it
 
 
+# The settings a spec may give whose range is not "a non-negative number": (what it must be, the check).
+SETTING_RANGES = {
+    "obstacle_spacing": ("a positive number", lambda number: number > 0),
+    "discount": ("a number in (0, 1]", lambda number: 0 < number <= 1),
+}
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """What a sweep runs: every (planner, model) run at every budget and horizon, on `episodes` seeds.
@@ -131,13 +138,10 @@ class SweepSpec:
                     + (" (the spec has its own key for it)" if key in own_keys else "")
                     + (" (it needs a pair of models; a sweep's run has one)" if key == "disagreement_weight" else "")
                 )
-            positive = key == "obstacle_spacing"
+            kind, fits = SETTING_RANGES.get(key, ("a non-negative number", lambda number: number >= 0))
             is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-            if not (is_number and (value > 0 if positive else value >= 0)):
-                raise MPCError(
-                    f"sweep spec {path}: settings {key} must be a {'positive' if positive else 'non-negative'} "
-                    f"number, got {value!r}"
-                )
+            if not (is_number and fits(value)):
+                raise MPCError(f"sweep spec {path}: settings {key} must be {kind}, got {value!r}")
         if spec.device not in DEVICE_CHOICES:
             raise MPCError(f"sweep spec {path}: device {spec.device!r} is not one of {', '.join(DEVICE_CHOICES)}")
         for name in ("samples", "tasks_per_gpu"):

@@ -33,8 +33,8 @@ class ControlSettings:
         reach_weight: L1 weight of the pusher's offset from the centre of the goal entries (0: none);
             see control_task.
         action_weight: L1 weight of every action entry (cost per action unit).
-        discount: the factor in (0, 1] on the goal and action weights of each planned step after the first
-            (step t's times discount^(t-1), mpc.problem.Task); 1: none.
+        discount: the factor in (0, 1] on the goal and action weights (the reach term's too) of each planned step
+            after the first (step t's times discount^(t-1), mpc.problem.Task); 1: none.
         obstacle_spacing: with obstacles, the largest gap (state units, cm) between the points kept out
             along the object's outline (its keypoints and points between them); see with_obstacles.
         obstacle_margin: with obstacles, the soft band (cm) beyond what contact needs, where a point pays
