@@ -239,21 +239,21 @@ def compared(folders: list[Path]) -> list[dict]:
             or runs on other seeds or of another number of steps than the first folder's.
         KeyError: a file without episodes or settings.
     """
-    episodes, first = [], None
     if len({folder.name for folder in folders}) < len(folders):
         raise ValueError("two folders have the same last name: give each run a folder of its own name")
+    episodes, first = [], None  # first: the first folder's seeds and step count
     for folder in folders:
         record = json.loads((folder / "bench_model_gap.json").read_text())
         runs = record["episodes"]
-        for run in runs:
-            episodes.append({**run, "planner": f"{run['planner']} ({folder.name})"})
-        these = (sorted({run["seed"] for run in runs}), record["settings"]["steps"])
-        if first is not None and these != first:
+        episodes.extend({**run, "planner": f"{run['planner']} ({folder.name})"} for run in runs)
+        seeds, steps = sorted({run["seed"] for run in runs}), record["settings"]["steps"]
+        if first is None:
+            first = seeds, steps
+        elif (seeds, steps) != first:
             raise ValueError(
-                f"{folder} ran seeds {these[0][0]}-{these[0][-1]} of {these[1]} steps, the first folder "
+                f"{folder} ran seeds {seeds[0]}-{seeds[-1]} of {steps} steps, the first folder "
                 f"{first[0][0]}-{first[0][-1]} of {first[1]}"
             )
-        first = these
     return episodes
 
 
