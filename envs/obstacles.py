@@ -1,7 +1,8 @@
 """Obstacles of ObjectPushing-v0 (`obstacles=1..3`): fixed convex polygons in the way of a straight push.
 
 An obstacle is a regular polygon of OBSTACLE_SIDES sides (3 to 6) with circumradius OBSTACLE_RADIUS
-(2 cm: 3.5 cm triangle sides, a 2.8 cm square, a 4 cm wide hexagon), turned by a uniform angle,
+(2 cm by default: 3.5 cm triangle sides, a 2.8 cm square, a 4 cm wide hexagon; any radius in
+RADIUS_RANGE, 1 to 4 cm, on request), turned by a uniform angle,
 fixed to the table (a static pymunk body): the object collides with it, the kinematic pusher passes
 through it (it is not stopped, but touching counts as a collision, see envs.pushing).
 
@@ -22,7 +23,8 @@ import math
 import numpy as np
 
 OBSTACLE_SIDES = (3, 4, 5, 6)
-OBSTACLE_RADIUS = 2.0  # cm, circumradius
+OBSTACLE_RADIUS = 2.0  # cm, circumradius (the default)
+RADIUS_RANGE = (1.0, 4.0)  # cm: the circumradii an env accepts (at 4 cm a hexagon is 8 cm wide, the object's size)
 MAX_OBSTACLES = 3
 OBSTACLE_CLEARANCE = 2.0  # cm between an obstacle and the object at its start or goal pose, or the pusher's start
 PASSAGE = 12.0  # cm between two obstacles: the object (an 8 cm box, 11.3 cm across) passes between them
@@ -111,7 +113,15 @@ def is_convex_polygon(polygon: np.ndarray) -> bool:
 
 
 def place_obstacles(
-    rng: np.random.Generator, count: int, start_pose, goal_pose, object_at, pusher, pusher_radius: float, limit: float
+    rng: np.random.Generator,
+    count: int,
+    start_pose,
+    goal_pose,
+    object_at,
+    pusher,
+    pusher_radius: float,
+    limit: float,
+    radius: float = OBSTACLE_RADIUS,
 ) -> list[np.ndarray] | None:
     """`count` obstacles in the way of the straight push from `start_pose` to `goal_pose`, or None if the
     PLACEMENT_TRIES candidates of some obstacle all failed (the caller draws another goal).
@@ -122,6 +132,7 @@ def place_obstacles(
         object_at: pose -> the object's convex polygons at that pose (list of (V, 2)).
         pusher: the pusher's start (cm); pusher_radius its radius.
         limit: every corner of an obstacle lies in [-limit, limit]^2 (the pusher's box).
+        radius: the obstacles' circumradius, cm.
 
     Returns:
         Counter-clockwise corners (V, 2) of each obstacle, cm.
@@ -132,13 +143,13 @@ def place_obstacles(
     line = goal[:2] - start[:2]
     across = np.array([-line[1], line[0]]) / max(np.linalg.norm(line), 1e-9)
     # A cheap first test: no part of the object is farther than `reach` from its centre.
-    reach = max(float(np.linalg.norm(polygon - start[:2], axis=1).max()) for polygon in path[0]) + OBSTACLE_RADIUS
+    reach = max(float(np.linalg.norm(polygon - start[:2], axis=1).max()) for polygon in path[0]) + radius
     obstacles: list[np.ndarray] = []
     for index in range(count):
         for _ in range(PLACEMENT_TRIES):
             sides = int(rng.choice(OBSTACLE_SIDES))
             centre = start[:2] + rng.uniform(*LINE_REACH) * line + rng.uniform(-LATERAL_REACH, LATERAL_REACH) * across
-            candidate = regular_polygon(sides, OBSTACLE_RADIUS, centre, rng.uniform(0.0, 2 * math.pi))
+            candidate = regular_polygon(sides, radius, centre, rng.uniform(0.0, 2 * math.pi))
             near = 0.0 if index == 0 else NEAR_PATH
             if (
                 np.all(np.abs(candidate) <= limit)

@@ -13,6 +13,7 @@ from envs.obstacles import (
     MAX_OBSTACLES,
     OBSTACLE_RADIUS,
     OBSTACLE_SIDES,
+    RADIUS_RANGE,
     counter_clockwise,
     is_convex_polygon,
     place_obstacles,
@@ -110,7 +111,8 @@ class ObjectPushingEnv(table.TableEnv):
 
     ## Obstacles
     With `obstacles=k` (1 to 3), each episode has k fixed convex obstacles (envs.obstacles): regular
-    polygons of 3 to 6 sides with a 2 cm circumradius, static pymunk bodies, placed from the seed so that
+    polygons of 3 to 6 sides with a 2 cm circumradius (`obstacle_radius=r` for 1 to 4 cm), static pymunk
+    bodies, placed from the seed so that
     the object pushed straight from its start pose to its goal pose runs into the first; the others come
     within 5 cm of that straight push. All stay 2 cm clear of the object at its start and goal poses and
     of the pusher's start, 12 cm apart (the object passes between two), inside the pusher's box. The
@@ -142,11 +144,12 @@ class ObjectPushingEnv(table.TableEnv):
     Args:
         shape: the object, "box" or "t".
         obstacles: obstacles per episode, 0 (none) to 3.
+        obstacle_radius: their circumradius, cm, 1 to 4 (default 2).
         render_mode: None or "rgb_array".
 
     Raises:
-        EnvOptionsError: an unknown shape, obstacle count or render_mode (here), or reset options the env
-            cannot use: unknown ones, a state or goal whose keypoints are not those of the object at any pose
+        EnvOptionsError: an unknown shape, obstacle count, obstacle radius or render_mode (here), or reset options
+            the env cannot use: unknown ones, a state or goal whose keypoints are not those of the object at any pose
             (1e-2 cm tolerance) or lie outside [-30, 30]^2, a pusher outside its box or overlapping the object
             by more than contact leaves (`contact_overlap`, 0.39 cm), an object reaching beyond the walls,
             obstacles that are not up to 3 convex polygons inside the walls, or a given start and goal too
@@ -157,11 +160,22 @@ class ObjectPushingEnv(table.TableEnv):
     reset_options = ("state", "goal", "obstacles")
     object_entries = "keypoints"
 
-    def __init__(self, shape: str = "box", obstacles: int = 0, render_mode: str | None = None):
+    def __init__(
+        self,
+        shape: str = "box",
+        obstacles: int = 0,
+        obstacle_radius: float = OBSTACLE_RADIUS,
+        render_mode: str | None = None,
+    ):
         if shape not in SHAPES:
             raise EnvOptionsError(f"unknown object shape {shape!r}; choose one of {', '.join(SHAPES)}")
         if not isinstance(obstacles, int) or isinstance(obstacles, bool) or not 0 <= obstacles <= MAX_OBSTACLES:
             raise EnvOptionsError(f"obstacles must be a whole number from 0 to {MAX_OBSTACLES}, got {obstacles!r}")
+        low, high = RADIUS_RANGE
+        if isinstance(obstacle_radius, bool) or not isinstance(obstacle_radius, (int, float)):
+            raise EnvOptionsError(f"obstacle_radius must be a number of cm, got {obstacle_radius!r}")
+        if not low <= obstacle_radius <= high:
+            raise EnvOptionsError(f"obstacle_radius must be from {low:g} to {high:g} cm, got {obstacle_radius!r}")
         polygons = [np.array(polygon) for polygon in SHAPES[shape]["polygons"]]
         centroid = _area_centroid(polygons)
         self.object_polygons = [polygon - centroid for polygon in polygons]
@@ -173,8 +187,11 @@ class ObjectPushingEnv(table.TableEnv):
         n_keypoints = len(self.local_keypoints)
         layout = [f"keypoint{i}_{axis}" for i in range(n_keypoints) for axis in ("x", "y")]
         env_kwargs = {"shape": shape} | ({"obstacles": obstacles} if obstacles else {})
+        if obstacle_radius != OBSTACLE_RADIUS:
+            env_kwargs["obstacle_radius"] = float(obstacle_radius)
         super().__init__(env_kwargs, layout, KEYPOINT_LIMIT, SUCCESS_DISTANCE, render_mode)
         self.obstacle_count = obstacles
+        self.obstacle_radius = float(obstacle_radius)
         self._object: pymunk.Body | None = None
         self.goal = np.zeros(2 * n_keypoints)
         self._goal_pose = (0.0, 0.0, 0.0)
@@ -212,7 +229,7 @@ class ObjectPushingEnv(table.TableEnv):
             metadata["obstacles"] = {
                 "count": self.obstacle_count,
                 "sides": list(OBSTACLE_SIDES),
-                "circumradius": OBSTACLE_RADIUS,
+                "circumradius": self.obstacle_radius,
                 "pusher_radius": PUSHER_RADIUS,
                 "pusher": [0, 1],
                 "outline": [[2 + 2 * i, 3 + 2 * i] for i in range(len(self.local_keypoints))],
@@ -281,6 +298,7 @@ class ObjectPushingEnv(table.TableEnv):
                 pusher,
                 PUSHER_RADIUS,
                 PUSHER_LIMIT,
+                self.obstacle_radius,
             )
             if obstacles is not None:
                 return goal, goal_pose, obstacles

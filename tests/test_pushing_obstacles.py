@@ -38,9 +38,13 @@ def pose_of(base, keypoints):
     return base._fit_pose(np.asarray(keypoints, dtype=np.float64), "test")
 
 
-@pytest.mark.parametrize("shape, count", [("box", 1), ("box", 2), ("t", 3)])
-def test_obstacles_block_the_straight_push_and_leave_start_goal_and_pusher_clear(shape, count):
-    env = gymnasium.make(PUSHING, shape=shape, obstacles=count)
+@pytest.mark.parametrize(
+    "shape, count, radius",
+    [("box", 1, OBSTACLE_RADIUS), ("box", 2, OBSTACLE_RADIUS), ("t", 3, OBSTACLE_RADIUS), ("box", 2, 4.0)]
+    + [("t", 3, 1.0)],
+)
+def test_obstacles_block_the_straight_push_and_leave_start_goal_and_pusher_clear(shape, count, radius):
+    env = gymnasium.make(PUSHING, shape=shape, obstacles=count, obstacle_radius=radius)
     base = env.unwrapped
     for seed in range(12):
         observation, info = env.reset(seed=seed)
@@ -49,7 +53,7 @@ def test_obstacles_block_the_straight_push_and_leave_start_goal_and_pusher_clear
         assert all(len(obstacle) in (3, 4, 5, 6) for obstacle in obstacles)
         for obstacle in obstacles:
             assert np.linalg.norm(obstacle - obstacle.mean(axis=0), axis=1) == pytest.approx(
-                np.full(len(obstacle), OBSTACLE_RADIUS)
+                np.full(len(obstacle), radius)
             )
             assert np.abs(obstacle).max() <= PUSHER_LIMIT
             assert point_distance(obstacle, observation[:2]) >= PUSHER_RADIUS + OBSTACLE_CLEARANCE - 1e-6
@@ -86,6 +90,9 @@ def test_obstacles_are_in_the_metadata_and_the_frame():
         assert tuple(frame[int(round((30 - y) * 8)), int(round((x + 30) * 8))]) == OBSTACLE_COLOR
     default = gymnasium.make(PUSHING).unwrapped
     assert "obstacles" not in default.dataset_metadata() and default.env_kwargs == {"shape": "box"}
+    larger = gymnasium.make(PUSHING, obstacles=1, obstacle_radius=3).unwrapped
+    assert larger.env_kwargs == {"shape": "box", "obstacles": 1, "obstacle_radius": 3.0}
+    assert larger.dataset_metadata()["obstacles"]["circumradius"] == 3.0
 
 
 def test_contact_flags_report_the_object_and_the_pusher_touching_an_obstacle():
@@ -162,6 +169,8 @@ def test_a_given_start_and_goal_get_obstacles_placed_between_them_or_a_clear_err
     [
         ({"obstacles": 4}, None, "obstacles must be a whole number from 0 to 3"),
         ({"obstacles": 1.5}, None, "obstacles must be a whole number"),
+        ({"obstacles": 2, "obstacle_radius": 4.5}, None, "obstacle_radius must be from 1 to 4 cm"),
+        ({"obstacles": 2, "obstacle_radius": "big"}, None, "obstacle_radius must be a number"),
         ({}, {"obstacles": [[[0, 0], [1, 1], [1, 0], [0, 1]]]}, "polygon 0 is not"),
         ({}, {"obstacles": [[[0, 0], [1, 0]]]}, "polygon 0 is not"),
         ({}, {"obstacles": [regular_polygon(3, 2.0, (29.0, 0.0), 0.0)]}, "beyond the walls"),
