@@ -40,8 +40,13 @@ def pose_of(base, keypoints):
 
 @pytest.mark.parametrize(
     "shape, count, radius",
-    [("box", 1, OBSTACLE_RADIUS), ("box", 2, OBSTACLE_RADIUS), ("t", 3, OBSTACLE_RADIUS), ("box", 2, 4.0)]
-    + [("t", 3, 1.0)],
+    [
+        ("box", 1, OBSTACLE_RADIUS),
+        ("box", 2, OBSTACLE_RADIUS),
+        ("t", 3, OBSTACLE_RADIUS),
+        ("box", 2, 4.0),
+        ("t", 3, 1.0),
+    ],
 )
 def test_obstacles_block_the_straight_push_and_leave_start_goal_and_pusher_clear(shape, count, radius):
     env = gymnasium.make(PUSHING, shape=shape, obstacles=count, obstacle_radius=radius)
