@@ -2,7 +2,7 @@
 
 An obstacle is a regular polygon of OBSTACLE_SIDES sides (3 to 6) with circumradius OBSTACLE_RADIUS
 (2 cm by default: 3.5 cm triangle sides, a 2.8 cm square, a 4 cm wide hexagon; any radius in
-RADIUS_RANGE, 1 to 4 cm, on request), turned by a uniform angle,
+RADIUS_RANGE, 1 to 4 cm, on request; 3 obstacles at most THREE_RADIUS, 2.5 cm), turned by a uniform angle,
 fixed to the table (a static pymunk body): the object collides with it, the kinematic pusher passes
 through it (it is not stopped, but touching counts as a collision, see envs.pushing).
 
@@ -25,6 +25,7 @@ import numpy as np
 OBSTACLE_SIDES = (3, 4, 5, 6)
 OBSTACLE_RADIUS = 2.0  # cm, circumradius (the default)
 RADIUS_RANGE = (1.0, 4.0)  # cm: the circumradii an env accepts (at 4 cm a hexagon is 8 cm wide, the object's size)
+THREE_RADIUS = 2.5  # cm: the largest circumradius for 3 obstacles (at 3 cm 1 episode in 40 finds no room, at 4 cm 10)
 MAX_OBSTACLES = 3
 OBSTACLE_CLEARANCE = 2.0  # cm between an obstacle and the object at its start or goal pose, or the pusher's start
 PASSAGE = 12.0  # cm between two obstacles: the object (an 8 cm box, 11.3 cm across) passes between them

@@ -14,6 +14,7 @@ from envs.obstacles import (
     OBSTACLE_RADIUS,
     OBSTACLE_SIDES,
     RADIUS_RANGE,
+    THREE_RADIUS,
     counter_clockwise,
     is_convex_polygon,
     place_obstacles,
@@ -111,7 +112,8 @@ class ObjectPushingEnv(table.TableEnv):
 
     ## Obstacles
     With `obstacles=k` (1 to 3), each episode has k fixed convex obstacles (envs.obstacles): regular
-    polygons of 3 to 6 sides with a 2 cm circumradius (`obstacle_radius=r` for 1 to 4 cm), static pymunk
+    polygons of 3 to 6 sides with a 2 cm circumradius (`obstacle_radius=r` for 1 to 4 cm, 3 obstacles at most
+    2.5 cm), static pymunk
     bodies, placed from the seed so that
     the object pushed straight from its start pose to its goal pose runs into the first; the others come
     within 5 cm of that straight push. All stay 2 cm clear of the object at its start and goal poses and
@@ -144,7 +146,7 @@ class ObjectPushingEnv(table.TableEnv):
     Args:
         shape: the object, "box" or "t".
         obstacles: obstacles per episode, 0 (none) to 3.
-        obstacle_radius: their circumradius, cm, 1 to 4 (default 2).
+        obstacle_radius: their circumradius, cm, 1 to 4 (default 2); with 3 obstacles at most 2.5.
         render_mode: None or "rgb_array".
 
     Raises:
@@ -176,6 +178,11 @@ class ObjectPushingEnv(table.TableEnv):
             raise EnvOptionsError(f"obstacle_radius must be a number of cm, got {obstacle_radius!r}")
         if not low <= obstacle_radius <= high:
             raise EnvOptionsError(f"obstacle_radius must be from {low:g} to {high:g} cm, got {obstacle_radius!r}")
+        if obstacles == MAX_OBSTACLES and obstacle_radius > THREE_RADIUS:
+            raise EnvOptionsError(
+                f"obstacle_radius must be at most {THREE_RADIUS:g} cm with {MAX_OBSTACLES} obstacles (larger ones "
+                f"often find no room between start and goal), got {obstacle_radius!r}"
+            )
         polygons = [np.array(polygon) for polygon in SHAPES[shape]["polygons"]]
         centroid = _area_centroid(polygons)
         self.object_polygons = [polygon - centroid for polygon in polygons]

@@ -26,10 +26,13 @@ from envs.table import MAX_DISPLACEMENT, PUSHER_LIMIT, PUSHER_RADIUS
 
 
 @pytest.mark.filterwarnings("ignore:.*symmetric and normalized")
-@pytest.mark.parametrize("shape, count", [("box", 1), ("t", 3)])
-def test_check_env_passes_with_obstacles(shape, count):
+@pytest.mark.parametrize(
+    "shape, count, radius", [("box", 1, OBSTACLE_RADIUS), ("t", 3, OBSTACLE_RADIUS), ("box", 2, 4.0), ("box", 3, 2.5)]
+)
+def test_check_env_passes_with_obstacles(shape, count, radius):
+    env = gymnasium.make(PUSHING, shape=shape, obstacles=count, obstacle_radius=radius, render_mode="rgb_array")
     check_env(
-        gymnasium.make(PUSHING, shape=shape, obstacles=count, render_mode="rgb_array").unwrapped,
+        env.unwrapped,
         skip_render_check=False,
     )
 
@@ -46,6 +49,7 @@ def pose_of(base, keypoints):
         ("t", 3, OBSTACLE_RADIUS),
         ("box", 2, 4.0),
         ("t", 3, 1.0),
+        ("box", 3, 2.5),
     ],
 )
 def test_obstacles_block_the_straight_push_and_leave_start_goal_and_pusher_clear(shape, count, radius):
@@ -176,6 +180,7 @@ def test_a_given_start_and_goal_get_obstacles_placed_between_them_or_a_clear_err
         ({"obstacles": 1.5}, None, "obstacles must be a whole number"),
         ({"obstacles": 2, "obstacle_radius": 4.5}, None, "obstacle_radius must be from 1 to 4 cm"),
         ({"obstacles": 2, "obstacle_radius": "big"}, None, "obstacle_radius must be a number"),
+        ({"obstacles": 3, "obstacle_radius": 3.0}, None, "at most 2.5 cm with 3 obstacles"),
         ({}, {"obstacles": [[[0, 0], [1, 1], [1, 0], [0, 1]]]}, "polygon 0 is not"),
         ({}, {"obstacles": [[[0, 0], [1, 0]]]}, "polygon 0 is not"),
         ({}, {"obstacles": [regular_polygon(3, 2.0, (29.0, 0.0), 0.0)]}, "beyond the walls"),

@@ -142,6 +142,12 @@ def test_the_sweep_command_refuses_a_bad_spec_and_an_output_that_is_a_file(tmp_p
     (tmp_path / "file").write_text("")
     assert main(["sweep", str(write_spec(tmp_path)), "--out", str(tmp_path / "file")]) == 1
     assert "is a file" in capsys.readouterr().err
+    # An env option the model's env refuses: one line, before Ray starts or any result is written.
+    bad = write_spec(tmp_path, env_kwargs={"obstacles": 2, "obstacle_radius": 5.0})
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "bad")]) == 1
+    error = capsys.readouterr().err
+    assert "obstacle_radius must be from 1 to 4 cm" in error and "Traceback" not in error
+    assert not (tmp_path / "bad").exists()
 
 
 def test_an_episode_task_with_obstacles_records_collisions_and_the_table_shows_them(tmp_path):

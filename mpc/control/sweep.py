@@ -476,9 +476,16 @@ def run_sweep(
     """Run (or resume) a sweep into `out_dir`: results.jsonl, summary.md, summary.json, cost_vs_budget.png.
 
     Returns `aggregate`'s summaries.
+
+    Raises:
+        EnvOptionsError: `spec.env_kwargs` that a model's env refuses, before any task starts.
+        CheckpointError: a model file that does not load, likewise.
     """
     from envs.files import write_atomically
+    from mpc.control.runner import env_metadata
 
+    for path in spec.models.values():  # a bad env option fails here, in one line, not in every Ray task
+        env_metadata(_checkpoint(path).metadata, spec.env_kwargs)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = run_tasks(
         run_episode_task,
