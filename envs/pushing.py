@@ -113,12 +113,11 @@ class ObjectPushingEnv(table.TableEnv):
     ## Obstacles
     With `obstacles=k` (1 to 3), each episode has k fixed convex obstacles (envs.obstacles): regular
     polygons of 3 to 6 sides with a 2 cm circumradius (`obstacle_radius=r` for 1 to 4 cm, 3 obstacles at most
-    2.5 cm), static pymunk
-    bodies, placed from the seed so that
-    the object pushed straight from its start pose to its goal pose runs into the first; the others come
-    within 5 cm of that straight push. All stay 2 cm clear of the object at its start and goal poses and
-    of the pusher's start, 12 cm apart (the object passes between two), inside the pusher's box. The
-    object collides with them; the pusher is kinematic and passes through them, unstopped.
+    2.5 cm), static pymunk bodies, placed from the seed so that the object pushed straight from its start pose
+    to its goal pose runs into the first; the others come within 5 cm of that straight push. All stay 2 cm
+    clear of the object at its start and goal poses and of the pusher's start, 12 cm apart (the object passes
+    between two), inside the pusher's box. The object collides with them; the pusher is kinematic and passes
+    through them, unstopped.
     `reset(options={"obstacles": polygons})` gives an episode's obstacles instead (0 to 3 convex polygons,
     corners (V, 2) in cm), with or without `obstacles=k`. `env.unwrapped.obstacles`, `info["obstacles"]`
     and `dataset_metadata()["obstacles"]` hold them (counter-clockwise corners, cm); `render` draws them.

@@ -481,11 +481,12 @@ def run_sweep(
         EnvOptionsError: `spec.env_kwargs` that a model's env refuses, before any task starts.
         CheckpointError: a model file that does not load, likewise.
     """
+    from dynamics.checkpoint import load_checkpoint
     from envs.files import write_atomically
     from mpc.control.runner import env_metadata
 
     for path in spec.models.values():  # a bad env option fails here, in one line, not in every Ray task
-        env_metadata(_checkpoint(path).metadata, spec.env_kwargs)
+        env_metadata(load_checkpoint(path).metadata, spec.env_kwargs)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = run_tasks(
         run_episode_task,
